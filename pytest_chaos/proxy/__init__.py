@@ -1,0 +1,1 @@
+"""Network faults: a Toxiproxy-compatible engine, its HTTP API, and clients for any server."""

@@ -1,0 +1,649 @@
+"""The embedded proxy engine: listeners, connections, and a toxic pipeline per direction.
+
+Every accepted client gets two links: upstream (client to server) and downstream (server to
+client). A link with no active toxic relays bytes straight from ``data_received`` to the
+other socket, with flow control and nothing else; once a toxic is active, chunks go through
+a queue to one pump task that runs them through the toxics in the order they were added.
+Chain changes apply to live connections without dropping or reordering a byte.
+
+Everything here runs on one asyncio loop; the HTTP API calls the engine on that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import struct
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import (
+    BadRequest,
+    ListenError,
+    ProxyExists,
+    ProxyNotFound,
+    ToxicExists,
+    ToxicNotFound,
+    bad_body,
+    missing_field,
+)
+from .toxics import STREAMS, Chunk, Push, Toxic, ToxicState, parse_toxic, parse_update
+
+log = logging.getLogger("pytest_chaos.proxy")
+
+#: Bytes a toxic link may hold queued before it stops reading its source.
+QUEUE_HIGH_WATER = 1 << 20
+#: Bytes a socket's write buffer may hold before the relay stops reading the other side.
+WRITE_HIGH_WATER = 1 << 20
+DEFAULT_LISTEN = "127.0.0.1:0"
+
+
+def split_address(address: str, what: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` too) as Go's net package does, or raise 400."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise BadRequest(f"{what} address {address!r} must be host:port with a port 0-65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port_text)
+
+
+def format_address(sockaddr: tuple[Any, ...], family: int) -> str:
+    host, port = sockaddr[0], sockaddr[1]
+    return f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+
+
+class Engine:
+    """A set of named proxies and the random stream that draws their toxicity."""
+
+    def __init__(self, *, seed: int | None = None) -> None:
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self._proxies: dict[str, Proxy] = {}
+
+    @property
+    def proxies(self) -> dict[str, Proxy]:
+        return dict(self._proxies)
+
+    def get(self, name: str) -> Proxy:
+        try:
+            return self._proxies[name]
+        except KeyError:
+            raise ProxyNotFound() from None
+
+    async def create(self, spec: Any) -> Proxy:
+        """``POST /proxies``: validate, refuse duplicates, listen if enabled."""
+        name, listen, upstream, enabled = _parse_proxy_spec(spec)
+        if name in self._proxies:
+            raise ProxyExists()
+        proxy = Proxy(self, name, listen, upstream)
+        if enabled:
+            await proxy.start()
+        self._proxies[name] = proxy
+        log.info("created proxy %s listen=%s upstream=%s", name, proxy.listen, upstream)
+        return proxy
+
+    async def update(self, name: str, spec: Any) -> Proxy:
+        """``POST``/``PATCH /proxies/{name}``: change listen, upstream or enabled."""
+        proxy = self.get(name)
+        if not isinstance(spec, dict):
+            raise bad_body(f"expected a JSON object, got {type(spec).__name__}")
+        listen = _optional(spec, "listen", str, proxy.listen)
+        upstream = _optional(spec, "upstream", str, proxy.upstream)
+        enabled = _optional(spec, "enabled", bool, proxy.enabled)
+        split_address(listen, "listen")
+        split_address(upstream, "upstream")
+        if listen != proxy.listen or upstream != proxy.upstream:
+            await proxy.stop()
+            proxy.listen, proxy.upstream = listen, upstream
+        if enabled and not proxy.enabled:
+            await proxy.start()
+        elif not enabled and proxy.enabled:
+            await proxy.stop()
+        return proxy
+
+    async def delete(self, name: str) -> None:
+        proxy = self.get(name)
+        await proxy.stop()
+        del self._proxies[name]
+        log.info("deleted proxy %s", name)
+
+    async def populate(self, specs: Any) -> list[Proxy]:
+        """``POST /populate``: create or replace each proxy; ones already configured the same
+        way are kept as they are (with their toxics), as in Toxiproxy."""
+        if not isinstance(specs, list):
+            raise bad_body("expected a JSON array of proxies")
+        parsed = []
+        for index, spec in enumerate(specs, start=1):
+            try:
+                parsed.append(_parse_proxy_spec(spec))
+            except BadRequest as error:
+                raise type(error)(f"{error.message} at proxy {index}") from None
+        result: list[Proxy] = []
+        for name, listen, upstream, enabled in parsed:
+            existing = self._proxies.get(name)
+            if existing is not None:
+                if existing.listen == listen and existing.upstream == upstream:
+                    result.append(existing)
+                    continue
+                await self.delete(name)
+            result.append(await self.create(_spec(name, listen, upstream, enabled)))
+        return result
+
+    async def reset(self) -> None:
+        """``POST /reset``: enable every proxy and remove every toxic."""
+        for proxy in self._proxies.values():
+            if not proxy.enabled:
+                await proxy.start()
+            proxy.remove_all_toxics()
+
+    def add_toxic(self, proxy_name: str, spec: Any) -> Toxic:
+        proxy = self.get(proxy_name)
+        toxic = parse_toxic(spec)
+        if toxic.name in proxy.toxics:
+            raise ToxicExists()
+        proxy.toxics[toxic.name] = toxic
+        proxy.rebuild(toxic.stream)
+        log.info("added toxic %s (%s) to %s", toxic.name, toxic.type, proxy_name)
+        return toxic
+
+    def get_toxic(self, proxy_name: str, toxic_name: str) -> Toxic:
+        try:
+            return self.get(proxy_name).toxics[toxic_name]
+        except KeyError:
+            raise ToxicNotFound() from None
+
+    def update_toxic(self, proxy_name: str, toxic_name: str, spec: Any) -> Toxic:
+        toxic = self.get_toxic(proxy_name, toxic_name)
+        attributes, toxicity = parse_update(toxic, spec)
+        toxic.update(attributes, toxicity)
+        self.get(proxy_name).rebuild(toxic.stream)
+        log.info("updated toxic %s on %s", toxic_name, proxy_name)
+        return toxic
+
+    def remove_toxic(self, proxy_name: str, toxic_name: str) -> None:
+        toxic = self.get_toxic(proxy_name, toxic_name)
+        proxy = self.get(proxy_name)
+        del proxy.toxics[toxic_name]
+        proxy.rebuild(toxic.stream)
+        log.info("removed toxic %s from %s", toxic_name, proxy_name)
+
+    async def close(self) -> None:
+        """Stop every proxy: listeners closed, connections closed."""
+        for proxy in self._proxies.values():
+            await proxy.stop()
+
+    def metrics(self) -> str:
+        """Byte counters in Prometheus text format, named as Toxiproxy's ``/metrics``."""
+        lines: list[str] = []
+        for metric, kind in (("received", "received"), ("sent", "sent")):
+            full = f"toxiproxy_proxy_{metric}_bytes_total"
+            lines.append(f"# HELP {full} Total bytes {kind} through the proxy")
+            lines.append(f"# TYPE {full} counter")
+            for proxy in self._proxies.values():
+                for direction in STREAMS:
+                    labels = (
+                        f'direction="{direction}",listener="{proxy.listen}",'
+                        f'proxy="{_label(proxy.name)}",upstream="{_label(proxy.upstream)}"'
+                    )
+                    value = proxy.byte_count(direction, metric)
+                    lines.append(f"{full}{{{labels}}} {value}")
+        return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _optional(spec: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    value = spec.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        raise bad_body(f"{key} must be a {'boolean' if kind is bool else 'string'}, got {value!r}")
+    return value
+
+
+def _spec(name: str, listen: str, upstream: str, enabled: bool) -> dict[str, Any]:
+    return {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
+
+
+def _parse_proxy_spec(spec: Any) -> tuple[str, str, str, bool]:
+    if not isinstance(spec, dict):
+        raise bad_body("expected a JSON object describing a proxy")
+    name = _optional(spec, "name", str, "")
+    if not name:
+        raise missing_field("name")
+    upstream = _optional(spec, "upstream", str, "")
+    if not upstream:
+        raise missing_field("upstream")
+    listen = _optional(spec, "listen", str, "") or DEFAULT_LISTEN
+    enabled = _optional(spec, "enabled", bool, True)
+    split_address(listen, "listen")
+    split_address(upstream, "upstream")
+    return name, listen, upstream, enabled
+
+
+class Proxy:
+    """One listener forwarding to one upstream, with its toxics and live connections."""
+
+    def __init__(self, engine: Engine, name: str, listen: str, upstream: str) -> None:
+        self.engine = engine
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.toxics: dict[str, Toxic] = {}
+        self.connections: set[Connection] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._closed_bytes = {(d, m): 0 for d in STREAMS for m in ("received", "sent")}
+
+    @property
+    def enabled(self) -> bool:
+        return self._server is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "listen": self.listen,
+            "upstream": self.upstream,
+            "enabled": self.enabled,
+            "toxics": [toxic.to_json() for toxic in self.ordered_toxics()],
+        }
+
+    def ordered_toxics(self) -> list[Toxic]:
+        """Upstream toxics, then downstream ones, each in the order they were added."""
+        return [t for stream in STREAMS for t in self.chain(stream)]
+
+    def chain(self, stream: str) -> list[Toxic]:
+        return [toxic for toxic in self.toxics.values() if toxic.stream == stream]
+
+    async def start(self) -> None:
+        sock = self._bind()
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: _Side(self, None), sock=sock, backlog=1024
+            )
+        except BaseException:
+            sock.close()
+            raise
+        self.listen = format_address(sock.getsockname(), sock.family)
+        log.info("proxy %s listening on %s", self.name, self.listen)
+
+    def _bind(self) -> socket.socket:
+        host, port = split_address(self.listen, "listen")
+        try:
+            infos = socket.getaddrinfo(
+                host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
+        except socket.gaierror as error:
+            raise ListenError(f"listen tcp {self.listen}: lookup {host}: {error.strerror}") from None
+        family, _, _, _, sockaddr = sorted(infos, key=lambda info: info[0] != socket.AF_INET)[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(sockaddr)
+            sock.listen(1024)
+            sock.setblocking(False)
+        except OSError as error:
+            sock.close()
+            reason = (error.strerror or str(error)).lower()
+            raise ListenError(f"listen tcp {self.listen}: bind: {reason}") from None
+        return sock
+
+    async def stop(self) -> None:
+        """Close the listener and every connection (the ``down`` fault)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            log.info("proxy %s stopped", self.name)
+        for connection in list(self.connections):
+            connection.abort()
+        if server is not None:
+            await server.wait_closed()
+
+    def remove_all_toxics(self) -> None:
+        self.toxics.clear()
+        for stream in STREAMS:
+            self.rebuild(stream)
+
+    def rebuild(self, stream: str) -> None:
+        """Apply the current chain of ``stream`` to every live connection."""
+        chain = self.chain(stream)
+        for connection in self.connections:
+            connection.links[stream].rebuild(chain)
+
+    def byte_count(self, direction: str, metric: str) -> int:
+        live = sum(getattr(c.links[direction], metric) for c in self.connections)
+        return self._closed_bytes[direction, metric] + live
+
+    def forget(self, connection: Connection) -> None:
+        if connection in self.connections:
+            self.connections.discard(connection)
+            for direction, link in connection.links.items():
+                self._closed_bytes[direction, "received"] += link.received
+                self._closed_bytes[direction, "sent"] += link.sent
+
+
+class Connection:
+    """A proxied client: its socket, the upstream socket, and the two links between them."""
+
+    def __init__(self, proxy: Proxy, client: _Side) -> None:
+        self.proxy = proxy
+        self.loop = asyncio.get_running_loop()
+        self.client = client
+        self.server = _Side(proxy, self)
+        self.links = {
+            "upstream": Link(self, "upstream", client, self.server),
+            "downstream": Link(self, "downstream", self.server, client),
+        }
+        self.closed = False
+        self._connecting: asyncio.Task[None] | None = None
+
+    def begin(self) -> None:
+        """Hold the client until the upstream answers, then let bytes flow."""
+        self.proxy.connections.add(self)
+        for stream, link in self.links.items():
+            link.rebuild(self.proxy.chain(stream))
+        self.client.pause()
+        self._connecting = self.loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        host, port = split_address(self.proxy.upstream, "upstream")
+        try:
+            await self.loop.create_connection(lambda: self.server, host or None, port)
+        except (OSError, ValueError) as error:
+            log.warning("proxy %s: upstream %s unavailable: %s", self.proxy.name,
+                        self.proxy.upstream, error)
+            self.close()
+            return
+        finally:
+            self._connecting = None
+        if self.closed:
+            return
+        self.client.resume()
+
+    def close(self) -> None:
+        """Close both sockets after what is already buffered has been written."""
+        self._end(lambda side: side.close())
+
+    def abort(self) -> None:
+        """Close both sockets at once, discarding anything buffered."""
+        self._end(lambda side: side.abort())
+
+    def reset(self) -> None:
+        """Close both sockets with TCP RST (SO_LINGER 0), as ``reset_peer`` does."""
+        self._end(lambda side: side.reset())
+
+    def _end(self, how: Any) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._connecting is not None:
+            self._connecting.cancel()
+        for link in self.links.values():
+            link.stop()
+        how(self.client)
+        how(self.server)
+        self.proxy.forget(self)
+
+
+class Link:
+    """One direction of a connection: reads ``source``, writes ``dest``, through toxics."""
+
+    def __init__(self, connection: Connection, direction: str, source: _Side, dest: _Side) -> None:
+        self.connection = connection
+        self.direction = direction
+        self.loop = connection.loop
+        self.rng = connection.proxy.engine.rng
+        self.source = source
+        self.dest = dest
+        source.outbound = self
+        dest.inbound = self
+        self.received = 0
+        self.sent = 0
+        self.direct = True
+        self.ended = False
+        self._active: list[Toxic] = []
+        self._states: dict[Toxic, ToxicState] = {}
+        self._entry: Push = self._write
+        self._queue: deque[Chunk] = deque()
+        self._queued_bytes = 0
+        self._pump: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        self._dest_paused = False
+        self._writable: asyncio.Future[None] | None = None
+        self._reading_paused = False
+
+    # -- the chain -------------------------------------------------------------------------
+
+    def rebuild(self, chain: list[Toxic]) -> None:
+        """Re-draw toxicity for ``chain`` and make it the pipeline for the next chunks."""
+        active = [toxic for toxic in chain if self.rng.random() < toxic.toxicity]
+        for toxic in self._active:
+            if toxic not in active:
+                toxic.unbind(self, self._states[toxic], removed=toxic not in chain)
+        for toxic in [t for t in self._states if t not in chain]:
+            self._states.pop(toxic).retire()
+        entry: Push = self._write
+        for toxic in reversed(active):
+            state = self._states.get(toxic)
+            if state is None:
+                state = self._states[toxic] = ToxicState(self.loop)
+            elif state.bound_version != toxic.version:
+                state.interrupt()
+            toxic.bind(self, state)
+            entry = toxic.stage(self, state, entry)
+        self._active = active
+        self._entry = entry
+        self.direct = not active and self._pump is None
+        if active and self._queue and self._pump is None:
+            self._start_pump()
+        self._wake()
+        self._sync_reading()
+
+    # -- input from the source -------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        self.received += len(data)
+        self._queue.append(Chunk(data, self.loop.time()))
+        self._queued_bytes += len(data)
+        self._after_enqueue()
+
+    def feed_eof(self) -> None:
+        if self.direct:
+            self._finish()
+            return
+        self._queue.append(Chunk(None, self.loop.time()))
+        self._after_enqueue()
+
+    def _after_enqueue(self) -> None:
+        if self._pump is None:
+            self._start_pump()
+        else:
+            self._wake()
+        self._sync_reading()
+
+    def _start_pump(self) -> None:
+        self.direct = False
+        self._pump = self.loop.create_task(self._run_pump())
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def _run_pump(self) -> None:
+        try:
+            while True:
+                if not self._queue:
+                    if not self._active:
+                        break
+                    self._wakeup = self.loop.create_future()
+                    await self._wakeup
+                    continue
+                chunk = self._queue.popleft()
+                if chunk.data is not None:
+                    self._queued_bytes -= len(chunk.data)
+                    self._sync_reading()
+                await self._entry(chunk)
+        finally:
+            self._pump = None
+            self.direct = not self._active and not self._queue
+            self._sync_reading()
+
+    # -- output to the destination ---------------------------------------------------------
+
+    async def _write(self, chunk: Chunk) -> None:
+        if chunk.data is None:
+            self._finish()
+            return
+        while self._dest_paused and not self.connection.closed:
+            self._writable = self.loop.create_future()
+            await self._writable
+        if self.connection.closed or self.ended:
+            return
+        self.dest.write(chunk.data)
+        self.sent += len(chunk.data)
+
+    def _finish(self) -> None:
+        """End of stream reached the destination: half-close it, and close the connection
+        once both directions have ended."""
+        if self.ended:
+            return
+        self.ended = True
+        other = self.connection.links["downstream" if self.direction == "upstream" else "upstream"]
+        if other.ended or not self.dest.write_eof():
+            self.connection.close()
+
+    def dest_paused(self, paused: bool) -> None:
+        self._dest_paused = paused
+        if not paused and self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._sync_reading()
+
+    def _sync_reading(self) -> None:
+        want = (self.direct and self._dest_paused) or self._queued_bytes >= QUEUE_HIGH_WATER
+        if want != self._reading_paused:
+            self._reading_paused = want
+            if want:
+                self.source.pause()
+            else:
+                self.source.resume()
+
+    def stop(self) -> None:
+        """The connection is gone: end timers, waits and the pump."""
+        self.ended = True
+        for toxic in self._active:
+            toxic.unbind(self, self._states[toxic], removed=False)
+        for state in self._states.values():
+            state.retire()
+        if self._pump is not None and self._pump is not asyncio.current_task():
+            self._pump.cancel()
+        self._wake()
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+
+class _Side(asyncio.Protocol):
+    """One socket of a proxied connection, the client's or the upstream's."""
+
+    def __init__(self, proxy: Proxy, connection: Connection | None) -> None:
+        self.proxy = proxy
+        self.connection = connection
+        self.transport: asyncio.Transport | None = None
+        self.outbound: Link
+        self.inbound: Link
+        self._paused = False
+
+    # asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        if self._paused:
+            transport.pause_reading()
+        if self.connection is None:  # a client the listener just accepted
+            self.connection = Connection(self.proxy, self)
+            self.connection.begin()
+
+    def data_received(self, data: bytes) -> None:
+        link = self.outbound
+        if link.direct:
+            link.received += len(data)
+            link.sent += len(data)
+            link.dest.write(data)
+        else:
+            link.feed(data)
+
+    def eof_received(self) -> bool:
+        self.outbound.feed_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        connection = self.connection
+        if connection is None or connection.closed:
+            return
+        if self is connection.server and self.transport is None:
+            return
+        self.inbound.ended = True
+        if not self.outbound.ended:
+            self.outbound.feed_eof()
+        else:
+            connection.close()
+
+    def pause_writing(self) -> None:
+        self.inbound.dest_paused(True)
+
+    def resume_writing(self) -> None:
+        self.inbound.dest_paused(False)
+
+    # used by links and connections
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def write_eof(self) -> bool:
+        """Half-close; False if the socket cannot, and must be closed instead."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or not transport.can_write_eof():
+            return False
+        transport.write_eof()
+        return True
+
+    def pause(self) -> None:
+        self._paused = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        self._paused = False
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def reset(self) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+
+
+def iter_toxic_names(proxy: Proxy) -> Iterable[str]:
+    return (toxic.name for toxic in proxy.ordered_toxics())

@@ -1,0 +1,81 @@
+"""Errors of the Toxiproxy API, shared by the embedded engine, its HTTP API and the client.
+
+Each error carries the HTTP status and the message Toxiproxy answers with, so the engine
+raises exactly what the API must send and the client rebuilds the same exception from a
+response, whichever server produced it.
+"""
+
+from __future__ import annotations
+
+
+class ToxiproxyError(Exception):
+    """An error the Toxiproxy API reports as ``{"error": message, "status": status}``."""
+
+    status: int = 500
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+    def to_json(self) -> dict[str, object]:
+        return {"error": self.message, "status": self.status}
+
+
+class BadRequest(ToxiproxyError):
+    """The request was malformed or named an invalid value (400)."""
+
+    status = 400
+
+
+class InvalidToxic(BadRequest):
+    """A toxic's type, stream, toxicity or attributes are not allowed (400)."""
+
+
+class NotFound(ToxiproxyError):
+    """The named proxy or toxic does not exist (404)."""
+
+    status = 404
+
+
+class ProxyNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("proxy not found")
+
+
+class ToxicNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("toxic not found")
+
+
+class Conflict(ToxiproxyError):
+    """A proxy or toxic of that name already exists (409)."""
+
+    status = 409
+
+
+class ProxyExists(Conflict):
+    def __init__(self) -> None:
+        super().__init__("proxy already exists")
+
+
+class ToxicExists(Conflict):
+    def __init__(self) -> None:
+        super().__init__("toxic already exists")
+
+
+class ListenError(ToxiproxyError):
+    """The proxy could not listen on its address (500, with the system's reason)."""
+
+    status = 500
+
+
+def missing_field(field: str) -> BadRequest:
+    """Toxiproxy's wording for a required field that is absent or empty."""
+    return BadRequest(f"missing required field: {field}")
+
+
+def bad_body(reason: str) -> BadRequest:
+    """Toxiproxy's wording for a body that is not the JSON it expects."""
+    return BadRequest(f"bad request body: {reason}")

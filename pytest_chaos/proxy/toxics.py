@@ -1,0 +1,412 @@
+"""Toxic types of the Toxiproxy API, one class each, registered by type name.
+
+A toxic is a description (type, name, stream, toxicity, attributes) plus the behaviour of one
+stage in a link's pipeline. Attribute names, units and defaults are Toxiproxy's: its Go code
+is the reference. Stages run sequentially inside one pump per link; waits use absolute
+deadlines measured from when a chunk was read, so a latency toxic pipelines exactly as the
+goroutine chain of Toxiproxy does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import InvalidToxic, bad_body
+
+if TYPE_CHECKING:
+    from .engine import Link
+
+STREAMS = ("upstream", "downstream")
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Bytes read from a link's source (``data is None`` marks end of stream), with the
+    loop time at which they were read or last released by a delaying toxic."""
+
+    data: bytes | None
+    ts: float
+
+
+Push = Callable[[Chunk], Awaitable[None]]
+
+
+class ToxicState:
+    """What one toxic remembers on one link, across updates of the toxic and re-draws of
+    toxicity: byte counts, timers, and the waits that a change must cut short."""
+
+    __slots__ = ("_loop", "_waiters", "bound_version", "clock", "retired", "timer", "transmitted")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiters: set[asyncio.Future[bool]] = set()
+        self.retired = False
+        self.bound_version = -1
+        self.transmitted = 0
+        self.clock = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+
+    async def sleep_until(self, when: float) -> bool:
+        """Wait for the loop time ``when``; False if the toxic changed or went away first."""
+        if self.retired:
+            return False
+        loop = self._loop
+        if when <= loop.time():
+            return True
+        waiter: asyncio.Future[bool] = loop.create_future()
+        handle = loop.call_at(when, _resolve, waiter, True)
+        self._waiters.add(waiter)
+        try:
+            return await waiter
+        finally:
+            handle.cancel()
+            self._waiters.discard(waiter)
+
+    def interrupt(self) -> None:
+        """Cut short every wait in progress, as Toxiproxy interrupts a toxic it updates."""
+        for waiter in self._waiters:
+            _resolve(waiter, False)
+
+    def retire(self) -> None:
+        """The toxic left the chain: pending waits end and later chunks pass untouched."""
+        self.retired = True
+        self.interrupt()
+        self.cancel_timer()
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(value)
+
+
+class Toxic:
+    """A toxic as the API describes it, and the pipeline stage it becomes on a link."""
+
+    type: ClassVar[str]
+    attribute_defaults: ClassVar[dict[str, int]] = {}
+
+    def __init__(
+        self, name: str, stream: str, toxicity: float, attributes: Mapping[str, int]
+    ) -> None:
+        self.name = name
+        self.stream = stream
+        self.toxicity = toxicity
+        self.attributes = {**self.attribute_defaults, **attributes}
+        self.version = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "stream": self.stream,
+            "toxicity": _json_number(self.toxicity),
+            "attributes": dict(self.attributes),
+        }
+
+    def update(self, attributes: Mapping[str, int], toxicity: float | None) -> None:
+        """Merge new attribute values (already validated) and bump the version."""
+        self.attributes.update(attributes)
+        if toxicity is not None:
+            self.toxicity = toxicity
+        self.version += 1
+
+    def stage(self, link: Link, state: ToxicState, nxt: Push) -> Push:
+        """The function one chunk goes through on ``link`` before ``nxt``."""
+
+        async def push(chunk: Chunk) -> None:
+            if state.retired:
+                await nxt(chunk)
+            else:
+                await self.pipe(link, state, nxt, chunk)
+
+        return push
+
+    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+        await nxt(chunk)
+
+    def bind(self, link: Link, state: ToxicState) -> None:
+        """Called when the toxic becomes (or stays) active on a link after a chain change."""
+        state.bound_version = self.version
+
+    def unbind(self, link: Link, state: ToxicState, removed: bool) -> None:
+        """Called when the toxic stops being active on a link; ``removed`` if it was deleted."""
+        state.cancel_timer()
+
+
+class NoopToxic(Toxic):
+    type = "noop"
+
+
+class LatencyToxic(Toxic):
+    """Delays each chunk by ``latency`` ms plus or minus ``jitter`` ms from when it was read."""
+
+    type = "latency"
+    attribute_defaults: ClassVar[dict[str, int]] = {"latency": 0, "jitter": 0}
+
+    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+        if chunk.data is None:
+            await nxt(chunk)
+            return
+        delay_ms = self.attributes["latency"]
+        jitter = self.attributes["jitter"]
+        if jitter > 0:
+            delay_ms += link.rng.randrange(-jitter, jitter)
+        release = chunk.ts + delay_ms / 1000.0
+        if await state.sleep_until(release):
+            chunk = Chunk(chunk.data, release)
+        await nxt(chunk)
+
+
+class BandwidthToxic(Toxic):
+    """Limits the link to ``rate`` KB/s (1 KB = 1000 bytes), sent in at most 100 ms slices."""
+
+    type = "bandwidth"
+    attribute_defaults: ClassVar[dict[str, int]] = {"rate": 0}
+
+    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+        rate = self.attributes["rate"]  # bytes per millisecond
+        data = chunk.data
+        if data is None or rate <= 0:
+            await nxt(chunk)
+            return
+        slice_size = rate * 100
+        state.clock = max(state.clock, link.loop.time())
+        view = memoryview(data)
+        for offset in range(0, len(data), slice_size):
+            piece = view[offset : offset + slice_size]
+            state.clock += len(piece) / (rate * 1000.0)
+            if not await state.sleep_until(state.clock):
+                state.clock = link.loop.time()
+                await nxt(Chunk(bytes(view[offset:]), chunk.ts))
+                return
+            await nxt(Chunk(bytes(piece), chunk.ts))
+
+
+class SlowCloseToxic(Toxic):
+    """Delays the close of the connection by ``delay`` ms after the source closes."""
+
+    type = "slow_close"
+    attribute_defaults: ClassVar[dict[str, int]] = {"delay": 0}
+
+    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+        if chunk.data is None:
+            await state.sleep_until(link.loop.time() + self.attributes["delay"] / 1000.0)
+        await nxt(chunk)
+
+
+class TimeoutToxic(Toxic):
+    """Drops all data; closes the connection after ``timeout`` ms without data (0 = never).
+    Removing it closes the connections it was active on, as Toxiproxy's cleanup does."""
+
+    type = "timeout"
+    attribute_defaults: ClassVar[dict[str, int]] = {"timeout": 0}
+
+    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+        if chunk.data is None:
+            state.cancel_timer()
+            await nxt(chunk)
+            return
+        self._arm(link, state)
+
+    def bind(self, link: Link, state: ToxicState) -> None:
+        if state.bound_version != self.version or state.timer is None:
+            self._arm(link, state)
+        super().bind(link, state)
+
+    def unbind(self, link: Link, state: ToxicState, removed: bool) -> None:
+        super().unbind(link, state, removed)
+        if removed:
+            link.connection.close()
+
+    def _arm(self, link: Link, state: ToxicState) -> None:
+        state.cancel_timer()
+        timeout_ms = self.attributes["timeout"]
+        if timeout_ms > 0:
+            state.timer = link.loop.call_later(timeout_ms / 1000.0, link.connection.close)
+
+
+class ResetPeerToxic(Toxic):
+    """Resets the connection (TCP RST) ``timeout`` ms after the first data or end of stream."""
+
+    type = "reset_peer"
+    attribute_defaults: ClassVar[dict[str, int]] = {"timeout": 0}
+
+    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+        when = link.loop.time() + self.attributes["timeout"] / 1000.0
+        if await state.sleep_until(when):
+            link.connection.reset()
+        else:
+            await nxt(chunk)
+
+
+class SlicerToxic(Toxic):
+    """Slices data into pieces of ``average_size`` +/- ``size_variation`` bytes, ``delay``
+    microseconds apart."""
+
+    type = "slicer"
+    attribute_defaults: ClassVar[dict[str, int]] = {
+        "average_size": 0,
+        "size_variation": 0,
+        "delay": 0,
+    }
+
+    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+        data = chunk.data
+        average = self.attributes["average_size"]
+        if data is None or average <= 0:
+            await nxt(chunk)
+            return
+        bounds = self._cut(link, 0, len(data))
+        delay_s = self.attributes["delay"] / 1_000_000.0
+        for start, end in itertools.pairwise(bounds):
+            await nxt(Chunk(data[start:end], chunk.ts))
+            if delay_s and not await state.sleep_until(link.loop.time() + delay_s):
+                if end < len(data):
+                    await nxt(Chunk(data[end:], chunk.ts))
+                return
+
+    def _cut(self, link: Link, start: int, end: int) -> list[int]:
+        """Cut points as Toxiproxy's slicer chooses them: halve around a random offset until
+        each piece is within ``size_variation`` of ``average_size``."""
+        average = self.attributes["average_size"]
+        variation = self.attributes["size_variation"]
+        points = [start]
+        pending = [(start, end)]
+        while pending:
+            lo, hi = pending.pop()
+            if (hi - lo) - average <= variation or hi - lo < 2:
+                points.append(hi)
+                continue
+            offset = link.rng.randrange(-variation, variation) if variation > 0 else 0
+            mid = min(max(lo + (hi - lo) // 2 + offset, lo + 1), hi - 1)
+            pending.append((mid, hi))
+            pending.append((lo, mid))
+        return points
+
+
+class LimitDataToxic(Toxic):
+    """Passes ``bytes`` bytes, then closes the connection; the count survives updates."""
+
+    type = "limit_data"
+    attribute_defaults: ClassVar[dict[str, int]] = {"bytes": 0}
+
+    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+        data = chunk.data
+        if data is None:
+            await nxt(chunk)
+            return
+        remaining = max(self.attributes["bytes"] - state.transmitted, 0)
+        if remaining < len(data):
+            data = data[:remaining]
+        if data:
+            state.transmitted += len(data)
+            await nxt(Chunk(data, chunk.ts))
+        if self.attributes["bytes"] - state.transmitted <= 0:
+            link.connection.close()
+
+
+REGISTRY: dict[str, type[Toxic]] = {
+    cls.type: cls
+    for cls in (
+        NoopToxic,
+        LatencyToxic,
+        BandwidthToxic,
+        SlowCloseToxic,
+        TimeoutToxic,
+        ResetPeerToxic,
+        SlicerToxic,
+        LimitDataToxic,
+    )
+}
+
+
+def parse_toxic(spec: Any) -> Toxic:
+    """Build a toxic from the JSON body of ``POST /proxies/{proxy}/toxics``, with
+    Toxiproxy's defaults (stream downstream, name ``<type>_<stream>``, toxicity 1)."""
+    if not isinstance(spec, dict):
+        raise bad_body(f"expected a JSON object, got {_json_kind(spec)}")
+    stream = _optional_str(spec, "stream", "downstream").lower()
+    if stream not in STREAMS:
+        raise InvalidToxic("stream was invalid, can be either upstream or downstream")
+    type_name = _optional_str(spec, "type", "")
+    cls = REGISTRY.get(type_name)
+    if cls is None:
+        raise InvalidToxic("invalid toxic type")
+    name = _optional_str(spec, "name", "") or f"{type_name}_{stream}"
+    toxicity = parse_toxicity(spec.get("toxicity", 1.0))
+    attributes = parse_attributes(cls, spec.get("attributes", {}))
+    return cls(name, stream, toxicity, attributes)
+
+
+def parse_update(toxic: Toxic, spec: Any) -> tuple[dict[str, int], float | None]:
+    """Validate the body of a toxic update: attributes to merge, and a new toxicity if given."""
+    if not isinstance(spec, dict):
+        raise bad_body(f"expected a JSON object, got {_json_kind(spec)}")
+    attributes = parse_attributes(type(toxic), spec.get("attributes", {}))
+    toxicity = parse_toxicity(spec["toxicity"]) if "toxicity" in spec else None
+    return attributes, toxicity
+
+
+def parse_toxicity(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise InvalidToxic(f"toxicity must be a number from 0 to 1, got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise InvalidToxic(f"toxicity must be between 0 and 1 (inclusive), got {value!r}")
+    return float(value)
+
+
+def parse_attributes(cls: type[Toxic], attributes: Any) -> dict[str, int]:
+    """Check attribute names and values against the toxic type: non-negative integers."""
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, dict):
+        raise InvalidToxic(f"attributes must be a JSON object, got {_json_kind(attributes)}")
+    allowed = cls.attribute_defaults
+    parsed: dict[str, int] = {}
+    for key, value in attributes.items():
+        if key not in allowed:
+            names = ", ".join(allowed) or "none"
+            raise InvalidToxic(
+                f"unknown attribute {key!r} for toxic type {cls.type}; allowed: {names}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidToxic(f"attribute {key} must be an integer, got {value!r}")
+        if isinstance(value, float) and not value.is_integer():
+            raise InvalidToxic(f"attribute {key} must be an integer, got {value!r}")
+        if value < 0:
+            raise InvalidToxic(f"attribute {key} must not be negative, got {value!r}")
+        if value > 2**53:
+            raise InvalidToxic(f"attribute {key} is too large: {value!r}")
+        parsed[key] = int(value)
+    return parsed
+
+
+def _optional_str(spec: dict[str, Any], key: str, default: str) -> str:
+    value = spec.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise bad_body(f"{key} must be a string, got {_json_kind(value)}")
+    return value
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return kinds.get(type(value), "a number")
+
+
+def _json_number(value: float) -> float | int:
+    """Render integral floats as integers, as Go's encoder does (``1``, not ``1.0``)."""
+    return int(value) if float(value).is_integer() else value
