@@ -18,7 +18,6 @@ import random
 import socket
 import struct
 from collections import deque
-from collections.abc import Iterable
 from typing import Any
 
 from .errors import (
@@ -281,7 +280,9 @@ class Proxy:
                 host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
             )
         except socket.gaierror as error:
-            raise ListenError(f"listen tcp {self.listen}: lookup {host}: {error.strerror}") from None
+            raise ListenError(
+                f"listen tcp {self.listen}: lookup {host}: {error.strerror}"
+            ) from None
         family, _, _, _, sockaddr = sorted(infos, key=lambda info: info[0] != socket.AF_INET)[0]
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -318,7 +319,7 @@ class Proxy:
             connection.links[stream].rebuild(chain)
 
     def byte_count(self, direction: str, metric: str) -> int:
-        live = sum(getattr(c.links[direction], metric) for c in self.connections)
+        live: int = sum(getattr(c.links[direction], metric) for c in self.connections)
         return self._closed_bytes[direction, metric] + live
 
     def forget(self, connection: Connection) -> None:
@@ -355,10 +356,11 @@ class Connection:
     async def _connect(self) -> None:
         host, port = split_address(self.proxy.upstream, "upstream")
         try:
-            await self.loop.create_connection(lambda: self.server, host or None, port)
+            await self.loop.create_connection(lambda: self.server, host or "localhost", port)
         except (OSError, ValueError) as error:
-            log.warning("proxy %s: upstream %s unavailable: %s", self.proxy.name,
-                        self.proxy.upstream, error)
+            log.warning(
+                "proxy %s: upstream %s unavailable: %s", self.proxy.name, self.proxy.upstream, error
+            )
             self.close()
             return
         finally:
@@ -643,7 +645,3 @@ class _Side(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         transport.abort()
-
-
-def iter_toxic_names(proxy: Proxy) -> Iterable[str]:
-    return (toxic.name for toxic in proxy.ordered_toxics())
