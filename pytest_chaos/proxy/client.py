@@ -56,6 +56,8 @@ def error_from_response(response: httpx.Response, *, toxic_call: bool = False) -
 class Toxiproxy:
     """A Toxiproxy API at ``url``; usable as a context manager that closes its connection."""
 
+    proxy_class: type[Proxy]
+
     def __init__(
         self,
         url: str = DEFAULT_URL,
@@ -88,10 +90,11 @@ class Toxiproxy:
         return str(answer["version"]) if isinstance(answer, dict) else str(answer)
 
     def proxies(self) -> dict[str, Proxy]:
-        return {name: Proxy(self, data) for name, data in self.request("GET", "/proxies").items()}
+        answer = self.request("GET", "/proxies")
+        return {name: self.proxy_class(self, data) for name, data in answer.items()}
 
     def get(self, name: str) -> Proxy:
-        return Proxy(self, self.request("GET", f"/proxies/{name}"))
+        return self.proxy_class(self, self.request("GET", f"/proxies/{name}"))
 
     __getitem__ = get
 
@@ -99,11 +102,11 @@ class Toxiproxy:
         self, name: str, upstream: str, listen: str = "127.0.0.1:0", *, enabled: bool = True
     ) -> Proxy:
         body = {"name": name, "upstream": upstream, "listen": listen, "enabled": enabled}
-        return Proxy(self, self.request("POST", "/proxies", body))
+        return self.proxy_class(self, self.request("POST", "/proxies", body))
 
     def populate(self, proxies: list[Mapping[str, Any]]) -> list[Proxy]:
         answer = self.request("POST", "/populate", [dict(p) for p in proxies])
-        return [Proxy(self, data) for data in answer["proxies"]]
+        return [self.proxy_class(self, data) for data in answer["proxies"]]
 
     def reset(self) -> None:
         """Enable every proxy and remove every toxic."""
@@ -112,6 +115,8 @@ class Toxiproxy:
 
 class Proxy:
     """A proxy on the server, as last seen; faults applied through it go to the server."""
+
+    toxic_class: type[Toxic]
 
     def __init__(self, api: Toxiproxy, data: Mapping[str, Any]) -> None:
         self.api = api
@@ -167,10 +172,11 @@ class Proxy:
         self.api.request("DELETE", self._path)
 
     def toxics(self) -> list[Toxic]:
-        return [Toxic(self, data) for data in self.api.request("GET", f"{self._path}/toxics")]
+        answer = self.api.request("GET", f"{self._path}/toxics")
+        return [self.toxic_class(self, data) for data in answer]
 
     def toxic(self, name: str) -> Toxic:
-        return Toxic(self, self.api.request("GET", f"{self._path}/toxics/{name}"))
+        return self.toxic_class(self, self.api.request("GET", f"{self._path}/toxics/{name}"))
 
     def add_toxic(
         self,
@@ -191,7 +197,7 @@ class Proxy:
         if name is not None:
             body["name"] = name
         data = self.api.request("POST", f"{self._path}/toxics", body, toxic_call=True)
-        return Toxic(self, data)
+        return self.toxic_class(self, data)
 
     def latency(self, ms: int, jitter: int = 0, **options: Any) -> Toxic:
         """Delay data by ``ms`` milliseconds, plus or minus ``jitter``."""
@@ -270,3 +276,7 @@ class Toxic:
         except NotFound:
             if not missing_ok:
                 raise
+
+
+Toxiproxy.proxy_class = Proxy
+Proxy.toxic_class = Toxic

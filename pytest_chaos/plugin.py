@@ -1,0 +1,96 @@
+"""The pytest plugin: wires options, the marker, hooks and fixtures to the modules that own
+them. It holds no logic of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from . import hookspecs, markers, settings
+from .proxy.snapshot import toxiproxy_python_client
+from .proxy.tracked import ChaosToxiproxy
+from .seeding import TestSeeds
+from .session import ChaosSession
+
+SESSION = pytest.StashKey[ChaosSession]()
+
+
+def chaos_session(config: pytest.Config) -> ChaosSession:
+    return config.stash[SESSION]
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    settings.register(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", markers.MARKER_HELP)
+    session = ChaosSession(config)
+    config.stash[SESSION] = session
+    session.remember_seed()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION, None)
+    if session is not None:
+        session.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return chaos_session(config).header()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    markers.validate(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: hand the controller's seed to every worker."""
+    node.workerinput.update(chaos_session(node.config).worker_input())
+
+
+@pytest.fixture
+def chaos_seeds(request: pytest.FixtureRequest) -> TestSeeds:
+    """This test's random streams: ``chaos_seeds("purpose")`` is a seeded ``random.Random``."""
+    return chaos_session(request.config).seeds(request.node.nodeid)
+
+
+@pytest.fixture(scope="session")
+def toxiproxy_session(request: pytest.FixtureRequest) -> Iterator[ChaosToxiproxy]:
+    """Proxies shared by the whole session; deleted, with their faults, when it ends."""
+    yield from _tracked(chaos_session(request.config), None)
+
+
+@pytest.fixture
+def toxiproxy(request: pytest.FixtureRequest) -> Iterator[ChaosToxiproxy]:
+    """This test's Toxiproxy: proxies it creates and faults it applies are undone at
+    teardown, whatever the outcome."""
+    yield from _tracked(chaos_session(request.config), request.node)
+
+
+def _tracked(session: ChaosSession, item: pytest.Item | None) -> Iterator[ChaosToxiproxy]:
+    client = session.toxiproxy(item)
+    try:
+        yield client
+    finally:
+        errors = client.undo()
+        client.close()
+        if errors:
+            raise RuntimeError(
+                "chaos teardown could not undo everything: "
+                + "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+            )
+
+
+@pytest.fixture
+def toxiproxy_python(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A ``toxiproxy.Toxiproxy`` (toxiproxy-python) pointed at the session's server; what
+    the test changes through it is reverted at teardown."""
+    yield from toxiproxy_python_client(chaos_session(request.config).default_url())

@@ -1,0 +1,271 @@
+"""Where the Toxiproxy API comes from: the embedded server, a ``toxiproxy-server`` binary, a
+container, or a URL someone else runs. Every backend ends as a URL; everything above it
+speaks HTTP, so the embedded engine is just another server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import tenacity
+
+from ..settings import DEFAULT_CONTAINER_IMAGE, ToxiproxyTarget
+
+READY_TIMEOUT_S = 30.0
+SESSION_LABEL = "io.pytest-chaos.session"
+
+
+class BackendError(RuntimeError):
+    """A Toxiproxy backend could not be started; the message says what was tried."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, what: str, alive: Callable[[], str | None] = lambda: None) -> None:
+    """Poll ``GET /version`` until the API answers; fail fast if the server died."""
+    last_error: list[str] = ["no answer yet"]
+
+    def probe() -> None:
+        died = alive()
+        if died is not None:
+            raise BackendError(f"{what} exited before answering at {url}: {died}")
+        try:
+            httpx.get(url + "/version", timeout=2).raise_for_status()
+        except httpx.HTTPError as error:
+            last_error[0] = f"{type(error).__name__}: {error}"
+            raise
+
+    try:
+        for attempt in tenacity.Retrying(
+            stop=tenacity.stop_after_delay(READY_TIMEOUT_S),
+            wait=tenacity.wait_exponential(multiplier=0.01, max=0.5),
+            retry=tenacity.retry_if_exception_type(httpx.HTTPError),
+            reraise=True,
+        ):
+            with attempt:
+                probe()
+    except httpx.HTTPError:
+        raise BackendError(
+            f"{what} did not answer GET {url}/version within {READY_TIMEOUT_S:.0f} s; "
+            f"last error: {last_error[0]}"
+        ) from None
+
+
+class Backend:
+    """A Toxiproxy API for the session: ``start()`` returns its URL, ``stop()`` ends it."""
+
+    description = "toxiproxy"
+
+    def start(self) -> str:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop what ``start`` started; a server someone else runs is left alone."""
+
+
+class UrlBackend(Backend):
+    """A Toxiproxy API that is already running (Docker Compose, a sidecar, another host)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.description = url
+
+    def start(self) -> str:
+        wait_ready(self.url, f"the Toxiproxy API at {self.url}")
+        return self.url
+
+
+class ProcessBackend(Backend):
+    """A server process on a free loopback port, killed with the session (or with us)."""
+
+    def __init__(self, argv_for_port: Callable[[int], list[str]], description: str) -> None:
+        self._argv_for_port = argv_for_port
+        self.description = description
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_path: Path | None = None
+
+    def start(self) -> str:
+        port = free_port()
+        argv = self._argv_for_port(port)
+        log = _temp_log(self.description)
+        self._log_path = Path(log.name)
+        try:
+            self._process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        except OSError as error:
+            raise BackendError(f"cannot start {self.description} ({argv[0]}): {error}") from None
+        finally:
+            log.close()
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, self.description, self._exit_reason)
+        return url
+
+    def _exit_reason(self) -> str | None:
+        if self._process is None or self._process.poll() is None:
+            return None
+        return f"exit code {self._process.returncode}; output: {self.output()[-2000:]!r}"
+
+    def output(self) -> str:
+        if self._log_path is None or not self._log_path.exists():
+            return ""
+        return self._log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log_path is not None:
+            self._log_path.unlink(missing_ok=True)
+
+
+def _temp_log(description: str) -> Any:
+    import tempfile
+
+    prefix = "pytest-chaos-" + "".join(c if c.isalnum() else "-" for c in description)[:30]
+    return tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM us when the test process dies, so an interrupted
+    or crashed run leaves no server behind."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def embedded_backend(seed: int) -> ProcessBackend:
+    """The embedded engine as a child process: its own interpreter and GIL, so a test that
+    keeps the CPU busy does not skew toxic timing (measured in BENCHMARKS.md)."""
+
+    def argv(port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "pytest_chaos.proxy",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--seed",
+            str(seed),
+        ]
+
+    return ProcessBackend(argv, "embedded")
+
+
+def find_toxiproxy_binary(explicit: str = "") -> str:
+    """``toxiproxy-server`` from ``explicit``, $TOXIPROXY_SERVER, PATH or ``go install``."""
+    candidates = (
+        [explicit]
+        if explicit
+        else [
+            os.environ.get("TOXIPROXY_SERVER", ""),
+            shutil.which("toxiproxy-server") or "",
+            str(Path(os.environ.get("GOPATH") or Path.home() / "go") / "bin" / "server"),
+        ]
+    )
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    tried = ", ".join(c for c in candidates if c) or "nothing"
+    raise BackendError(
+        f"toxiproxy-server not found (tried {tried}); install it with `go install "
+        "github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0` or give binary=PATH"
+    )
+
+
+def binary_backend(path: str) -> ProcessBackend:
+    binary = find_toxiproxy_binary(path)
+
+    def argv(port: int) -> list[str]:
+        return [binary, "-host", "127.0.0.1", "-port", str(port)]
+
+    return ProcessBackend(argv, f"toxiproxy-server ({binary})")
+
+
+class ContainerBackend(Backend):
+    """The Toxiproxy image run through the Docker SDK (Docker, or Podman's Docker API).
+
+    The container shares the host network so that proxies it creates on 127.0.0.1 are
+    reachable from tests and can reach services on the host's loopback.
+    """
+
+    def __init__(self, image: str, session_id: str) -> None:
+        self.image = image or DEFAULT_CONTAINER_IMAGE
+        self.session_id = session_id
+        self.description = f"container {self.image}"
+        self._container: Any = None
+
+    def start(self) -> str:
+        try:
+            import docker
+        except ImportError:
+            raise BackendError(
+                "the container backend needs the Docker SDK: pip install 'pytest-chaos[docker]'"
+            ) from None
+        port = free_port()
+        try:
+            client = docker.from_env()
+            self._container = client.containers.run(
+                self.image,
+                command=["-host", "127.0.0.1", "-port", str(port)],
+                network_mode="host",
+                detach=True,
+                remove=False,
+                labels={SESSION_LABEL: self.session_id},
+            )
+        except docker.errors.DockerException as error:
+            raise BackendError(f"cannot run {self.image}: {error}") from None
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, self.description, self._exit_reason)
+        return url
+
+    def _exit_reason(self) -> str | None:
+        container = self._container
+        container.reload()
+        if container.status in ("exited", "dead"):
+            logs = container.logs(tail=20).decode(errors="replace")
+            return f"container {container.short_id} {container.status}: {logs}"
+        return None
+
+    def stop(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            container.remove(force=True)
+
+
+def make_backend(target: ToxiproxyTarget, *, seed: int, session_id: str) -> dict[str, Backend]:
+    """The backends named by ``--chaos-toxiproxy``; the first is the ``toxiproxy`` fixture's."""
+    if target.kind == "embedded":
+        return {"default": embedded_backend(seed)}
+    if target.kind == "url":
+        return {"default": UrlBackend(target.value)}
+    if target.kind == "binary":
+        return {"default": binary_backend(target.value)}
+    if target.kind == "container":
+        return {"default": ContainerBackend(target.value, session_id)}
+    return {name: UrlBackend(url) for name, url in target.hosts.items()}

@@ -1,0 +1,108 @@
+"""The chaos state of one pytest session: settings, seed, and the Toxiproxy backends.
+
+Backends start on first use, so a session whose tests never ask for ``toxiproxy`` pays
+nothing for them; they stop when the session ends, whatever happened.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from . import settings as settings_module
+from .faults import FaultRecord
+from .proxy.backends import Backend, BackendError, make_backend
+from .proxy.tracked import ChaosToxiproxy
+from .seeding import TestSeeds
+
+WORKER_SEED_KEY = "chaos_seed"
+
+
+class ChaosSession:
+    """Everything chaos tests of this session share."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+        self.worker_id: str | None = workerinput.get("workerid")
+        loaded = settings_module.load(config)
+        if WORKER_SEED_KEY in workerinput:  # xdist: every worker uses the controller's seed
+            loaded = settings_module.Settings(
+                int(workerinput[WORKER_SEED_KEY]), "given", loaded.toxiproxy, loaded.dry_run
+            )
+        self.settings = loaded
+        self.session_id = uuid.uuid4().hex[:12]
+        self._backends: dict[str, Backend] = make_backend(
+            loaded.toxiproxy, seed=loaded.seed, session_id=self.session_id
+        )
+        self._urls: dict[str, str] = {}
+
+    # -- start-up and reporting ------------------------------------------------------------
+
+    def remember_seed(self) -> None:
+        """Keep the seed in the pytest cache for ``--chaos-seed last``."""
+        cache = getattr(self.config, "cache", None)
+        if self.worker_id is None and cache is not None:
+            cache.set(settings_module.CACHE_KEY_SEED, self.settings.seed)
+
+    def header(self) -> str:
+        line = f"chaos: seed={self.settings.seed} toxiproxy={self.settings.toxiproxy.describe()}"
+        return line + (" dry-run" if self.settings.dry_run else "")
+
+    def worker_input(self) -> dict[str, Any]:
+        return {WORKER_SEED_KEY: self.settings.seed}
+
+    # -- toxiproxy -------------------------------------------------------------------------
+
+    @property
+    def shared_server(self) -> bool:
+        """Whether several workers may talk to the same server (everything but embedded)."""
+        return self.settings.toxiproxy.kind != "embedded"
+
+    def urls(self) -> dict[str, str]:
+        """The API URL of every backend, starting them on first call."""
+        for name, backend in self._backends.items():
+            if name not in self._urls:
+                try:
+                    self._urls[name] = backend.start()
+                except BackendError as error:
+                    raise pytest.UsageError(f"--chaos-toxiproxy: {error}") from None
+        return dict(self._urls)
+
+    def toxiproxy(self, item: pytest.Item | None) -> ChaosToxiproxy:
+        """A tracking client per backend for one test (or, with None, for the session)."""
+        prefix = f"{self.worker_id}-" if self.worker_id and self.shared_server else ""
+
+        def client(url: str, hosts: dict[str, ChaosToxiproxy] | None = None) -> ChaosToxiproxy:
+            return ChaosToxiproxy(
+                url,
+                prefix=prefix,
+                dry_run=self.settings.dry_run,
+                on_applied=lambda fault: self._applied(item, fault),
+                on_rolled_back=lambda fault: self._rolled_back(item, fault),
+                hosts=hosts,
+            )
+
+        urls = self.urls()
+        hosts = {name: client(url) for name, url in urls.items()} if len(urls) > 1 else {}
+        return client(self.default_url(), hosts)
+
+    def default_url(self) -> str:
+        """The first backend's URL: the one the ``toxiproxy`` fixture talks to."""
+        return next(iter(self.urls().values()))
+
+    def _applied(self, item: pytest.Item | None, fault: FaultRecord) -> None:
+        self.config.hook.pytest_chaos_fault_applied(item=item, fault=fault)
+
+    def _rolled_back(self, item: pytest.Item | None, fault: FaultRecord) -> None:
+        self.config.hook.pytest_chaos_fault_rolled_back(item=item, fault=fault)
+
+    def seeds(self, nodeid: str) -> TestSeeds:
+        return TestSeeds(self.settings.seed, nodeid)
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            backend.stop()
+        self._urls.clear()

@@ -1,0 +1,220 @@
+"""One validated settings object: command line, then environment, then ini, then default.
+
+Each option is declared once (its flag, ini key, environment variable and parser) and
+registered with pytest from that declaration, so the three spellings cannot drift apart.
+Bad values stop the session at start-up with a message naming the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from .seeding import fresh_seed
+
+CACHE_KEY_SEED = "chaos/seed"
+DEFAULT_CONTAINER_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"
+
+
+@dataclass(frozen=True)
+class ToxiproxyTarget:
+    """Where the Toxiproxy API comes from.
+
+    ``kind`` is ``embedded``, ``url``, ``binary``, ``container`` or ``hosts``; ``value`` is the
+    URL, binary path or image (empty for the default); ``hosts`` maps names to URLs.
+    """
+
+    kind: str
+    value: str = ""
+    hosts: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        if self.kind == "hosts":
+            return ",".join(f"{name}={url}" for name, url in self.hosts.items())
+        if self.kind == "url":
+            return self.value
+        return f"{self.kind}={self.value}" if self.value else self.kind
+
+
+@dataclass(frozen=True)
+class Settings:
+    seed: int
+    seed_origin: str  # "random", "given" or "last"
+    toxiproxy: ToxiproxyTarget
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting in its three spellings."""
+
+    name: str
+    help: str
+    repeatable: bool = False
+    flag: bool = False
+
+    @property
+    def cli(self) -> str:
+        return "--chaos-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "chaos_" + self.name
+
+    @property
+    def env(self) -> str:
+        return "PYTEST_CHAOS_" + self.name.upper()
+
+    @property
+    def dest(self) -> str:
+        return "chaos_" + self.name
+
+
+SEED = Option(
+    "seed",
+    "session seed for every random choice: an integer, or 'last' to replay "
+    "the previous run (default: a fresh random seed, printed in the header)",
+)
+TOXIPROXY = Option(
+    "toxiproxy",
+    "where proxies live: 'embedded' (default), a Toxiproxy API URL, "
+    "'binary[=PATH]', 'container[=IMAGE]', or NAME=URL (repeat for several hosts)",
+    repeatable=True,
+)
+DRY_RUN = Option("dry_run", "rehearse: probes run, faults are recorded but not applied", flag=True)
+OPTIONS = (SEED, TOXIPROXY, DRY_RUN)
+
+
+def register(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos", "resilience testing (pytest-chaos)")
+    for option in OPTIONS:
+        if option.flag:
+            group.addoption(
+                option.cli, action="store_true", default=None, dest=option.dest, help=option.help
+            )
+        else:
+            group.addoption(
+                option.cli,
+                action="append" if option.repeatable else "store",
+                default=None,
+                dest=option.dest,
+                help=option.help,
+            )
+        parser.addini(option.ini, option.help, default=None)
+
+
+def raw_values(config: pytest.Config, option: Option) -> tuple[str, list[str]] | None:
+    """The winning spelling of ``option`` and its values, or None for the default."""
+    given = config.getoption(option.dest)
+    if given is not None:
+        values = given if isinstance(given, list) else [given]
+        return option.cli, [str(v) for v in values]
+    env = os.environ.get(option.env)
+    if env is not None and env.strip():
+        return option.env, _split(env) if option.repeatable else [env.strip()]
+    ini: Any = config.getini(option.ini)
+    if ini is not None and str(ini).strip():
+        return option.ini, _split(str(ini)) if option.repeatable else [str(ini).strip()]
+    return None
+
+
+def _split(text: str) -> list[str]:
+    return [part for part in re.split(r"[\s,]+", text) if part]
+
+
+def load(config: pytest.Config) -> Settings:
+    """Read and validate every setting; raise ``pytest.UsageError`` naming a bad value."""
+    seed, origin = _seed(config)
+    return Settings(
+        seed=seed,
+        seed_origin=origin,
+        toxiproxy=_toxiproxy(config),
+        dry_run=_flag(config, DRY_RUN),
+    )
+
+
+def _seed(config: pytest.Config) -> tuple[int, str]:
+    found = raw_values(config, SEED)
+    if found is None:
+        return fresh_seed(), "random"
+    source, (value,) = found
+    if value == "last":
+        cache = getattr(config, "cache", None)
+        cached = cache.get(CACHE_KEY_SEED, None) if cache is not None else None
+        if not isinstance(cached, int):
+            raise pytest.UsageError(
+                f"{source}=last: no previous chaos seed in the pytest cache; "
+                "run once without it, or give an integer seed"
+            )
+        return cached, "last"
+    if not value.isdigit() or int(value) >= 2**63:
+        raise pytest.UsageError(
+            f"{source}={value!r}: expected a non-negative integer below 2**63, or 'last'"
+        )
+    return int(value), "given"
+
+
+def _flag(config: pytest.Config, option: Option) -> bool:
+    found = raw_values(config, option)
+    if found is None:
+        return False
+    source, (value,) = found
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise pytest.UsageError(
+        f"{source}={value!r}: expected one of 1, true, yes, on, 0, false, no, off"
+    )
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+
+
+def _toxiproxy(config: pytest.Config) -> ToxiproxyTarget:
+    found = raw_values(config, TOXIPROXY)
+    if found is None:
+        return ToxiproxyTarget("embedded")
+    source, values = found
+    parsed = [_target(source, value) for value in values]
+    if len(parsed) == 1 and parsed[0].kind != "hosts":
+        return parsed[0]
+    if any(target.kind != "hosts" for target in parsed):
+        raise pytest.UsageError(
+            f"{source}: several values are only allowed as NAME=URL pairs, got {values!r}"
+        )
+    hosts: dict[str, str] = {}
+    for target in parsed:
+        for name, url in target.hosts.items():
+            if name in hosts:
+                raise pytest.UsageError(f"{source}: host name {name!r} is given twice")
+            hosts[name] = url
+    return ToxiproxyTarget("hosts", hosts=hosts)
+
+
+def _target(source: str, value: str) -> ToxiproxyTarget:
+    allowed = (
+        "expected 'embedded', a URL such as http://127.0.0.1:8474, 'binary[=PATH]', "
+        "'container[=IMAGE]' or NAME=URL"
+    )
+    head, sep, rest = value.partition("=")
+    if value == "embedded":
+        return ToxiproxyTarget("embedded")
+    if _is_url(value):
+        return ToxiproxyTarget("url", value.rstrip("/"))
+    if head in ("binary", "container"):
+        if sep and not rest:
+            raise pytest.UsageError(f"{source}={value!r}: {head}= needs a value after '='")
+        return ToxiproxyTarget(head, rest)
+    if sep and _NAME.match(head) and _is_url(rest):
+        return ToxiproxyTarget("hosts", hosts={head: rest.rstrip("/")})
+    raise pytest.UsageError(f"{source}={value!r}: {allowed}")
+
+
+def _is_url(value: str) -> bool:
+    return re.match(r"https?://[^/\s]+", value) is not None
