@@ -18,7 +18,7 @@ import random
 import socket
 import struct
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 from .errors import (
     BadRequest,
@@ -367,6 +367,8 @@ class Connection:
             self._connecting = None
         if self.closed:
             return
+        for link in self.links.values():
+            link.start()
         self.client.resume()
 
     def close(self) -> None:
@@ -408,7 +410,8 @@ class Link:
         dest.inbound = self
         self.received = 0
         self.sent = 0
-        self.direct = True
+        self.ready = False  # the upstream socket is connected
+        self.direct = False
         self.ended = False
         self._active: list[Toxic] = []
         self._states: dict[Toxic, ToxicState] = {}
@@ -442,8 +445,8 @@ class Link:
             entry = toxic.stage(self, state, entry)
         self._active = active
         self._entry = entry
-        self.direct = not active and self._pump is None
-        if active and self._queue and self._pump is None:
+        self.direct = self.ready and not active and self._pump is None
+        if self.ready and active and self._queue and self._pump is None:
             self._start_pump()
         self._wake()
         self._sync_reading()
@@ -464,10 +467,19 @@ class Link:
         self._after_enqueue()
 
     def _after_enqueue(self) -> None:
-        if self._pump is None:
+        if self._pump is not None:
+            self._wake()
+        elif self.ready:
+            self._start_pump()
+        self._sync_reading()
+
+    def start(self) -> None:
+        """Both sockets are connected: let what arrived meanwhile through, then relay."""
+        self.ready = True
+        if self._queue:
             self._start_pump()
         else:
-            self._wake()
+            self.direct = not self._active
         self._sync_reading()
 
     def _start_pump(self) -> None:
@@ -494,7 +506,7 @@ class Link:
                 await self._entry(chunk)
         finally:
             self._pump = None
-            self.direct = not self._active and not self._queue
+            self.direct = self.ready and not self._active and not self._queue
             self._sync_reading()
 
     # -- output to the destination ---------------------------------------------------------
@@ -564,11 +576,10 @@ class _Side(asyncio.Protocol):
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         if self._paused:
-            transport.pause_reading()
+            self.transport.pause_reading()
         if self.connection is None:  # a client the listener just accepted
             self.connection = Connection(self.proxy, self)
             self.connection.begin()
