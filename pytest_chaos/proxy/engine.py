@@ -186,7 +186,7 @@ class Engine:
             for proxy in self._proxies.values():
                 for direction in STREAMS:
                     labels = (
-                        f'direction="{direction}",listener="{proxy.listen}",'
+                        f'direction="{direction}",listener="{_label(proxy.listen)}",'
                         f'proxy="{_label(proxy.name)}",upstream="{_label(proxy.upstream)}"'
                     )
                     value = proxy.byte_count(direction, metric)
@@ -279,9 +279,9 @@ class Proxy:
             infos = socket.getaddrinfo(
                 host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
             )
-        except socket.gaierror as error:
+        except (socket.gaierror, UnicodeError, ValueError) as error:
             raise ListenError(
-                f"listen tcp {self.listen}: lookup {host}: {error.strerror}"
+                f"listen tcp {self.listen}: lookup {host}: {getattr(error, 'strerror', None) or error}"
             ) from None
         family, _, _, _, sockaddr = sorted(infos, key=lambda info: info[0] != socket.AF_INET)[0]
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -315,8 +315,10 @@ class Proxy:
     def rebuild(self, stream: str) -> None:
         """Apply the current chain of ``stream`` to every live connection."""
         chain = self.chain(stream)
-        for connection in self.connections:
-            connection.links[stream].rebuild(chain)
+        # a copy: removing a timeout toxic closes connections, which forgets them
+        for connection in list(self.connections):
+            if not connection.closed:
+                connection.links[stream].rebuild(chain)
 
     def byte_count(self, direction: str, metric: str) -> int:
         live: int = sum(getattr(c.links[direction], metric) for c in self.connections)
@@ -343,11 +345,19 @@ class Connection:
             "downstream": Link(self, "downstream", self.server, client),
         }
         self.closed = False
+        self.peer = "?"
         self._connecting: asyncio.Task[None] | None = None
 
     def begin(self) -> None:
         """Hold the client until the upstream answers, then let bytes flow."""
         self.proxy.connections.add(self)
+        self.peer = self.client.peer()
+        log.info(
+            "proxy %s: accepted client %s (upstream %s)",
+            self.proxy.name,
+            self.peer,
+            self.proxy.upstream,
+        )
         for stream, link in self.links.items():
             link.rebuild(self.proxy.chain(stream))
         self.client.pause()
@@ -394,6 +404,7 @@ class Connection:
         how(self.client)
         how(self.server)
         self.proxy.forget(self)
+        log.info("proxy %s: closed client %s", self.proxy.name, self.peer)
 
 
 class Link:
@@ -434,6 +445,8 @@ class Link:
                 toxic.unbind(self, self._states[toxic], removed=toxic not in chain)
         for toxic in [t for t in self._states if t not in chain]:
             self._states.pop(toxic).retire()
+        if self.connection.closed:  # an unbind above closed it (a removed timeout toxic)
+            return
         entry: Push = self._write
         for toxic in reversed(active):
             state = self._states.get(toxic)
@@ -581,6 +594,9 @@ class _Side(asyncio.Protocol):
         if self._paused:
             self.transport.pause_reading()
         if self.connection is None:  # a client the listener just accepted
+            if not self.proxy.enabled:  # accepted just before the listener closed
+                self.transport.abort()
+                return
             self.connection = Connection(self.proxy, self)
             self.connection.begin()
 
@@ -616,6 +632,11 @@ class _Side(asyncio.Protocol):
         self.inbound.dest_paused(False)
 
     # used by links and connections
+
+    def peer(self) -> str:
+        """The remote address, as ``host:port``."""
+        peername = self.transport.get_extra_info("peername") if self.transport else None
+        return f"{peername[0]}:{peername[1]}" if peername else "?"
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -46,6 +46,22 @@ class ApiServer:
 
 def start_server(kind: str, argv: list[str], port: int) -> ApiServer:
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return wait_until_serving(kind, process, port)
+
+
+def start_logged_server(kind: str, argv: list[str], port: int, log: Path) -> ApiServer:
+    """Like start_server, but stdout and stderr go to the file ``log``: a test can read
+    everything the server wrote, and a chatty server can never block on a full pipe."""
+    with log.open("ab") as sink:
+        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        return wait_until_serving(kind, process, port)
+    except RuntimeError as error:
+        raise RuntimeError(f"{error}{log.read_text(errors='replace')}") from None
+
+
+def wait_until_serving(kind: str, process: subprocess.Popen[bytes], port: int) -> ApiServer:
+    """Poll ``/version`` until the server answers; kill it and raise if it dies or is slow."""
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:
@@ -56,7 +72,7 @@ def start_server(kind: str, argv: list[str], port: int) -> ApiServer:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            _, err = process.communicate()
+            err = process.communicate()[1] or b""  # None when stderr is not a pipe
             raise RuntimeError(f"{kind} server did not start: {err.decode(errors='replace')}")
         time.sleep(0.05)
 
@@ -97,20 +113,34 @@ def require_real_server() -> str:
 
 
 @pytest.fixture(scope="session")
-def embedded_server() -> Iterator[ApiServer]:
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     port = free_port()
-    argv = [sys.executable, "-m", "pytest_chaos.proxy", "--host", "127.0.0.1",
-            "--port", str(port), "--seed", "1"]
-    server = start_server("embedded", argv, port)
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest_chaos.proxy",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--seed",
+        "1",
+    ]
+    # Logs go to a file: a session-long server writing into a pipe nobody reads would block
+    # once the pipe's 64 KiB buffer fills, and every later test would hang.
+    log = tmp_path_factory.mktemp("embedded-server") / "server.log"
+    server = start_logged_server("embedded", argv, port, log)
     yield server
     stop_server(server)
 
 
 @pytest.fixture(scope="session")
-def real_server() -> Iterator[ApiServer]:
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     binary = require_real_server()
     port = free_port()
-    server = start_server("real", [binary, "-host", "127.0.0.1", "-port", str(port)], port)
+    argv = [binary, "-host", "127.0.0.1", "-port", str(port)]
+    log = tmp_path_factory.mktemp("real-server") / "server.log"  # see embedded_server
+    server = start_logged_server("real", argv, port, log)
     yield server
     stop_server(server)
 

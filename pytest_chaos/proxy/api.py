@@ -1,0 +1,657 @@
+"""The Toxiproxy 2.12 HTTP API over the embedded engine, on asyncio and h11.
+
+Routes, statuses, bodies and content types are Toxiproxy's (gorilla/mux routing included:
+unclean paths redirect, a known path with the wrong method answers 405, anything else 404),
+so every Toxiproxy client drives this server as it drives the Go one. Each connection is
+served by one task with keep-alive; engine calls are serialized by one lock, as Toxiproxy
+serializes them with its collection mutex, so every request sees a consistent state.
+No request can end the server: a protocol error answers 400 and closes, an unexpected
+exception answers 500 with its message and is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import http
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote
+
+import h11
+
+from .. import __version__
+from .engine import Engine
+from .errors import ToxiproxyError, bad_body
+
+log = logging.getLogger("pytest_chaos.proxy.api")
+
+#: The Toxiproxy release whose API this server implements, answered by ``GET /version``.
+TOXIPROXY_VERSION = "2.12.0"
+SERVER_HEADER = f"pytest-chaos/{__version__}"
+#: Largest request body accepted; a larger one answers 413.
+MAX_BODY = 1 << 20
+#: A request must arrive in full within this many seconds of its first byte (Toxiproxy: 15).
+READ_TIMEOUT = 15.0
+#: A keep-alive connection idle for this many seconds is closed (Toxiproxy: 60).
+IDLE_TIMEOUT = 60.0
+#: Largest request head (request line and headers); a larger one answers 431.
+MAX_HEAD = 64 * 1024
+#: After refusing a request mid-body, read and drop at most this much for at most this long
+#: before closing, so the client reads the answer instead of a reset (as Go's server does).
+LINGER_BYTES = 4 << 20
+LINGER_TIMEOUT = 1.0
+
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_READ_SIZE = 64 * 1024
+
+T = TypeVar("T")
+
+
+# -- requests and replies -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """An HTTP request read in full: the decoded path, headers by lower-case name, body."""
+
+    method: str
+    target: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def path(self) -> str:
+        return self.target.partition("?")[0]
+
+    @property
+    def query(self) -> str:
+        return self.target.partition("?")[2]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer; ``close`` asks for the connection to be closed after it."""
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    close: bool = False
+
+    @classmethod
+    def json(cls, value: Any, status: int = 200) -> Reply:
+        """Compact JSON, as Go's encoder writes it (ASCII-safe, so any string encodes)."""
+        return cls(status, dump_json(value), JSON_TYPE)
+
+    @classmethod
+    def text(cls, status: int, text: str, **kwargs: Any) -> Reply:
+        """A plain-text answer the way Go's ``http.Error`` writes it."""
+        headers = (("X-Content-Type-Options", "nosniff"),)
+        return cls(status, text.encode() + b"\n", TEXT_TYPE, headers, **kwargs)
+
+    @classmethod
+    def error(cls, error: ToxiproxyError, **kwargs: Any) -> Reply:
+        """Toxiproxy's error answer: JSON, but labelled text/plain by ``http.Error``."""
+        return cls.text(error.status, dump_json(error.to_json()).decode(), **kwargs)
+
+
+def dump_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def parse_json(body: bytes) -> Any:
+    """Decode a request body as JSON, or raise a 400 that says what is wrong with it."""
+    if not body.strip():
+        raise bad_body("the body is empty; expected JSON")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise bad_body(f"the body is not UTF-8 (invalid byte at offset {error.start})") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno} column {error.colno}"
+        if error.pos >= len(text.rstrip()):
+            raise bad_body(f"invalid JSON: the body ends too early, at {where}") from None
+        raise bad_body(f"invalid JSON at {where}: {error.msg}") from None
+    except RecursionError:
+        raise bad_body("invalid JSON: nested too deeply") from None
+    except ValueError as error:  # NaN/Infinity, or an integer with too many digits
+        raise bad_body(f"invalid JSON: {error}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# -- routing --------------------------------------------------------------------------------
+
+Params = dict[str, str]
+Handler = Callable[[Request, Params], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A path pattern (``{name}`` matches one non-empty segment) and a handler per method."""
+
+    pattern: tuple[str, ...]
+    methods: Mapping[str, Handler]
+
+    @classmethod
+    def of(cls, pattern: str, **methods: Handler) -> Route:
+        return cls(tuple(pattern[1:].split("/")), methods)
+
+    def match(self, segments: list[str]) -> Params | None:
+        if len(segments) != len(self.pattern):
+            return None
+        params: Params = {}
+        for part, segment in zip(self.pattern, segments, strict=True):
+            if part.startswith("{"):
+                if not segment:
+                    return None
+                params[part[1:-1]] = segment
+            elif part != segment:
+                return None
+        return params
+
+
+def clean_path(path: str) -> str:
+    """Go's ``path.Clean`` keeping a trailing slash, as gorilla/mux cleans request paths."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    cleaned = "/" + "/".join(parts)
+    if path.endswith("/") and cleaned != "/":
+        cleaned += "/"
+    return cleaned
+
+
+def is_browser(request: Request) -> bool:
+    """Toxiproxy refuses browsers, so that a web page cannot drive the API (CSRF)."""
+    return request.headers.get("user-agent", "").startswith("Mozilla/")
+
+
+NOT_FOUND = Reply.text(404, "404 page not found")
+METHOD_NOT_ALLOWED = Reply(405)
+BROWSER_FORBIDDEN = Reply.text(403, "User agent not allowed")
+NO_CONTENT = Reply(204)
+
+
+# -- the API --------------------------------------------------------------------------------
+
+
+class ApiServer:
+    """Serves the Toxiproxy HTTP API for one engine; start() listens, close() stops."""
+
+    def __init__(self, engine: Engine, *, max_body: int = MAX_BODY) -> None:
+        self.engine = engine
+        self.max_body = max_body
+        self._lock = asyncio.Lock()
+        limit = ToxiproxyError(f"request body too large: the limit is {max_body} bytes", 413)
+        self.too_large = Reply.error(limit, close=True)
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[_Client] = set()
+        self._routes = [
+            Route.of("/reset", POST=self._reset),
+            Route.of("/proxies", GET=self._proxy_index, POST=self._proxy_create),
+            Route.of("/populate", POST=self._populate),
+            Route.of(
+                "/proxies/{proxy}",
+                GET=self._proxy_show,
+                POST=self._proxy_update,
+                PATCH=self._proxy_update,
+                DELETE=self._proxy_delete,
+            ),
+            Route.of("/proxies/{proxy}/toxics", GET=self._toxic_index, POST=self._toxic_create),
+            Route.of(
+                "/proxies/{proxy}/toxics/{toxic}",
+                GET=self._toxic_show,
+                POST=self._toxic_update,
+                PATCH=self._toxic_update,
+                DELETE=self._toxic_delete,
+            ),
+            Route.of("/version", GET=self._version),
+            Route.of("/metrics", GET=self._metrics),
+        ]
+
+    async def start(self, host: str = "127.0.0.1", port: int = 8474) -> tuple[str, int]:
+        """Listen on ``host:port`` (port 0 picks one); return the address bound."""
+        try:
+            self._server = await asyncio.start_server(
+                self._accept, host, port, backlog=1024, reuse_address=True
+            )
+        except OSError as error:
+            reason = os.strerror(error.errno).lower() if error.errno else str(error)
+            raise ToxiproxyError(f"listen tcp {host}:{port}: bind: {reason}") from None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        log.info("API listening on %s", url_for(host, port))
+        return host, port
+
+    async def close(self) -> None:
+        """Stop listening and close every client connection; the engine stays as it is.
+
+        ``Server.close()`` closes the listening sockets at once; its ``wait_closed()`` is
+        not awaited because from Python 3.12 it also waits for every client to hang up."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        clients = list(self._clients)
+        for client in clients:
+            client.abort()
+        await asyncio.gather(*(client.finished() for client in clients))
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = _Client(self, reader, writer)
+        self._clients.add(client)
+        try:
+            await client.serve()
+        finally:
+            self._clients.discard(client)
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    async def dispatch(self, request: Request) -> Reply:
+        """Route a request as gorilla/mux does and run its handler; never raises."""
+        path = unquote(request.path)
+        cleaned = clean_path(path)
+        if cleaned != path:
+            location = quote(cleaned) + (f"?{request.query}" if request.query else "")
+            return Reply(301, headers=(("Location", location),))
+        segments = cleaned[1:].split("/")
+        wrong_method = False
+        for route in self._routes:
+            params = route.match(segments)
+            if params is None:
+                continue
+            handler = route.methods.get(request.method)
+            if handler is None:
+                wrong_method = True
+                continue
+            if is_browser(request):
+                return BROWSER_FORBIDDEN
+            return await self._run(handler, request, params)
+        return METHOD_NOT_ALLOWED if wrong_method else NOT_FOUND
+
+    async def _run(self, handler: Handler, request: Request, params: Params) -> Reply:
+        try:
+            async with self._lock:
+                return await handler(request, params)
+        except ToxiproxyError as error:
+            return Reply.error(error)
+        except Exception as error:
+            log.exception("%s %s failed", request.method, request.path)
+            message = f"{type(error).__name__}: {error}"
+            return Reply.error(ToxiproxyError(message, 500))
+
+    # -- handlers, one per route and method ---------------------------------------------------
+
+    async def _proxy_index(self, request: Request, params: Params) -> Reply:
+        return Reply.json({name: p.to_json() for name, p in self.engine.proxies.items()})
+
+    async def _proxy_create(self, request: Request, params: Params) -> Reply:
+        proxy = await self.engine.create(parse_json(request.body))
+        return Reply.json(proxy.to_json(), 201)
+
+    async def _populate(self, request: Request, params: Params) -> Reply:
+        """Toxiproxy answers populate errors as JSON with ``"proxies": null`` beside them."""
+        try:
+            proxies = await self.engine.populate(parse_json(request.body))
+        except ToxiproxyError as error:
+            return Reply.json({**error.to_json(), "proxies": None}, error.status)
+        return Reply.json({"proxies": [proxy.to_json() for proxy in proxies]}, 201)
+
+    async def _proxy_show(self, request: Request, params: Params) -> Reply:
+        return Reply.json(self.engine.get(params["proxy"]).to_json())
+
+    async def _proxy_update(self, request: Request, params: Params) -> Reply:
+        self.engine.get(params["proxy"])  # an unknown proxy is a 404 whatever the body
+        proxy = await self.engine.update(params["proxy"], parse_json(request.body))
+        return Reply.json(proxy.to_json())
+
+    async def _proxy_delete(self, request: Request, params: Params) -> Reply:
+        await self.engine.delete(params["proxy"])
+        return NO_CONTENT
+
+    async def _toxic_index(self, request: Request, params: Params) -> Reply:
+        proxy = self.engine.get(params["proxy"])
+        return Reply.json([toxic.to_json() for toxic in proxy.ordered_toxics()])
+
+    async def _toxic_create(self, request: Request, params: Params) -> Reply:
+        self.engine.get(params["proxy"])
+        toxic = self.engine.add_toxic(params["proxy"], parse_json(request.body))
+        return Reply.json(toxic.to_json())
+
+    async def _toxic_show(self, request: Request, params: Params) -> Reply:
+        return Reply.json(self.engine.get_toxic(params["proxy"], params["toxic"]).to_json())
+
+    async def _toxic_update(self, request: Request, params: Params) -> Reply:
+        self.engine.get_toxic(params["proxy"], params["toxic"])
+        toxic = self.engine.update_toxic(params["proxy"], params["toxic"], parse_json(request.body))
+        return Reply.json(toxic.to_json())
+
+    async def _toxic_delete(self, request: Request, params: Params) -> Reply:
+        self.engine.remove_toxic(params["proxy"], params["toxic"])
+        return NO_CONTENT
+
+    async def _reset(self, request: Request, params: Params) -> Reply:
+        await self.engine.reset()
+        return NO_CONTENT
+
+    async def _version(self, request: Request, params: Params) -> Reply:
+        body = f'{{"version": "{TOXIPROXY_VERSION}"}}\n'.encode()
+        return Reply(200, body, "application/json;charset=utf-8")
+
+    async def _metrics(self, request: Request, params: Params) -> Reply:
+        return Reply(200, self.engine.metrics().encode(), METRICS_TYPE)
+
+
+# -- one HTTP connection ---------------------------------------------------------------------
+
+
+class _Disconnected(Exception):
+    """The client went away, or was too slow, before a request arrived in full."""
+
+
+class _Client:
+    """One client connection: reads requests with h11, answers them, keeps the connection
+    alive between requests until the client, a timeout or an error ends it."""
+
+    def __init__(
+        self, api: ApiServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.api = api
+        self.reader = reader
+        self.writer = writer
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self._done = asyncio.Event()
+        self._head = False
+
+    async def serve(self) -> None:
+        try:
+            while await self._serve_one():
+                pass
+            if self.conn.their_state in (h11.SEND_BODY, h11.ERROR):
+                await self._linger()
+        except (_Disconnected, ConnectionError):
+            pass
+        except Exception:
+            log.exception("API connection failed")
+        finally:
+            self.writer.close()
+            self._done.set()
+
+    async def _linger(self) -> None:
+        """Half-close, then drop what the client is still sending (bounded in bytes and
+        time): closing with unread data would reset the connection, and the client could
+        lose the answer it has not read yet."""
+        if not self.writer.can_write_eof():
+            return
+        self.writer.write_eof()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_TIMEOUT
+        dropped = 0
+        while dropped < LINGER_BYTES and (remaining := deadline - loop.time()) > 0:
+            try:
+                data = await asyncio.wait_for(self.reader.read(_READ_SIZE), remaining)
+            except asyncio.TimeoutError:
+                return
+            if not data:
+                return
+            dropped += len(data)
+
+    def abort(self) -> None:
+        transport = self.writer.transport
+        transport.abort()
+
+    async def finished(self) -> None:
+        await self._done.wait()
+
+    async def _serve_one(self) -> bool:
+        """Answer one request; True if the connection can carry another."""
+        try:
+            event = await self._next_event(IDLE_TIMEOUT)
+            if not isinstance(event, h11.Request):
+                return False
+            started = time.monotonic()
+            self._head = event.method == b"HEAD"
+            reply = await self._answer(event, started + READ_TIMEOUT)
+        except h11.RemoteProtocolError as error:
+            await self._reject(error)
+            return False
+        await self._send(reply)
+        log.debug(
+            "%s %s %d (%.1f ms)",
+            event.method.decode("latin-1"),
+            event.target.decode("latin-1"),
+            reply.status,
+            (time.monotonic() - started) * 1000,
+        )
+        if self.conn.our_state is not h11.DONE or self.conn.their_state is not h11.DONE:
+            return False
+        self.conn.start_next_cycle()
+        return True
+
+    async def _answer(self, event: h11.Request, deadline: float) -> Reply:
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in event.headers
+        }
+        if _declared_length(headers) > self.api.max_body:
+            return self.api.too_large
+        body = await self._read_body(deadline)
+        if body is None:
+            return self.api.too_large
+        method = event.method.decode("latin-1")
+        target = event.target.decode("latin-1")
+        return await self.api.dispatch(Request(method, target, headers, body))
+
+    async def _read_body(self, deadline: float) -> bytes | None:
+        """The whole body, or None once it exceeds the limit."""
+        if self.conn.they_are_waiting_for_100_continue:
+            await self._write(
+                self.conn.send(h11.InformationalResponse(status_code=100, headers=[]))
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            event = await self._next_event(deadline - time.monotonic())
+            if isinstance(event, h11.EndOfMessage):
+                return b"".join(chunks)
+            if not isinstance(event, h11.Data):
+                raise _Disconnected()
+            size += len(event.data)
+            if size > self.api.max_body:
+                return None
+            chunks.append(bytes(event.data))
+
+    async def _next_event(self, timeout: float) -> Any:
+        while True:
+            event = self.conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                data = await asyncio.wait_for(self.reader.read(_READ_SIZE), max(timeout, 0))
+            except asyncio.TimeoutError:
+                raise _Disconnected() from None
+            self.conn.receive_data(data)
+
+    async def _reject(self, error: h11.RemoteProtocolError) -> None:
+        """Answer a request h11 could not parse (400, or 431 for a huge head), then close."""
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        status = error.error_status_hint
+        phrase = http.HTTPStatus(status).phrase
+        log.debug("bad HTTP request: %s", error)
+        with contextlib.suppress(h11.LocalProtocolError):
+            await self._send(Reply.text(status, f"{status} {phrase}: {error}", close=True))
+
+    async def _send(self, reply: Reply) -> None:
+        status = http.HTTPStatus(reply.status)
+        headers = [("Server", SERVER_HEADER), ("Date", email.utils.formatdate(usegmt=True))]
+        if reply.content_type is not None:
+            headers.append(("Content-Type", reply.content_type))
+        headers.extend(reply.headers)
+        if reply.status != 204:
+            headers.append(("Content-Length", str(len(reply.body))))
+        if reply.close:
+            headers.append(("Connection", "close"))
+        conn = self.conn
+        data = conn.send(h11.Response(status_code=status, headers=headers, reason=status.phrase))
+        if reply.body and reply.status != 204 and not self._head:
+            data += conn.send(h11.Data(data=reply.body)) or b""
+        data += conn.send(h11.EndOfMessage()) or b""
+        await self._write(data or b"")
+
+    async def _write(self, data: bytes | None) -> None:
+        if data:
+            self.writer.write(data)
+            await self.writer.drain()
+
+
+def _declared_length(headers: Mapping[str, str]) -> int:
+    """The Content-Length announced (h11 has validated it), or 0 if none was."""
+    values = headers.get("content-length", "").split(",")
+    return max((int(value) for value in values if value.strip().isdigit()), default=0)
+
+
+# -- running on a background thread ----------------------------------------------------------
+
+
+def new_event_loop(fast: bool = False) -> asyncio.AbstractEventLoop:
+    """A fresh event loop: uvloop's if ``fast`` and uvloop is installed, else asyncio's."""
+    if fast:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
+    return asyncio.new_event_loop()
+
+
+def run(main: Coroutine[Any, Any, T], fast: bool = False) -> T:
+    """Run ``main`` to completion on a fresh loop (uvloop if ``fast``), then close the loop."""
+    loop = new_event_loop(fast)
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            _cancel_remaining(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+class ServerThread:
+    """An engine and its API on a private event loop in a daemon thread, for in-process
+    use: ``url = server.start()``, then any Toxiproxy client; ``stop()`` closes it all."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, seed: int | None = None, fast: bool = True
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self.fast = fast
+        self.engine: Engine | None = None
+        self._url: str | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = 10.0) -> str:
+        """Start the thread and return the API's URL once it is listening."""
+        if self._thread is not None:
+            raise RuntimeError("this ServerThread was already started")
+        self._thread = threading.Thread(
+            target=run, args=(self._main(), self.fast), name="pytest-chaos-proxy", daemon=True
+        )
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"the proxy API did not start within {timeout} s")
+        if self._error is not None:
+            raise self._error
+        return self.url
+
+    @property
+    def url(self) -> str:
+        """The API's base URL, e.g. ``http://127.0.0.1:40123``."""
+        if self._url is None:
+            raise RuntimeError("the ServerThread has not started")
+        return self._url
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        """Run ``coroutine`` on the server's loop (engine methods must) and return its result."""
+        if self._loop is None:
+            coroutine.close()
+            raise RuntimeError("the ServerThread is not running")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close every proxy, the API and the loop, and wait for the thread to end."""
+        loop, stopping, thread = self._loop, self._stopping, self._thread
+        if loop is None or stopping is None or thread is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop already closed
+            loop.call_soon_threadsafe(stopping.set)
+        thread.join(timeout)
+        if thread.is_alive():
+            raise TimeoutError(f"the proxy thread did not stop within {timeout} s")
+        self._loop = None
+
+    def __enter__(self) -> ServerThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    async def _main(self) -> None:
+        engine = self.engine = Engine(seed=self.seed)
+        api = ApiServer(engine)
+        try:
+            host, port = await api.start(self.host, self.port)
+        except BaseException as error:
+            self._error = error
+            self._ready.set()
+            return
+        self._stopping = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._url = url_for(host, port)
+        self._ready.set()
+        try:
+            await self._stopping.wait()
+        finally:
+            await api.close()
+            await engine.close()
+
+
+def url_for(host: str, port: int) -> str:
+    """``http://host:port``, with an IPv6 host in brackets."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
