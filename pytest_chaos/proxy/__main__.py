@@ -191,10 +191,24 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
+def raise_open_file_limit() -> None:
+    """Allow as many sockets as the hard limit permits, as Go's runtime does for
+    toxiproxy-server; a soft limit of 1024 would refuse clients under load."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
+    raise_open_file_limit()
     try:
         specs = load_config(args.config) if args.config is not None else None
         return run(serve(args, specs), fast=not args.no_uvloop)

@@ -505,7 +505,9 @@ class Link:
 
     async def _run_pump(self) -> None:
         try:
-            while True:
+            # Once the link has ended (end of stream delivered, or the connection closed from
+            # inside this very pump, which stop() cannot cancel) nothing more can be written.
+            while not self.ended:
                 if not self._queue:
                     if not self._active:
                         break

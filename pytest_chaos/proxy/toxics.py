@@ -59,12 +59,13 @@ class ToxicState:
         if when <= loop.time():
             return True
         waiter: asyncio.Future[bool] = loop.create_future()
-        handle = loop.call_at(when, _resolve, waiter, True)
+        handle = None if math.isinf(when) else loop.call_at(when, _resolve, waiter, True)
         self._waiters.add(waiter)
         try:
             return await waiter
         finally:
-            handle.cancel()
+            if handle is not None:
+                handle.cancel()
             self._waiters.discard(waiter)
 
     def interrupt(self) -> None:
@@ -168,7 +169,8 @@ class LatencyToxic(Toxic):
 
 
 class BandwidthToxic(Toxic):
-    """Limits the link to ``rate`` KB/s (1 KB = 1000 bytes), sent in at most 100 ms slices."""
+    """Limits the link to ``rate`` KB/s (1 KB = 1000 bytes), sent in at most 100 ms slices.
+    Rate 0 holds all data until the toxic is changed or removed, as in Toxiproxy."""
 
     type = "bandwidth"
     attribute_defaults: ClassVar[dict[str, int]] = {"rate": 0}
@@ -176,7 +178,11 @@ class BandwidthToxic(Toxic):
     async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
         rate = self.attributes["rate"]  # bytes per millisecond
         data = chunk.data
-        if data is None or rate <= 0:
+        if data is None:
+            await nxt(chunk)
+            return
+        if rate <= 0:
+            await state.sleep_until(math.inf)
             await nxt(chunk)
             return
         slice_size = rate * 100

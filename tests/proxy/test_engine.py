@@ -90,3 +90,28 @@ def test_malformed_addresses_are_refused(address: str) -> None:
 
 def test_ipv6_addresses_split() -> None:
     assert split_address("[::1]:8474", "listen") == ("::1", 8474)
+
+
+async def _tasks_left_after_limit_data_closes() -> set[asyncio.Task[object]]:
+    server, port = await _echo_server()
+    engine = Engine(seed=1)
+    proxy = await engine.create({"name": "p", "upstream": f"127.0.0.1:{port}"})
+    engine.add_toxic("p", {"type": "limit_data", "attributes": {"bytes": 2}})
+    host, listen_port = split_address(proxy.listen, "listen")
+    reader, writer = await asyncio.open_connection(host, listen_port)
+    writer.write(b"ping")
+    assert await asyncio.wait_for(reader.read(), 10) == b"pi"
+    writer.close()
+    for _ in range(50):  # let every callback of the close run
+        await asyncio.sleep(0)
+    left = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+    await engine.close()
+    server.close()
+    return left
+
+
+def test_a_connection_closed_from_its_own_pipeline_leaves_no_task() -> None:
+    """limit_data closes the connection from inside the pump, which cannot cancel itself;
+    the pump must still end rather than wait forever."""
+    left = asyncio.run(_tasks_left_after_limit_data_closes())
+    assert not [t for t in left if "_run_pump" in repr(t)], left
