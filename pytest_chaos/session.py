@@ -34,9 +34,12 @@ class ChaosSession:
             )
         self.settings = loaded
         self.session_id = uuid.uuid4().hex[:12]
-        self._backends: dict[str, Backend] = make_backend(
-            loaded.toxiproxy, seed=loaded.seed, session_id=self.session_id
-        )
+        try:
+            self._backends: dict[str, Backend] = make_backend(
+                loaded.toxiproxy, seed=loaded.seed, session_id=self.session_id
+            )
+        except BackendError as error:
+            raise pytest.UsageError(f"--chaos-toxiproxy: {error}") from None
         self._urls: dict[str, str] = {}
 
     # -- start-up and reporting ------------------------------------------------------------

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from pytest_chaos.proxy.api import ServerThread
 
-from .conftest import ApiServer, free_port, start_logged_server, stop_server
+from ..servers import ApiServer, free_port, start_logged_server, stop_server
 from .helpers import LOOPBACK, connect, read_until_closed
 
 FUZZ = settings(

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import CONFORMANCE, ApiServer
+from ..servers import CONFORMANCE, ApiServer
 
 TRANSCRIPT_NAME = "toxiproxy-2.12-api-transcript.json"
 PLACEHOLDER = "127.0.0.1:<PORT>"

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import ApiServer
+from ..servers import ApiServer
 from .helpers import (
     Api,
     Proxy,

@@ -10,7 +10,7 @@ import pytest
 from pytest_chaos.proxy.client import Toxiproxy
 from pytest_chaos.proxy.errors import InvalidToxic, ProxyExists, ProxyNotFound, ToxicNotFound
 
-from .conftest import ApiServer
+from ..servers import ApiServer
 
 
 @pytest.fixture

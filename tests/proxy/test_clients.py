@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from .conftest import ApiServer, free_port
+from ..servers import ApiServer, free_port
 from .helpers import IO_TIMEOUT, LOOPBACK, Stopwatch, TcpServer, connect, echo_server, recv_exactly
 
 LATENCY_MS = 300

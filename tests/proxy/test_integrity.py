@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import ApiServer
+from ..servers import ApiServer
 from .helpers import LOOPBACK, Api, HashSink, Proxy, parse_address
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,7 @@ import pytest
 
 from pytest_chaos.proxy.api import ServerThread
 
-from .conftest import ApiServer, free_port, start_logged_server, stop_server
+from ..servers import ApiServer, free_port, start_logged_server, stop_server
 from .helpers import (
     IO_TIMEOUT,
     LOOPBACK,

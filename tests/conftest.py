@@ -1,0 +1,71 @@
+"""Fixtures shared by every test folder: Toxiproxy API servers and pytester."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .servers import (
+    CONFORMANCE,
+    ApiServer,
+    free_port,
+    require_real_server,
+    start_logged_server,
+    stop_server,
+)
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest_chaos.proxy",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--seed",
+        "1",
+    ]
+    # Logs go to a file: a session-long server writing into a pipe nobody reads would block
+    # once the pipe's 64 KiB buffer fills, and every later test would hang.
+    log = tmp_path_factory.mktemp("embedded-server") / "server.log"
+    server = start_logged_server("embedded", argv, port, log)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    binary = require_real_server()
+    port = free_port()
+    argv = [binary, "-host", "127.0.0.1", "-port", str(port)]
+    log = tmp_path_factory.mktemp("real-server") / "server.log"  # see embedded_server
+    server = start_logged_server("real", argv, port, log)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(params=["embedded", "real"])
+def api_server(request: pytest.FixtureRequest) -> Iterator[ApiServer]:
+    """Each test using this runs twice: on the embedded server and on the real one."""
+    if request.param == "real":
+        request.applymarker(pytest.mark.realserver)
+    server: ApiServer = request.getfixturevalue(f"{request.param}_server")
+    server.clear()
+    yield server
+    server.clear()
+
+
+@pytest.fixture
+def conformance() -> Path:
+    if not CONFORMANCE.is_dir():
+        pytest.skip(f"conformance data not found at {CONFORMANCE} (it lives in ../shared)")
+    return CONFORMANCE
