@@ -110,16 +110,22 @@ def raise_open_file_limit(needed: int, pid: int = 0) -> None:
 
 
 class EchoServer:
-    """An asyncio echo server that counts how many connections it holds at once."""
+    """An asyncio echo server that counts how many connections it holds at once, and echoes
+    only once ``expected`` connections are open, so that they really are concurrent."""
 
-    def __init__(self) -> None:
+    def __init__(self, expected: int) -> None:
         self.open = 0
         self.most_open = 0
+        self.expected = expected
+        self._all_open = asyncio.Event()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open += 1
         self.most_open = max(self.most_open, self.open)
+        if self.open == self.expected:
+            self._all_open.set()
         try:
+            await self._all_open.wait()
             while data := await reader.read(1 << 16):
                 writer.write(data)
                 await writer.drain()
@@ -158,18 +164,20 @@ def test_thousand_concurrent_connections(embedded_server: ApiServer, api: Api) -
     payloads = [
         b"%06d:" % i + random.Random(i).randbytes(100 + i % 900) for i in range(CONNECTIONS)
     ]
-    upstream = EchoServer()
 
     async def run() -> list[bytes]:
+        upstream = EchoServer(CONNECTIONS)
         server = await asyncio.start_server(upstream.handle, LOOPBACK, 0, backlog=CONNECTIONS)
         async with server:
             port = server.sockets[0].getsockname()[1]
             proxy = api.create_proxy(f"{LOOPBACK}:{port}", name="load")
-            return await echo_all(proxy.listen, payloads)
+
+            results = await echo_all(proxy.listen, payloads)
+            assert upstream.most_open == CONNECTIONS
+            return results
 
     started = time.perf_counter()
     results = asyncio.run(run())
     elapsed = time.perf_counter() - started
     assert results == payloads
-    assert upstream.most_open == CONNECTIONS
     print(f"\n{CONNECTIONS} concurrent echo connections in {elapsed:.2f} s")
