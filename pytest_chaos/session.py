@@ -86,6 +86,7 @@ class ChaosSession:
                 on_applied=lambda fault: self._applied(item, fault),
                 on_rolled_back=lambda fault: self._rolled_back(item, fault),
                 hosts=hosts,
+                seeds=self.seeds(item.nodeid if item is not None else "<session>"),
             )
 
         urls = self.urls()

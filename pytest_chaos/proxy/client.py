@@ -99,9 +99,24 @@ class Toxiproxy:
     __getitem__ = get
 
     def create(
-        self, name: str, upstream: str, listen: str = "127.0.0.1:0", *, enabled: bool = True
+        self,
+        name: str,
+        upstream: str,
+        listen: str = "127.0.0.1:0",
+        *,
+        enabled: bool = True,
+        seed: int | None = None,
     ) -> Proxy:
-        body = {"name": name, "upstream": upstream, "listen": listen, "enabled": enabled}
+        """Create a proxy; ``seed`` seeds its toxicity and jitter on the embedded server (a
+        real Toxiproxy ignores the field)."""
+        body: dict[str, Any] = {
+            "name": name,
+            "upstream": upstream,
+            "listen": listen,
+            "enabled": enabled,
+        }
+        if seed is not None:
+            body["seed"] = seed
         return self.proxy_class(self, self.request("POST", "/proxies", body))
 
     def populate(self, proxies: list[Mapping[str, Any]]) -> list[Proxy]:

@@ -18,6 +18,7 @@ import random
 import socket
 import struct
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, cast
 
 from .errors import (
@@ -57,7 +58,8 @@ def format_address(sockaddr: tuple[Any, ...], family: int) -> str:
 
 
 class Engine:
-    """A set of named proxies and the random stream that draws their toxicity."""
+    """A set of named proxies; its seed seeds each proxy's random stream, unless the proxy
+    was created with a ``seed`` of its own."""
 
     def __init__(self, *, seed: int | None = None) -> None:
         self.rng = random.Random(seed)
@@ -76,14 +78,17 @@ class Engine:
 
     async def create(self, spec: Any) -> Proxy:
         """``POST /proxies``: validate, refuse duplicates, listen if enabled."""
-        name, listen, upstream, enabled = _parse_proxy_spec(spec)
-        if name in self._proxies:
+        return await self._create(ProxySpec.parse(spec))
+
+    async def _create(self, spec: ProxySpec) -> Proxy:
+        if spec.name in self._proxies:
             raise ProxyExists()
-        proxy = Proxy(self, name, listen, upstream)
-        if enabled:
+        seed = spec.seed if spec.seed is not None else self.rng.getrandbits(64)
+        proxy = Proxy(self, spec.name, spec.listen, spec.upstream, seed)
+        if spec.enabled:
             await proxy.start()
-        self._proxies[name] = proxy
-        log.info("created proxy %s listen=%s upstream=%s", name, proxy.listen, upstream)
+        self._proxies[spec.name] = proxy
+        log.info("created proxy %s listen=%s upstream=%s", spec.name, proxy.listen, spec.upstream)
         return proxy
 
     async def update(self, name: str, spec: Any) -> Proxy:
@@ -94,8 +99,11 @@ class Engine:
         listen = _optional(spec, "listen", str, proxy.listen)
         upstream = _optional(spec, "upstream", str, proxy.upstream)
         enabled = _optional(spec, "enabled", bool, proxy.enabled)
+        seed = _seed(spec)
         split_address(listen, "listen")
         split_address(upstream, "upstream")
+        if seed is not None:
+            proxy.rng.seed(seed)
         if listen != proxy.listen or upstream != proxy.upstream:
             await proxy.stop()
             proxy.listen, proxy.upstream = listen, upstream
@@ -119,18 +127,18 @@ class Engine:
         parsed = []
         for index, spec in enumerate(specs, start=1):
             try:
-                parsed.append(_parse_proxy_spec(spec))
+                parsed.append(ProxySpec.parse(spec))
             except BadRequest as error:
                 raise type(error)(f"{error.message} at proxy {index}") from None
         result: list[Proxy] = []
-        for name, listen, upstream, enabled in parsed:
-            existing = self._proxies.get(name)
+        for spec in parsed:
+            existing = self._proxies.get(spec.name)
             if existing is not None:
-                if existing.listen == listen and existing.upstream == upstream:
+                if existing.listen == spec.listen and existing.upstream == spec.upstream:
                     result.append(existing)
                     continue
-                await self.delete(name)
-            result.append(await self.create(_spec(name, listen, upstream, enabled)))
+                await self.delete(spec.name)
+            result.append(await self._create(spec))
         return result
 
     async def reset(self) -> None:
@@ -207,31 +215,50 @@ def _optional(spec: dict[str, Any], key: str, kind: type, default: Any) -> Any:
     return value
 
 
-def _spec(name: str, listen: str, upstream: str, enabled: bool) -> dict[str, Any]:
-    return {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
+def _seed(spec: dict[str, Any]) -> int | None:
+    """The ``seed`` extension: Toxiproxy ignores the field, the engine seeds the proxy's
+    random stream (toxicity, jitter, slicing) with it."""
+    seed = spec.get("seed")
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise bad_body(f"seed must be an integer from 0 to 2**64-1, got {seed!r}")
+    return seed
 
 
-def _parse_proxy_spec(spec: Any) -> tuple[str, str, str, bool]:
-    if not isinstance(spec, dict):
-        raise bad_body("expected a JSON object describing a proxy")
-    name = _optional(spec, "name", str, "")
-    if not name:
-        raise missing_field("name")
-    upstream = _optional(spec, "upstream", str, "")
-    if not upstream:
-        raise missing_field("upstream")
-    listen = _optional(spec, "listen", str, "") or DEFAULT_LISTEN
-    enabled = _optional(spec, "enabled", bool, True)
-    split_address(listen, "listen")
-    split_address(upstream, "upstream")
-    return name, listen, upstream, enabled
+@dataclass(frozen=True)
+class ProxySpec:
+    """A proxy as ``POST /proxies`` and ``/populate`` describe it, validated."""
+
+    name: str
+    listen: str
+    upstream: str
+    enabled: bool
+    seed: int | None
+
+    @classmethod
+    def parse(cls, spec: Any) -> ProxySpec:
+        if not isinstance(spec, dict):
+            raise bad_body("expected a JSON object describing a proxy")
+        name = _optional(spec, "name", str, "")
+        if not name:
+            raise missing_field("name")
+        upstream = _optional(spec, "upstream", str, "")
+        if not upstream:
+            raise missing_field("upstream")
+        listen = _optional(spec, "listen", str, "") or DEFAULT_LISTEN
+        enabled = _optional(spec, "enabled", bool, True)
+        split_address(listen, "listen")
+        split_address(upstream, "upstream")
+        return cls(name, listen, upstream, enabled, _seed(spec))
 
 
 class Proxy:
     """One listener forwarding to one upstream, with its toxics and live connections."""
 
-    def __init__(self, engine: Engine, name: str, listen: str, upstream: str) -> None:
+    def __init__(self, engine: Engine, name: str, listen: str, upstream: str, seed: int) -> None:
         self.engine = engine
+        self.rng = random.Random(seed)
         self.name = name
         self.listen = listen
         self.upstream = upstream
@@ -414,7 +441,7 @@ class Link:
         self.connection = connection
         self.direction = direction
         self.loop = connection.loop
-        self.rng = connection.proxy.engine.rng
+        self.rng = connection.proxy.rng
         self.source = source
         self.dest = dest
         source.outbound = self

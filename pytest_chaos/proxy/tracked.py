@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..faults import FaultRecord
+from ..seeding import TestSeeds
 from .client import Proxy, Toxic, Toxiproxy
 from .errors import NotFound
 
@@ -35,9 +36,11 @@ class ChaosToxiproxy(Toxiproxy):
         on_applied: FaultListener = _ignore,
         on_rolled_back: FaultListener = _ignore,
         hosts: dict[str, ChaosToxiproxy] | None = None,
+        seeds: TestSeeds | None = None,
         timeout: float = 10.0,
     ) -> None:
         super().__init__(url, timeout=timeout)
+        self.seeds = seeds
         self.prefix = prefix
         self.dry_run = dry_run
         self.on_applied = on_applied
@@ -49,16 +52,30 @@ class ChaosToxiproxy(Toxiproxy):
     # -- proxies ---------------------------------------------------------------------------
 
     def proxy(
-        self, name: str, upstream: str, listen: str = "127.0.0.1:0", *, enabled: bool = True
+        self,
+        name: str,
+        upstream: str,
+        listen: str = "127.0.0.1:0",
+        *,
+        enabled: bool = True,
+        seed: int | None = None,
     ) -> TrackedProxy:
         """Create a proxy for this test (deleted at teardown); it listens on a free port
-        unless ``listen`` says otherwise."""
-        return self.create(name, upstream, listen, enabled=enabled)
+        unless ``listen`` says otherwise, and its toxicity draws come from the test's seed."""
+        return self.create(name, upstream, listen, enabled=enabled, seed=seed)
 
     def create(
-        self, name: str, upstream: str, listen: str = "127.0.0.1:0", *, enabled: bool = True
+        self,
+        name: str,
+        upstream: str,
+        listen: str = "127.0.0.1:0",
+        *,
+        enabled: bool = True,
+        seed: int | None = None,
     ) -> TrackedProxy:
-        proxy = super().create(self.prefix + name, upstream, listen, enabled=enabled)
+        if seed is None and self.seeds is not None:
+            seed = self.seeds.int_seed(f"toxiproxy:{name}")
+        proxy = super().create(self.prefix + name, upstream, listen, enabled=enabled, seed=seed)
         assert isinstance(proxy, TrackedProxy)
         self.defer(lambda: _missing_ok(proxy.delete))
         return proxy

@@ -22,12 +22,15 @@ async def _echo_server() -> tuple[asyncio.AbstractServer, int]:
     return server, server.sockets[0].getsockname()[1]
 
 
-async def _toxicity_pattern(seed: int, connections: int) -> list[bool]:
+async def _toxicity_pattern(
+    seed: int, connections: int, proxy_seed: int | None = None
+) -> list[bool]:
     """Which of ``connections`` sequential clients a toxicity-0.5 ``limit_data`` hit:
     a hit connection is closed without an echo, a spared one echoes."""
     server, port = await _echo_server()
     engine = Engine(seed=seed)
-    proxy = await engine.create({"name": "p", "upstream": f"127.0.0.1:{port}"})
+    spec = {"name": "p", "upstream": f"127.0.0.1:{port}", "seed": proxy_seed}
+    proxy = await engine.create(spec)
     engine.add_toxic("p", {"type": "limit_data", "toxicity": 0.5, "attributes": {"bytes": 0}})
     host, listen_port = split_address(proxy.listen, "listen")
     hits = []
@@ -49,6 +52,15 @@ def test_toxicity_draws_replay_with_the_same_seed() -> None:
     assert first == again
     assert first != other
     assert 8 <= sum(first) <= 32, first  # a fair coin, not a constant
+
+
+def test_a_proxy_seed_overrides_the_engine_seed() -> None:
+    """The ``seed`` extension of POST /proxies: a test's proxy draws the same toxicity
+    whatever the server's own seed, so the test replays on any server."""
+    one = asyncio.run(_toxicity_pattern(seed=1, connections=30, proxy_seed=99))
+    two = asyncio.run(_toxicity_pattern(seed=2, connections=30, proxy_seed=99))
+    assert one == two
+    assert one != asyncio.run(_toxicity_pattern(seed=1, connections=30, proxy_seed=100))
 
 
 @pytest.mark.parametrize(
