@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pytest_chaos.proxy.backends import embedded_argv
+
+from .proxy.helpers import TcpServer, echo_server
 from .servers import (
     CONFORMANCE,
     ApiServer,
@@ -23,17 +25,7 @@ pytest_plugins = ["pytester"]
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest_chaos.proxy",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--seed",
-        "1",
-    ]
+    argv = embedded_argv(port, seed=1)
     # Logs go to a file: a session-long server writing into a pipe nobody reads would block
     # once the pipe's 64 KiB buffer fills, and every later test would hang.
     log = tmp_path_factory.mktemp("embedded-server") / "server.log"
@@ -62,6 +54,21 @@ def api_server(request: pytest.FixtureRequest) -> Iterator[ApiServer]:
     server.clear()
     yield server
     server.clear()
+
+
+@pytest.fixture
+def server(embedded_server: ApiServer) -> Iterator[ApiServer]:
+    """The session's embedded server, emptied before and after the test."""
+    embedded_server.clear()
+    yield embedded_server
+    embedded_server.clear()
+
+
+@pytest.fixture
+def echo() -> Iterator[TcpServer]:
+    """A threaded echo server on a free loopback port."""
+    with echo_server() as upstream:
+        yield upstream
 
 
 @pytest.fixture

@@ -161,20 +161,22 @@ def embedded_backend(seed: int) -> ProcessBackend:
     """The embedded engine as a child process: its own interpreter and GIL, so a test that
     keeps the CPU busy does not skew toxic timing (measured in BENCHMARKS.md)."""
 
-    def argv(port: int) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "pytest_chaos.proxy",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--seed",
-            str(seed),
-        ]
+    return ProcessBackend(lambda port: embedded_argv(port, seed), "embedded")
 
-    return ProcessBackend(argv, "embedded")
+
+def embedded_argv(port: int, seed: int) -> list[str]:
+    """The command line of the drop-in server on 127.0.0.1:``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "pytest_chaos.proxy",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--seed",
+        str(seed),
+    ]
 
 
 def find_toxiproxy_binary(explicit: str = "") -> str:

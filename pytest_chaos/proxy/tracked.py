@@ -51,7 +51,7 @@ class ChaosToxiproxy(Toxiproxy):
 
     # -- proxies ---------------------------------------------------------------------------
 
-    def proxy(
+    def create(
         self,
         name: str,
         upstream: str,
@@ -62,23 +62,14 @@ class ChaosToxiproxy(Toxiproxy):
     ) -> TrackedProxy:
         """Create a proxy for this test (deleted at teardown); it listens on a free port
         unless ``listen`` says otherwise, and its toxicity draws come from the test's seed."""
-        return self.create(name, upstream, listen, enabled=enabled, seed=seed)
-
-    def create(
-        self,
-        name: str,
-        upstream: str,
-        listen: str = "127.0.0.1:0",
-        *,
-        enabled: bool = True,
-        seed: int | None = None,
-    ) -> TrackedProxy:
         if seed is None and self.seeds is not None:
             seed = self.seeds.int_seed(f"toxiproxy:{name}")
         proxy = super().create(self.prefix + name, upstream, listen, enabled=enabled, seed=seed)
         assert isinstance(proxy, TrackedProxy)
         self.defer(lambda: _missing_ok(proxy.delete))
         return proxy
+
+    proxy = create
 
     def get(self, name: str) -> TrackedProxy:
         """An existing proxy by name (this worker's prefixed one first, on a shared server)."""

@@ -17,23 +17,9 @@ import httpx
 import pytest
 
 from ..servers import ApiServer, free_port
-from .helpers import IO_TIMEOUT, LOOPBACK, Stopwatch, TcpServer, connect, echo_server, recv_exactly
+from .helpers import IO_TIMEOUT, LOOPBACK, Stopwatch, TcpServer, connect, recv_exactly
 
 LATENCY_MS = 300
-
-
-@pytest.fixture
-def echo() -> Iterator[TcpServer]:
-    with echo_server() as server:
-        yield server
-
-
-@pytest.fixture
-def server(embedded_server: ApiServer) -> Iterator[ApiServer]:
-    """The session's embedded server, emptied before and after the test."""
-    embedded_server.clear()
-    yield embedded_server
-    embedded_server.clear()
 
 
 def api_state(server: ApiServer, path: str) -> Any:

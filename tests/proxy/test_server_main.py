@@ -27,25 +27,11 @@ from .helpers import (
     LOOPBACK,
     TcpServer,
     connect,
-    echo_server,
     read_until_closed,
     recv_exactly,
 )
 
 MIB = 1 << 20
-
-
-@pytest.fixture
-def echo() -> Iterator[TcpServer]:
-    with echo_server() as server:
-        yield server
-
-
-@pytest.fixture
-def server(embedded_server: ApiServer) -> Iterator[ApiServer]:
-    embedded_server.clear()
-    yield embedded_server
-    embedded_server.clear()
 
 
 def server_argv(port: int, *options: str) -> list[str]:
