@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, cast
 
+from . import timers
 from .errors import (
     BadRequest,
     ListenError,
@@ -36,7 +37,7 @@ from .toxics import STREAMS, Chunk, Push, Toxic, ToxicState, parse_toxic, parse_
 log = logging.getLogger("pytest_chaos.proxy")
 
 #: Bytes a toxic link may hold queued before it stops reading its source.
-QUEUE_HIGH_WATER = 1 << 20
+QUEUE_HIGH_WATER = 16 << 20  # throughput through a delay toxic is about this / the delay
 #: Bytes a socket's write buffer may hold before the relay stops reading the other side.
 WRITE_HIGH_WATER = 1 << 20
 DEFAULT_LISTEN = "127.0.0.1:0"
@@ -379,7 +380,7 @@ class Connection:
         """Hold the client until the upstream answers, then let bytes flow."""
         self.proxy.connections.add(self)
         self.peer = self.client.peer()
-        log.info(
+        log.debug(
             "proxy %s: accepted client %s (upstream %s)",
             self.proxy.name,
             self.peer,
@@ -406,7 +407,10 @@ class Connection:
             return
         for link in self.links.values():
             link.start()
-        self.client.resume()
+        # Flow control may already hold the client (data queued past the high-water mark
+        # while connecting): resuming behind the link's back would read without bound.
+        if not self.links["upstream"]._reading_paused:
+            self.client.resume()
 
     def close(self) -> None:
         """Close both sockets after what is already buffered has been written."""
@@ -431,7 +435,7 @@ class Connection:
         how(self.client)
         how(self.server)
         self.proxy.forget(self)
-        log.info("proxy %s: closed client %s", self.proxy.name, self.peer)
+        log.debug("proxy %s: closed client %s", self.proxy.name, self.peer)
 
 
 class Link:
@@ -495,7 +499,7 @@ class Link:
 
     def feed(self, data: bytes) -> None:
         self.received += len(data)
-        self._queue.append(Chunk(data, self.loop.time()))
+        self._queue.append(Chunk(data, timers.now()))
         self._queued_bytes += len(data)
         self._after_enqueue()
 
@@ -503,7 +507,7 @@ class Link:
         if self.direct:
             self._finish()
             return
-        self._queue.append(Chunk(None, self.loop.time()))
+        self._queue.append(Chunk(None, timers.now()))
         self._after_enqueue()
 
     def _after_enqueue(self) -> None:
@@ -630,6 +634,10 @@ class _Side(asyncio.Protocol):
             self.connection.begin()
 
     def data_received(self, data: bytes) -> None:
+        if self._paused:
+            # uvloop starts reading after connection_made() even if the protocol paused the
+            # transport in it (asyncio honours that pause: python/cpython#76002): pause again.
+            self.pause()
         link = self.outbound
         if link.direct:
             link.received += len(data)

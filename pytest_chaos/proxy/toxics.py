@@ -16,12 +16,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from . import timers
 from .errors import InvalidToxic, bad_body
 
 if TYPE_CHECKING:
     from .engine import Link
 
 STREAMS = ("upstream", "downstream")
+#: A bandwidth-limited link idle longer than this starts its schedule afresh.
+IDLE_GAP_S = 0.002
 
 
 @dataclass(slots=True)
@@ -40,7 +43,16 @@ class ToxicState:
     """What one toxic remembers on one link, across updates of the toxic and re-draws of
     toxicity: byte counts, timers, and the waits that a change must cut short."""
 
-    __slots__ = ("_loop", "_waiters", "bound_version", "clock", "retired", "timer", "transmitted")
+    __slots__ = (
+        "_loop",
+        "_waiters",
+        "bound_version",
+        "clock",
+        "last_done",
+        "retired",
+        "timer",
+        "transmitted",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -49,17 +61,18 @@ class ToxicState:
         self.bound_version = -1
         self.transmitted = 0
         self.clock = 0.0
-        self.timer: asyncio.TimerHandle | None = None
+        self.last_done = 0.0
+        self.timer: asyncio.TimerHandle | None = None  # timeout toxic: loop timer
 
     async def sleep_until(self, when: float) -> bool:
         """Wait for the loop time ``when``; False if the toxic changed or went away first."""
         if self.retired:
             return False
         loop = self._loop
-        if when <= loop.time():
+        if when <= timers.now():
             return True
         waiter: asyncio.Future[bool] = loop.create_future()
-        handle = None if math.isinf(when) else loop.call_at(when, _resolve, waiter, True)
+        handle = None if math.isinf(when) else timers.call_at(loop, when, _resolve, waiter, True)
         self._waiters.add(waiter)
         try:
             return await waiter
@@ -186,16 +199,22 @@ class BandwidthToxic(Toxic):
             await nxt(chunk)
             return
         slice_size = rate * 100
-        state.clock = max(state.clock, link.loop.time())
+        now = timers.now()
+        # Back to back with the previous chunk, keep the schedule so that timer lateness is
+        # paid back (as Toxiproxy carries its sleep error over); after an idle gap, restart
+        # from now, so that idle time earns no burst.
+        if state.clock < now and now - state.last_done > IDLE_GAP_S:
+            state.clock = now
         view = memoryview(data)
         for offset in range(0, len(data), slice_size):
             piece = view[offset : offset + slice_size]
             state.clock += len(piece) / (rate * 1000.0)
             if not await state.sleep_until(state.clock):
-                state.clock = link.loop.time()
+                state.clock = timers.now()
                 await nxt(Chunk(bytes(view[offset:]), chunk.ts))
                 return
             await nxt(Chunk(bytes(piece), chunk.ts))
+        state.last_done = timers.now()
 
 
 class SlowCloseToxic(Toxic):
@@ -206,7 +225,7 @@ class SlowCloseToxic(Toxic):
 
     async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
         if chunk.data is None:
-            await state.sleep_until(link.loop.time() + self.attributes["delay"] / 1000.0)
+            await state.sleep_until(timers.now() + self.attributes["delay"] / 1000.0)
         await nxt(chunk)
 
 
@@ -248,7 +267,7 @@ class ResetPeerToxic(Toxic):
     attribute_defaults: ClassVar[dict[str, int]] = {"timeout": 0}
 
     async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
-        when = link.loop.time() + self.attributes["timeout"] / 1000.0
+        when = timers.now() + self.attributes["timeout"] / 1000.0
         if await state.sleep_until(when):
             link.connection.reset()
         else:
@@ -276,7 +295,7 @@ class SlicerToxic(Toxic):
         delay_s = self.attributes["delay"] / 1_000_000.0
         for start, end in itertools.pairwise(bounds):
             await nxt(Chunk(data[start:end], chunk.ts))
-            if delay_s and not await state.sleep_until(link.loop.time() + delay_s):
+            if delay_s and not await state.sleep_until(timers.now() + delay_s):
                 if end < len(data):
                     await nxt(Chunk(data[end:], chunk.ts))
                 return
