@@ -4,15 +4,16 @@ them. It holds no logic of its own."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import hookspecs, markers, settings
-from .proxy.snapshot import toxiproxy_python_client
-from .proxy.tracked import ChaosToxiproxy
-from .seeding import TestSeeds
 from .session import ChaosSession
+
+if TYPE_CHECKING:
+    from .proxy.tracked import ChaosToxiproxy
+    from .seeding import TestSeeds
 
 SESSION = pytest.StashKey[ChaosSession]()
 
@@ -93,4 +94,6 @@ def _tracked(session: ChaosSession, item: pytest.Item | None) -> Iterator[ChaosT
 def toxiproxy_python(request: pytest.FixtureRequest) -> Iterator[Any]:
     """A ``toxiproxy.Toxiproxy`` (toxiproxy-python) pointed at the session's server; what
     the test changes through it is reverted at teardown."""
+    from .proxy.snapshot import toxiproxy_python_client
+
     yield from toxiproxy_python_client(chaos_session(request.config).default_url())

@@ -7,15 +7,17 @@ nothing for them; they stop when the session ends, whatever happened.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import settings as settings_module
 from .faults import FaultRecord
 from .proxy.backends import Backend, BackendError, make_backend
-from .proxy.tracked import ChaosToxiproxy
 from .seeding import TestSeeds
+
+if TYPE_CHECKING:
+    from .proxy.tracked import ChaosToxiproxy
 
 WORKER_SEED_KEY = "chaos_seed"
 
@@ -76,6 +78,8 @@ class ChaosSession:
 
     def toxiproxy(self, item: pytest.Item | None) -> ChaosToxiproxy:
         """A tracking client per backend for one test (or, with None, for the session)."""
+        from .proxy.tracked import ChaosToxiproxy
+
         prefix = f"{self.worker_id}-" if self.worker_id and self.shared_server else ""
 
         def client(url: str, hosts: dict[str, ChaosToxiproxy] | None = None) -> ChaosToxiproxy:

@@ -9,13 +9,37 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+# httpx imports httpcore lazily, on its first client. Were that first client made inside an
+# in-process pytester run, pytester would unload httpcore afterwards, and the next inner run
+# would import it afresh: httpx then no longer recognises httpcore's exceptions, and a
+# refused connection escapes as a raw httpcore.ConnectError. Importing it here prevents that.
+import httpcore  # noqa: F401
 import httpx
 import pytest
 
+import pytest_chaos
 from pytest_chaos.proxy.backends import BackendError, find_toxiproxy_binary, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFORMANCE = ROOT.parent / "shared" / "conformance"
+#: The checkout whose pytest_chaos this run imported. Processes the tests start (pytester
+#: subprocesses, the embedded server they spawn) must import the same one, not whatever
+#: copy happens to be installed.
+CODE_ROOT = Path(pytest_chaos.__file__).resolve().parents[1]
+
+
+def this_checkout_env() -> dict[str, str]:
+    """The environment for a server process: this checkout first on PYTHONPATH."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(CODE_ROOT), path]))}
+
+
+def isolate_chaos_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For inner pytest sessions: no chaos settings from outside, and this checkout first
+    on PYTHONPATH of every process they start."""
+    for name in ("PYTEST_CHAOS_SEED", "PYTEST_CHAOS_TOXIPROXY", "PYTEST_CHAOS_DRY_RUN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTHONPATH", str(CODE_ROOT), prepend=os.pathsep)
 
 
 @dataclass
@@ -37,7 +61,9 @@ class ApiServer:
 
 
 def start_server(kind: str, argv: list[str], port: int) -> ApiServer:
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=this_checkout_env()
+    )
     return wait_until_serving(kind, process, port)
 
 
@@ -45,7 +71,9 @@ def start_logged_server(kind: str, argv: list[str], port: int, log: Path) -> Api
     """Like start_server, but stdout and stderr go to the file ``log``: a test can read
     everything the server wrote, and a chatty server can never block on a full pipe."""
     with log.open("ab") as sink:
-        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            argv, stdout=sink, stderr=subprocess.STDOUT, env=this_checkout_env()
+        )
     try:
         return wait_until_serving(kind, process, port)
     except RuntimeError as error:
@@ -89,12 +117,15 @@ def require_real_server() -> str:
 
 
 __all__ = [
+    "CODE_ROOT",
     "CONFORMANCE",
     "ApiServer",
     "free_port",
+    "isolate_chaos_env",
     "require_real_server",
     "start_logged_server",
     "start_server",
     "stop_server",
+    "this_checkout_env",
     "wait_until_serving",
 ]

@@ -3,21 +3,42 @@ the toxiproxy fixture undoing whatever a test did."""
 
 from __future__ import annotations
 
+import json
+import os
+import queue
 import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 
-from .servers import ApiServer
+from pytest_chaos.proxy.backends import embedded_argv
+
+from .servers import (
+    ApiServer,
+    free_port,
+    isolate_chaos_env,
+    start_logged_server,
+    stop_server,
+)
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
 
 @pytest.fixture
 def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Inner sessions must not inherit chaos settings from the outer environment."""
-    for name in ("PYTEST_CHAOS_SEED", "PYTEST_CHAOS_TOXIPROXY", "PYTEST_CHAOS_DRY_RUN"):
-        monkeypatch.delenv(name, raising=False)
+    """Inner sessions must not inherit chaos settings from the outer environment, and the
+    processes they start (the embedded server, subprocess runs) must run this checkout."""
+    isolate_chaos_env(monkeypatch)
 
 
 def header_seed(result: pytest.RunResult) -> int:
@@ -285,3 +306,471 @@ def test_xdist_workers_are_isolated(pytester: pytest.Pytester, embedded_server: 
     embedded = pytester.runpytest("-n", "2")
     embedded.assert_outcomes(passed=6)
     assert httpx.get(embedded_server.url + "/proxies").json() == {}
+
+
+# -- the fixture's seed, sessions, clients and hosts ------------------------------------------
+
+ECHO_CONFTEST = """
+import socket, threading
+import pytest
+
+@pytest.fixture(scope="session")
+def echo():
+    server = socket.create_server(("127.0.0.1", 0), backlog=64)
+    def serve(conn):
+        with conn:
+            try:
+                while data := conn.recv(1024):
+                    conn.sendall(data)
+            except OSError:
+                pass
+    def accept():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+    yield "127.0.0.1:%d" % server.getsockname()[1]
+    server.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+    server.close()
+"""
+
+REPLAY_SUITE = """
+import pathlib, socket
+
+def hits(toxiproxy, echo, connections):
+    # a limit_data(0) toxic at toxicity 0.5 on the proxy "db": which connections it cuts
+    link = toxiproxy.proxy("db", upstream=echo)
+    link.limit_data(0, toxicity=0.5)
+    pattern = ""
+    for _ in range(connections):
+        with socket.create_connection((link.host, link.port), timeout=10) as sock:
+            sock.sendall(b"x")
+            try:
+                answer = sock.recv(1)
+            except ConnectionResetError:
+                answer = b""
+            pattern += "." if answer == b"x" else "X"
+    return pattern
+
+def test_other(toxiproxy, echo):
+    assert len(hits(toxiproxy, echo, 7)) == 7
+
+def test_pattern(toxiproxy, echo):
+    # a file, not print: xdist workers' output does not reach the terminal
+    pathlib.Path("pattern.txt").write_text(hits(toxiproxy, echo, 30))
+"""
+
+
+def test_toxicity_replays_per_test(pytester: pytest.Pytester) -> None:
+    """The fixture seeds each proxy from the session seed and the test: which connections a
+    toxicity-0.5 toxic hits is the same alone, after another test, in reverse order and on
+    an xdist worker, and changes with the seed."""
+    pytester.makeconftest(ECHO_CONFTEST)
+    path = pytester.makepyfile(REPLAY_SUITE)
+    written = pytester.path / "pattern.txt"
+
+    def pattern(*args: str) -> str:
+        written.unlink(missing_ok=True)
+        result = pytester.runpytest("-p", "no:randomly", *args)
+        assert result.ret == 0, result.stdout.str()
+        return written.read_text()
+
+    both = pattern("--chaos-seed=1234")
+    assert len(both) == 30
+    assert "X" in both and "." in both, both  # the toxic hit some connections, not all
+    assert pattern("--chaos-seed=1234", "-k", "test_pattern") == both
+    reversed_order = (f"{path.name}::test_pattern", f"{path.name}::test_other")
+    assert pattern("--chaos-seed=1234", *reversed_order) == both
+    assert pattern("--chaos-seed=1234", "-n", "2") == both
+    assert pattern("--chaos-seed=4321") != both
+
+
+SESSION_CONFTEST = """
+import pytest
+
+@pytest.fixture(scope="session")
+def shared(toxiproxy_session, echo):
+    proxy = toxiproxy_session.proxy("shared", upstream=echo)
+    print("\\nSHARED", proxy.listen)
+    return proxy
+"""
+
+SESSION_FIRST = """
+import httpx
+
+def test_first(toxiproxy, shared):
+    found = toxiproxy["shared"]
+    found.latency(100)
+    found.disable()
+    state = httpx.get(toxiproxy.url + "/proxies/shared").json()
+    assert state["enabled"] is False and len(state["toxics"]) == 1
+"""
+
+SESSION_SECOND = """
+import socket
+import httpx
+
+def test_second(toxiproxy, shared):
+    state = httpx.get(toxiproxy.url + "/proxies").json()
+    assert list(state) == ["shared"], state
+    assert state["shared"]["toxics"] == [] and state["shared"]["enabled"] is True
+    assert state["shared"]["listen"] == shared.listen
+    with socket.create_connection((shared.host, shared.port), timeout=10) as sock:
+        sock.sendall(b"ok")
+        assert sock.recv(2) == b"ok"
+"""
+
+
+def test_session_proxies_outlive_tests_and_end_with_the_session(
+    pytester: pytest.Pytester, server: ApiServer
+) -> None:
+    pytester.makeconftest(ECHO_CONFTEST + SESSION_CONFTEST)
+    pytester.makepyfile(test_a_first=SESSION_FIRST, test_b_second=SESSION_SECOND)
+    result = pytester.runpytest("-s", "-p", "no:randomly", f"--chaos-toxiproxy={server.url}")
+    result.assert_outcomes(passed=2)
+    assert result.stdout.str().count("SHARED ") == 1, "one proxy for the whole session"
+    assert httpx.get(server.url + "/proxies").json() == {}
+
+
+PYTHON_CLIENT_SUITE = """
+import httpx
+from toxiproxy.api import APIConsumer
+
+def test_python_client(toxiproxy_python, toxiproxy):
+    made = toxiproxy_python.create(upstream="127.0.0.1:9", name="made")
+    made.add_toxic(type="latency", attributes={"latency": 100})
+    keep = toxiproxy_python.get_proxy("keep")
+    keep.add_toxic(type="bandwidth", name="extra", attributes={"rate": 1})
+    keep.destroy_toxic("kept")
+    keep.disable()
+    toxiproxy_python.destroy(toxiproxy_python.get_proxy("gone"))
+    httpx.post(toxiproxy.url + "/proxies/keep/toxics/tuned",
+               json={"toxicity": 0.5, "attributes": {"latency": 999}}).raise_for_status()
+    state = httpx.get(toxiproxy.url + "/proxies").json()
+    assert sorted(state) == ["keep", "made"]
+    assert [t["name"] for t in state["made"]["toxics"]] == ["latency_downstream"]
+    assert sorted(t["name"] for t in state["keep"]["toxics"]) == ["extra", "tuned"]
+    assert state["keep"]["enabled"] is False
+
+def test_the_client_is_pointed_back():
+    assert (APIConsumer.host, APIConsumer.port) == ("127.0.0.1", 8474)
+"""
+
+
+def test_toxiproxy_python_changes_are_reverted(
+    pytester: pytest.Pytester, server: ApiServer
+) -> None:
+    pytest.importorskip("toxiproxy", reason="toxiproxy-python is the 'toxiproxy' extra")
+    with server.client() as http:
+        for name in ("keep", "gone"):
+            http.post("/proxies", json={"name": name, "upstream": "127.0.0.1:9"})
+            http.post(
+                f"/proxies/{name}/toxics",
+                json={"name": "kept", "type": "slow_close", "attributes": {"delay": 5}},
+            ).raise_for_status()
+        tuned = {"name": "tuned", "type": "latency", "attributes": {"latency": 5, "jitter": 1}}
+        http.post("/proxies/keep/toxics", json=tuned).raise_for_status()
+        before = http.get("/proxies").json()
+        pytester.makepyfile(PYTHON_CLIENT_SUITE)
+        result = pytester.runpytest(f"--chaos-toxiproxy={server.url}", "-p", "no:randomly")
+        result.assert_outcomes(passed=2)
+        after = http.get("/proxies").json()
+    assert sorted(after) == ["gone", "keep"]
+    for name, proxy in after.items():
+        # toxics come back, the deleted one recreated last; compare them by name
+        assert sorted(proxy.pop("toxics"), key=lambda t: t["name"]) == sorted(
+            before[name].pop("toxics"), key=lambda t: t["name"]
+        )
+        assert proxy == before[name]
+
+
+HOSTS_SUITE = """
+import httpx, pytest
+
+def names(url):
+    return sorted(httpx.get(url + "/proxies").json())
+
+def test_hosts(toxiproxy):
+    test_hosts.client = toxiproxy
+    assert toxiproxy.url == {a!r}
+    near = toxiproxy.proxy("near", upstream="127.0.0.1:9")
+    near.latency(10)
+    far = toxiproxy.host("b").proxy("far", upstream="127.0.0.1:9")
+    far.latency(20)
+    toxiproxy.host("b")["pre"].limit_data(5)
+    toxiproxy.host("a").proxy("also_near", upstream="127.0.0.1:9")
+    assert names({a!r}) == ["also_near", "near"]
+    assert names({b!r}) == ["far", "pre"]
+    assert len(httpx.get({b!r} + "/proxies/pre").json()["toxics"]) == 1
+    with pytest.raises(KeyError, match="no Toxiproxy host named 'c'; known hosts: a, b"):
+        toxiproxy.host("c")
+
+def test_connections_to_every_host_are_closed_after_the_test():
+    assert test_hosts.client._http.is_closed
+    assert test_hosts.client.host("b")._http.is_closed
+
+def test_single_host(toxiproxy):
+    with pytest.raises(KeyError, match="known hosts: none"):
+        toxiproxy.host("b")
+"""
+
+
+def test_several_hosts(
+    pytester: pytest.Pytester, server: ApiServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    port = free_port()
+    log = tmp_path_factory.mktemp("host-b") / "server.log"
+    other = start_logged_server("embedded", embedded_argv(port, seed=2), port, log)
+    try:
+        with httpx.Client(base_url=other.url, timeout=10) as http:
+            http.post("/proxies", json={"name": "pre", "upstream": "127.0.0.1:9"})
+        pytester.makepyfile(HOSTS_SUITE.format(a=server.url, b=other.url))
+        hosts = ("--chaos-toxiproxy", f"a={server.url}", "--chaos-toxiproxy", f"b={other.url}")
+        result = pytester.runpytest(*hosts, "-p", "no:randomly", "-k", "not single")
+        result.assert_outcomes(passed=2)
+        result.stdout.fnmatch_lines([f"chaos: seed=* toxiproxy=a={server.url},b={other.url}"])
+        assert httpx.get(server.url + "/proxies").json() == {}
+        remaining = httpx.get(other.url + "/proxies").json()
+        assert list(remaining) == ["pre"] and remaining["pre"]["toxics"] == []
+        single = pytester.runpytest(f"--chaos-toxiproxy={server.url}", "-k", "test_single_host")
+        single.assert_outcomes(passed=1)
+    finally:
+        stop_server(other)
+
+
+# -- interrupted runs ---------------------------------------------------------------------------
+
+BLOCKED_SUITE = """
+import os, socket
+
+def test_blocked(toxiproxy):
+    toxiproxy["shared"].timeout(0)  # a fault on a proxy the test did not create
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (in the kernel), never answers
+    mine = toxiproxy.proxy("mine", upstream="127.0.0.1:%d" % silent.getsockname()[1])
+    mine.timeout(0)
+    with socket.create_connection((mine.host, mine.port)) as sock:
+        sock.sendall(b"hello?")
+        print("\\nREADY", toxiproxy.url, mine.listen, os.getpid(), flush=True)
+        sock.recv(1)  # blocks until interrupted
+"""
+
+SHARED_CONFTEST = """
+import pytest
+
+@pytest.fixture(scope="session", autouse=True)
+def shared(toxiproxy_session):
+    toxiproxy_session.proxy("shared", upstream="127.0.0.1:9")
+"""
+
+
+class BlockedRun:
+    """A pytest subprocess whose output is read in the background, line by line."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.output: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            self._lines.put(raw.decode(errors="replace"))
+        self._lines.put(None)
+
+    def _next_line(self, deadline: float) -> str | None:
+        try:
+            line = self._lines.get(timeout=max(deadline - time.monotonic(), 0))
+        except queue.Empty:
+            raise AssertionError("the inner run is stuck:\n" + "".join(self.output)) from None
+        if line is not None:
+            self.output.append(line)
+        return line
+
+    def ready(self, timeout: float = 60) -> list[str]:
+        """The fields after READY in the inner test's output (which must get that far)."""
+        deadline = time.monotonic() + timeout
+        while (line := self._next_line(deadline)) is not None:
+            if line.startswith("READY "):
+                return line.split()[1:]
+        raise AssertionError("the inner run ended before READY:\n" + "".join(self.output))
+
+    def finish(self, timeout: float = 60) -> tuple[int, str]:
+        """Its exit code and whole output, once it has ended by itself."""
+        deadline = time.monotonic() + timeout
+        while self._next_line(deadline) is not None:
+            pass
+        return self.process.wait(max(deadline - time.monotonic(), 1)), "".join(self.output)
+
+
+@contextmanager
+def blocked_run(pytester: pytest.Pytester, *args: str) -> Iterator[BlockedRun]:
+    """pytest blocked in ``test_blocked`` holding faults, in a session of its own so that
+    signals to its process group reach nobody else; killed on exit if still running."""
+    pytester.makepyfile(BLOCKED_SUITE)
+    process = pytester.popen(
+        [sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield BlockedRun(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def test_sigint_in_a_blocked_test_undoes_its_faults(
+    pytester: pytest.Pytester, server: ApiServer
+) -> None:
+    with server.client() as http:
+        http.post("/proxies", json={"name": "shared", "upstream": "127.0.0.1:9"})
+        with blocked_run(pytester, f"--chaos-toxiproxy={server.url}") as run:
+            url, _, pid = run.ready()
+            assert url == server.url
+            state = http.get("/proxies").json()
+            assert sorted(state) == ["mine", "shared"]
+            assert len(state["shared"]["toxics"]) == 1 and len(state["mine"]["toxics"]) == 1
+            os.kill(int(pid), signal.SIGINT)
+            code, output = run.finish()
+        assert code == pytest.ExitCode.INTERRUPTED, output
+        assert "KeyboardInterrupt" in output
+        state = http.get("/proxies").json()
+    assert list(state) == ["shared"], state
+    assert state["shared"]["toxics"] == [] and state["shared"]["enabled"] is True
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, from /proc (no psutil, and the kernel may
+    lack /proc/PID/task/TID/children)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+        if int(text.rpartition(")")[2].split()[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def embedded_server_of(pid: int, url: str) -> int:
+    """The pid of the embedded server that pytest ``pid`` started for ``url``."""
+    port = url.rpartition(":")[2]
+    for child in children(pid):
+        argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if b"pytest_chaos.proxy" in argv and port.encode() in argv:
+            return child
+    raise AssertionError(f"no embedded server for {url} among the children of {pid}")
+
+
+def wait_for_exit(pid: int, timeout: float) -> None:
+    """Wait for a process that is not our child to exit (a zombie has exited)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    assert ready, f"process {pid} still running {timeout} s after its parent was killed"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG and /proc are Linux's")
+def test_sigkilled_run_leaves_no_embedded_server(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(SHARED_CONFTEST)
+    with blocked_run(pytester) as run:
+        url, listen, pid = run.ready()
+        assert int(pid) == run.process.pid
+        server_pid = embedded_server_of(run.process.pid, url)
+        assert httpx.get(url + "/version", timeout=10).status_code == 200
+        run.process.kill()
+        run.process.wait(30)
+        wait_for_exit(server_pid, timeout=15)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/version", timeout=10)
+    host, _, port = listen.rpartition(":")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, int(port)), timeout=10).close()
+
+
+def test_ctrl_c_on_the_embedded_backend_undoes_cleanly(pytester: pytest.Pytester) -> None:
+    """Ctrl-C in a terminal signals the whole process group: the embedded server must keep
+    serving until pytest has undone the interrupted test's faults, then stop with it."""
+    pytester.makeconftest(SHARED_CONFTEST)
+    with blocked_run(pytester) as run:
+        url, _, pid = run.ready()
+        os.killpg(int(pid), signal.SIGINT)  # pytest leads its own session: this is its group
+        code, output = run.finish()
+    assert code == pytest.ExitCode.INTERRUPTED, output
+    assert "KeyboardInterrupt" in output
+    assert "chaos teardown could not undo" not in output, output
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/version", timeout=10)
+
+
+# -- hooks ----------------------------------------------------------------------------------------
+
+HOOK_CONFTEST = """
+import json
+import pytest
+
+events = []
+
+def pytest_chaos_fault_applied(item, fault):
+    assert isinstance(item, pytest.Item) or item is None
+    events.append(["applied", item and item.name, fault.kind, fault.target,
+                   fault.rolled_back_at is None])
+
+def pytest_chaos_fault_rolled_back(item, fault):
+    events.append(["rolled back", item and item.name, fault.kind, fault.target,
+                   fault.rolled_back_at is not None])
+
+def pytest_runtest_logreport(report):
+    events.append(["report", report.nodeid.rpartition("::")[2], report.when, report.outcome])
+
+def pytest_sessionfinish():
+    print("\\nEVENTS " + json.dumps(events))
+
+@pytest.fixture(scope="session")
+def session_fault(toxiproxy_session):
+    toxiproxy_session.proxy("session", upstream="127.0.0.1:9").bandwidth(1)
+"""
+
+HOOK_SUITE = """
+def test_breaks(toxiproxy, session_fault):
+    db = toxiproxy.proxy("db", upstream="127.0.0.1:9")
+    db.latency(100)
+    db.disable()
+    assert False, "the system under test broke"
+"""
+
+
+def test_hooks_see_faults_rolled_back_at_teardown_of_a_failing_test(
+    pytester: pytest.Pytester, server: ApiServer
+) -> None:
+    pytester.makeconftest(HOOK_CONFTEST)
+    pytester.makepyfile(HOOK_SUITE)
+    result = pytester.runpytest("-s", f"--chaos-toxiproxy={server.url}")
+    result.assert_outcomes(failed=1)
+    line = next(line for line in result.stdout.lines if line.startswith("EVENTS "))
+    assert json.loads(line.removeprefix("EVENTS ")) == [
+        ["applied", None, "bandwidth", "session", True],
+        ["report", "test_breaks", "setup", "passed"],
+        ["applied", "test_breaks", "latency", "db", True],
+        ["applied", "test_breaks", "down", "db", True],
+        ["report", "test_breaks", "call", "failed"],
+        ["rolled back", "test_breaks", "down", "db", True],
+        ["rolled back", "test_breaks", "latency", "db", True],
+        # the last test's teardown also ends the session's fixtures
+        ["rolled back", None, "bandwidth", "session", True],
+        ["report", "test_breaks", "teardown", "passed"],
+    ]
+    assert httpx.get(server.url + "/proxies").json() == {}

@@ -15,9 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-import tenacity
-
 from ..settings import DEFAULT_CONTAINER_IMAGE, ToxiproxyTarget
 
 READY_TIMEOUT_S = 30.0
@@ -36,6 +33,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def wait_ready(url: str, what: str, alive: Callable[[], str | None] = lambda: None) -> None:
     """Poll ``GET /version`` until the API answers; fail fast if the server died."""
+    import httpx  # here, not at module level: loading the plugin must stay cheap
+    import tenacity
+
     last_error: list[str] = ["no answer yet"]
 
     def probe() -> None:
@@ -108,7 +108,10 @@ class ProcessBackend(Backend):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=_die_with_parent(os.getpid()) if sys.platform == "linux" else None,
+                # its own session: Ctrl-C in a terminal reaches pytest only, which still needs
+                # the server to undo the interrupted test's faults; it stops the server itself
+                start_new_session=True,
             )
         except OSError as error:
             raise BackendError(f"cannot start {self.description} ({argv[0]}): {error}") from None
@@ -148,13 +151,24 @@ def _temp_log(description: str) -> Any:
     return tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)
 
 
-def _die_with_parent() -> None:
-    """In the child: ask Linux to SIGTERM us when the test process dies, so an interrupted
-    or crashed run leaves no server behind."""
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """For the child: ask Linux to SIGTERM us when the test process ``parent`` dies, so an
+    interrupted or crashed run leaves no server behind. (Linux sends it when the thread
+    that started the child ends: backends start from pytest's main thread.)"""
     import ctypes
 
+    # looked up here, before the fork: the child must not import (another thread may have
+    # held the import lock when it forked)
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
     pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    sigterm = int(signal.SIGTERM)
+
+    def setup() -> None:
+        prctl(pr_set_pdeathsig, sigterm)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return setup
 
 
 def embedded_backend(seed: int) -> ProcessBackend:
@@ -187,7 +201,12 @@ def find_toxiproxy_binary(explicit: str = "") -> str:
         else [
             os.environ.get("TOXIPROXY_SERVER", ""),
             shutil.which("toxiproxy-server") or "",
-            str(Path(os.environ.get("GOPATH") or Path.home() / "go") / "bin" / "server"),
+            # `go install` puts binaries in the first GOPATH entry's bin
+            str(
+                Path(os.environ.get("GOPATH", "").split(os.pathsep)[0] or Path.home() / "go")
+                / "bin"
+                / "server"
+            ),
         ]
     )
     for candidate in candidates:

@@ -9,8 +9,7 @@ and as context managers that undo themselves on exit.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -174,14 +173,11 @@ class Proxy:
     def enable(self) -> None:
         self.update(enabled=True)
 
-    @contextmanager
-    def down(self) -> Iterator[Proxy]:
-        """Take the proxy down (listener closed, connections cut), and bring it back on exit."""
+    def down(self) -> Outage:
+        """Take the proxy down now (listener closed, connections cut); used as a context
+        manager, it comes back on exit, otherwise when ``enable()`` is called."""
         self.disable()
-        try:
-            yield self
-        finally:
-            self.enable()
+        return Outage(self)
 
     def delete(self) -> None:
         self.api.request("DELETE", self._path)
@@ -249,6 +245,27 @@ class Proxy:
     def limit_data(self, bytes: int, **options: Any) -> Toxic:
         """Let ``bytes`` bytes through, then close the connection."""
         return self.add_toxic("limit_data", bytes=bytes, **options)
+
+
+class Outage:
+    """A proxy taken down by :meth:`Proxy.down`; as a context manager it brings the proxy
+    back on exit."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+
+    def __repr__(self) -> str:
+        return f"<Outage of {self.proxy.name}>"
+
+    def __enter__(self) -> Proxy:
+        return self.proxy
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.end()
+
+    def end(self) -> None:
+        """Bring the proxy back up."""
+        self.proxy.enable()
 
 
 class Toxic:

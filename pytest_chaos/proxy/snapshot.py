@@ -1,5 +1,6 @@
 """Undo by snapshot, for clients we cannot track call by call (toxiproxy-python): remember
-the server's proxies and toxics before a test, and put them back afterwards."""
+the server's proxies and toxics before a test, and put them back afterwards, whatever the
+test created, deleted or changed."""
 
 from __future__ import annotations
 
@@ -8,44 +9,86 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .client import Toxiproxy
+from .client import Proxy, Toxic, Toxiproxy
 from .errors import NotFound
 
 
 @dataclass(frozen=True)
+class ToxicState:
+    type: str
+    stream: str
+    toxicity: float
+    attributes: dict[str, int]
+
+    @classmethod
+    def of(cls, toxic: Toxic) -> ToxicState:
+        return cls(toxic.type, toxic.stream, toxic.toxicity, dict(toxic.attributes))
+
+
+@dataclass(frozen=True)
 class ProxyState:
+    listen: str
+    upstream: str
     enabled: bool
-    toxics: frozenset[str]
+    toxics: dict[str, ToxicState]
 
 
 def take(api: Toxiproxy) -> dict[str, ProxyState]:
     return {
-        name: ProxyState(proxy.enabled, frozenset(t.name for t in proxy.toxics()))
+        name: ProxyState(
+            proxy.listen,
+            proxy.upstream,
+            proxy.enabled,
+            {toxic.name: ToxicState.of(toxic) for toxic in proxy.toxics()},
+        )
         for name, proxy in api.proxies().items()
     }
 
 
 def restore(api: Toxiproxy, before: dict[str, ProxyState]) -> None:
-    """Delete proxies that are new, remove toxics that are new, and put ``enabled`` back."""
-    for name, proxy in api.proxies().items():
+    """Put the server back as ``before`` found it: delete new proxies and toxics, recreate
+    deleted ones, and undo changes to addresses, ``enabled``, toxicity and attributes."""
+    current = api.proxies()
+    for name, proxy in current.items():
         state = before.get(name)
         try:
             if state is None:
                 proxy.delete()
                 continue
-            for toxic in proxy.toxics():
-                if toxic.name not in state.toxics:
-                    toxic.remove(missing_ok=True)
+            if (proxy.listen, proxy.upstream) != (state.listen, state.upstream):
+                proxy.update(listen=state.listen, upstream=state.upstream)
+            _restore_toxics(proxy, state.toxics)
             if proxy.enabled != state.enabled:
                 proxy.update(enabled=state.enabled)
         except NotFound:
             continue
+    for name, state in before.items():
+        if name not in current:
+            proxy = api.create(name, state.upstream, state.listen, enabled=state.enabled)
+            _restore_toxics(proxy, state.toxics)
+
+
+def _restore_toxics(proxy: Proxy, wanted: dict[str, ToxicState]) -> None:
+    present = {toxic.name: toxic for toxic in proxy.toxics()}
+    for name, toxic in list(present.items()):
+        old = wanted.get(name)
+        if old is None or (toxic.type, toxic.stream) != (old.type, old.stream):
+            toxic.remove(missing_ok=True)
+            del present[name]
+        elif ToxicState.of(toxic) != old:
+            toxic.update(toxicity=old.toxicity, **old.attributes)
+    for name, old in wanted.items():
+        if name not in present:
+            proxy.add_toxic(
+                old.type, name=name, stream=old.stream, toxicity=old.toxicity, **old.attributes
+            )
 
 
 def toxiproxy_python_client(url: str) -> Iterator[Any]:
     """A configured ``toxiproxy.Toxiproxy``; the server is restored when the generator ends."""
     try:
         from toxiproxy import Toxiproxy as PythonToxiproxy
+        from toxiproxy.api import APIConsumer
     except ImportError:
         raise ImportError(
             "the toxiproxy_python fixture needs toxiproxy-python: "
@@ -53,10 +96,15 @@ def toxiproxy_python_client(url: str) -> Iterator[Any]:
         ) from None
     parts = urlsplit(url)
     client = PythonToxiproxy()
+    # toxiproxy-python keeps the server's address in class attributes: put them back after
+    previous = (APIConsumer.host, APIConsumer.port)
     client.update_api_consumer(parts.hostname, parts.port)
-    with Toxiproxy(url) as api:
-        before = take(api)
-        try:
-            yield client
-        finally:
-            restore(api, before)
+    try:
+        with Toxiproxy(url) as api:
+            before = take(api)
+            try:
+                yield client
+            finally:
+                restore(api, before)
+    finally:
+        client.update_api_consumer(*previous)

@@ -9,7 +9,8 @@ several xdist workers, proxy names get the worker's prefix so tests cannot colli
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from ..faults import FaultRecord
@@ -48,6 +49,10 @@ class ChaosToxiproxy(Toxiproxy):
         self.faults: list[FaultRecord] = []
         self._undo: list[tuple[Callable[[], None], FaultRecord | None]] = []
         self._hosts = hosts if hosts is not None else {}
+        # what this test made: removing one of its own toxics rolls its fault back; deleting
+        # or changing anything else (a session proxy, its toxics) is put back at teardown
+        self._own_proxies: set[str] = set()
+        self._own_toxics: dict[tuple[str, str], Callable[[], None]] = {}
 
     # -- proxies ---------------------------------------------------------------------------
 
@@ -66,10 +71,34 @@ class ChaosToxiproxy(Toxiproxy):
             seed = self.seeds.int_seed(f"toxiproxy:{name}")
         proxy = super().create(self.prefix + name, upstream, listen, enabled=enabled, seed=seed)
         assert isinstance(proxy, TrackedProxy)
+        self._own_proxies.add(proxy.name)
         self.defer(lambda: _missing_ok(proxy.delete))
         return proxy
 
     proxy = create
+
+    def populate(self, proxies: list[Mapping[str, Any]]) -> list[Proxy]:
+        """Create or replace several proxies at once, as :meth:`create` does one: new ones
+        are deleted at teardown, replaced ones come back as they were."""
+        specs: list[Mapping[str, Any]] = []
+        for given in proxies:
+            spec = {**given, "name": self.prefix + str(given.get("name", ""))}
+            if "seed" not in spec and self.seeds is not None:
+                spec["seed"] = self.seeds.int_seed(f"toxiproxy:{given.get('name', '')}")
+            specs.append(spec)
+        names = {spec["name"] for spec in specs}
+        existing = {name: p for name, p in self.proxies().items() if name in names}
+        restore = {name: _put_back(proxy) for name, proxy in existing.items()}
+        made = super().populate(specs)
+        for proxy in made:
+            if proxy.name not in existing:
+                self._own_proxies.add(proxy.name)
+                self.defer(partial(_missing_ok, proxy.delete))
+            elif proxy.name not in self._own_proxies:
+                before = existing[proxy.name]
+                if (proxy.listen, proxy.upstream) != (before.listen, before.upstream):
+                    self.defer(restore[proxy.name])
+        return made
 
     def get(self, name: str) -> TrackedProxy:
         """An existing proxy by name (this worker's prefixed one first, on a shared server)."""
@@ -92,6 +121,12 @@ class ChaosToxiproxy(Toxiproxy):
         except KeyError:
             known = ", ".join(self._hosts) or "none (only one Toxiproxy is configured)"
             raise KeyError(f"no Toxiproxy host named {name!r}; known hosts: {known}") from None
+
+    def close(self) -> None:
+        """Close the connections to this server and to every other host."""
+        for host in self._hosts.values():
+            host.close()
+        super().close()
 
     # -- the undo log ----------------------------------------------------------------------
 
@@ -167,9 +202,32 @@ class TrackedProxy(Proxy):
         fault = FaultRecord(
             type, self.name, {"toxic": toxic.name, **details}, dry_run=self.api.dry_run
         )
-        assert isinstance(toxic, TrackedToxic)
-        toxic.rollback = self.api.record(fault, lambda: Toxic.remove(toxic, missing_ok=True))
+        key = (self.name, toxic.name)
+
+        def undo() -> None:
+            self.api._own_toxics.pop(key, None)
+            Toxic.remove(toxic, missing_ok=True)
+
+        self.api._own_toxics[key] = self.api.record(fault, undo)
         return toxic
+
+    def delete(self) -> None:
+        """Delete the proxy; one this test did not create comes back at teardown, with the
+        toxics it had."""
+        if self.name in self.api._own_proxies:
+            super().delete()
+            return
+        self.api.defer(_put_back(self))
+        super().delete()
+
+    def update(self, **changes: Any) -> Proxy:
+        """Change the proxy; on one this test did not create, the old ``listen``,
+        ``upstream`` and ``enabled`` come back at teardown."""
+        before = {key: getattr(self, key) for key in changes if key in _RESTORABLE}
+        super().update(**changes)
+        if before and self.name not in self.api._own_proxies:
+            self.api.defer(lambda: _missing_ok(lambda: Proxy.update(self, **before)))
+        return self
 
     _rollback_down: Callable[[], None] | None = None
 
@@ -179,31 +237,59 @@ class TrackedProxy(Proxy):
             return
         fault = FaultRecord("down", self.name, dry_run=self.api.dry_run)
         if not self.api.dry_run:
-            super().disable()
+            Proxy.update(self, enabled=False)  # the fault's rollback is its undo
         self._rollback_down = self.api.record(fault, lambda: _missing_ok(self._enable_on_server))
 
     def _enable_on_server(self) -> None:
-        super().enable()
+        Proxy.update(self, enabled=True)
 
     def enable(self) -> None:
         rollback, self._rollback_down = self._rollback_down, None
         if rollback is not None:
             rollback()
         elif not self.api.dry_run:
-            super().enable()
+            self.update(enabled=True)  # not down by this test: restored at teardown
 
 
 class TrackedToxic(Toxic):
-    """A toxic whose removal counts as rolling its fault back."""
+    """A toxic whose removal counts as rolling its fault back, if this test applied it;
+    any other toxic (a session proxy's) is put back at teardown as it was."""
 
-    rollback: Callable[[], None] | None = None
+    api: ChaosToxiproxy
+
+    def __init__(self, proxy: Proxy, data: Mapping[str, Any]) -> None:
+        super().__init__(proxy, data)
+        assert isinstance(proxy.api, ChaosToxiproxy)
+        self.api = proxy.api
+
+    @property
+    def _own(self) -> bool:
+        key = (self.proxy.name, self.name)
+        return key in self.api._own_toxics or self.proxy.name in self.api._own_proxies
 
     def remove(self, *, missing_ok: bool = False) -> None:
-        if self.rollback is None:
-            super().remove(missing_ok=missing_ok)
+        rollback = self.api._own_toxics.get((self.proxy.name, self.name))
+        if rollback is not None:
+            rollback()
             return
-        rollback, self.rollback = self.rollback, None
-        rollback()
+        own, spec = self._own, _spec(self)
+        try:
+            super().remove()
+        except NotFound:
+            if not missing_ok:
+                raise
+            return
+        if not own:
+            self.api.defer(lambda: _missing_ok(lambda: Proxy.add_toxic(self.proxy, **spec)))
+
+    def update(self, *, toxicity: float | None = None, **attributes: int) -> Toxic:
+        own, before = self._own, (self.toxicity, dict(self.attributes))
+        super().update(toxicity=toxicity, **attributes)
+        if not own:
+            self.api.defer(
+                lambda: _missing_ok(lambda: Toxic.update(self, toxicity=before[0], **before[1]))
+            )
+        return self
 
 
 class DryRunToxic(TrackedToxic):
@@ -216,7 +302,36 @@ class DryRunToxic(TrackedToxic):
         return self
 
 
-def _missing_ok(action: Callable[[], None]) -> None:
+_RESTORABLE = ("listen", "upstream", "enabled")
+
+
+def _put_back(proxy: Proxy) -> Callable[[], None]:
+    """An undo step that makes ``proxy`` again as it is now, with its toxics."""
+    api, name = proxy.api, proxy.name
+    listen, upstream, enabled = proxy.listen, proxy.upstream, proxy.enabled
+    toxics = [_spec(toxic) for toxic in proxy.toxics()]
+
+    def put_back() -> None:
+        _missing_ok(lambda: api.request("DELETE", f"/proxies/{name}"))
+        again = Toxiproxy.create(api, name, upstream, listen, enabled=enabled)
+        for spec in toxics:
+            Proxy.add_toxic(again, **spec)
+
+    return put_back
+
+
+def _spec(toxic: Toxic) -> dict[str, Any]:
+    """The keyword arguments of ``Proxy.add_toxic`` that make ``toxic`` again."""
+    return {
+        "type": toxic.type,
+        "name": toxic.name,
+        "stream": toxic.stream,
+        "toxicity": toxic.toxicity,
+        **toxic.attributes,
+    }
+
+
+def _missing_ok(action: Callable[[], Any]) -> None:
     """Run an undo step; what is already gone needs no undoing."""
     try:
         action()
