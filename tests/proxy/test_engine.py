@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -127,3 +128,20 @@ def test_a_connection_closed_from_its_own_pipeline_leaves_no_task() -> None:
     the pump must still end rather than wait forever."""
     left = asyncio.run(_tasks_left_after_limit_data_closes())
     assert not [t for t in left if "_run_pump" in repr(t)], left
+
+
+@pytest.mark.parametrize(("average", "variation"), [(8, 2), (8, 8), (4, 50), (1, 0)])
+def test_slicer_cuts_are_in_bounds_even_with_wild_variation(average: int, variation: int) -> None:
+    """Toxiproxy panics when size_variation >= average_size; the engine keeps every piece
+    non-empty and inside the data, whatever the draw."""
+    import random
+    from types import SimpleNamespace
+
+    toxic = parse_toxic(
+        {"type": "slicer", "attributes": {"average_size": average, "size_variation": variation}}
+    )
+    link = SimpleNamespace(rng=random.Random(3))
+    for size in (1, 2, 7, 100, 4096):
+        cuts = toxic._cut(link, 0, size)  # type: ignore[attr-defined]
+        assert cuts[0] == 0 and cuts[-1] == size
+        assert all(a < b for a, b in itertools.pairwise(cuts)), cuts
