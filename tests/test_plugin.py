@@ -645,6 +645,23 @@ def test_sigint_in_a_blocked_test_undoes_its_faults(
     assert state["shared"]["toxics"] == [] and state["shared"]["enabled"] is True
 
 
+def test_pytest_timeout_in_a_blocked_test_undoes_its_faults(
+    pytester: pytest.Pytester, server: ApiServer
+) -> None:
+    """pytest-timeout's signal method fails the test from inside it; teardown still runs."""
+    with server.client() as http:
+        http.post("/proxies", json={"name": "shared", "upstream": "127.0.0.1:9"})
+        args = ("--timeout=3", "--timeout-method=signal", f"--chaos-toxiproxy={server.url}")
+        with blocked_run(pytester, *args) as run:
+            run.ready()
+            code, output = run.finish()
+        assert code == pytest.ExitCode.TESTS_FAILED, output
+        assert "Timeout" in output
+        state = http.get("/proxies").json()
+    assert list(state) == ["shared"], state
+    assert state["shared"]["toxics"] == [] and state["shared"]["enabled"] is True
+
+
 def children(pid: int) -> list[int]:
     """The processes whose parent is ``pid``, from /proc (no psutil, and the kernel may
     lack /proc/PID/task/TID/children)."""
