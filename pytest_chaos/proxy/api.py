@@ -118,7 +118,7 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as error:
         raise bad_body(f"the body is not UTF-8 (invalid byte at offset {error.start})") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _without_lone_surrogates(json.loads(text, parse_constant=_reject_constant))
     except json.JSONDecodeError as error:
         where = f"line {error.lineno} column {error.colno}"
         if error.pos >= len(text.rstrip()):
@@ -128,6 +128,18 @@ def parse_json(body: bytes) -> Any:
         raise bad_body("invalid JSON: nested too deeply") from None
     except ValueError as error:  # NaN/Infinity, or an integer with too many digits
         raise bad_body(f"invalid JSON: {error}") from None
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """Replace escaped lone surrogates (``"\\ud800"``) with U+FFFD, as Go's decoder does: a
+    name holding one could never be addressed in a URL path again."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _reject_constant(name: str) -> Any:

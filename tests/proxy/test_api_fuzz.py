@@ -81,7 +81,8 @@ def http(fuzzed: Fuzzed) -> Iterator[httpx.Client]:
     """One keep-alive client per test, and the targets it aims at, made afresh: proxy
     ``fz`` (whose upstream is the busy port) with the latency toxic ``lat``."""
     with httpx.Client(base_url=fuzzed.server.url, timeout=10) as client:
-        client.delete("/proxies/fz")
+        for name in client.get("/proxies").json():  # whatever earlier fuzzing left behind
+            assert client.delete(f"/proxies/{path_of(name)}").status_code == 204, name
         upstream = f"{LOOPBACK}:{fuzzed.busy_port}"
         assert client.post("/proxies", json={"name": "fz", "upstream": upstream}).status_code == 201
         toxic = {"name": "lat", "type": "latency", "attributes": {"latency": 1}}
