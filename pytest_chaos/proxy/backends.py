@@ -5,6 +5,7 @@ speaks HTTP, so the embedded engine is just another server.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -12,10 +13,13 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..settings import DEFAULT_CONTAINER_IMAGE, ToxiproxyTarget
+
+log = logging.getLogger("pytest_chaos.proxy.backends")
 
 READY_TIMEOUT_S = 30.0
 SESSION_LABEL = "io.pytest-chaos.session"
@@ -232,51 +236,253 @@ class ContainerBackend(Backend):
     """The Toxiproxy image run through the Docker SDK (Docker, or Podman's Docker API).
 
     The container shares the host network so that proxies it creates on 127.0.0.1 are
-    reachable from tests and can reach services on the host's loopback.
+    reachable from tests and can reach services on the host's loopback. It carries the
+    session's label and its owner (host, boot, pid), so that a later session can remove it
+    if this one dies without teardown (see ``sweep_stale_containers``).
     """
 
     def __init__(self, image: str, session_id: str) -> None:
         self.image = image or DEFAULT_CONTAINER_IMAGE
         self.session_id = session_id
         self.description = f"container {self.image}"
+        self._client: Any = None
         self._container: Any = None
+        #: the short ids of the stale containers that ``start`` removed
+        self.swept: list[str] = []
 
     def start(self) -> str:
+        docker = _import_docker()
+        self._client = connect_engine(docker)
+        # from here on, whatever goes wrong: remove what was created, close the client
         try:
-            import docker
-        except ImportError:
-            raise BackendError(
-                "the container backend needs the Docker SDK: pip install 'pytest-chaos[docker]'"
-            ) from None
+            return self._start(self._client, docker)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, client: Any, docker: Any) -> str:
+        self.swept = sweep_stale_containers(client)
+        self._require_image(client, docker)
         port = free_port()
         try:
-            client = docker.from_env()
-            self._container = client.containers.run(
+            self._container = client.containers.create(
                 self.image,
                 command=["-host", "127.0.0.1", "-port", str(port)],
                 network_mode="host",
+                labels={SESSION_LABEL: self.session_id, **Owner.current().labels()},
                 detach=True,
-                remove=False,
-                labels={SESSION_LABEL: self.session_id},
             )
+            self._container.start()
         except docker.errors.DockerException as error:
             raise BackendError(f"cannot run {self.image}: {error}") from None
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, self.description, self._exit_reason)
         return url
 
+    def _require_image(self, client: Any, docker: Any) -> None:
+        """The image, pulled if the engine does not have it; else a BackendError that says
+        how to get it."""
+        try:
+            client.images.get(self.image)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.DockerException as error:
+            raise BackendError(f"cannot look up the image {self.image}: {error}") from None
+        errors: list[str] = []
+        try:
+            # the low-level stream: the high-level pull drops the engine's error messages
+            for line in client.api.pull(self.image, stream=True, decode=True):
+                if isinstance(line, dict) and line.get("error"):
+                    errors.append(str(line["error"]))
+        except docker.errors.DockerException as error:
+            errors.append(str(error))
+        if errors:
+            raise BackendError(
+                f"the image {self.image} is not on the engine and pulling it failed: "
+                f"{errors[-1]}. Pull it (`docker pull {self.image}` or `podman pull "
+                f"{self.image}`) where a registry is reachable, or build it locally from "
+                "Toxiproxy's Go module as docs/docker-compose.md describes "
+                '("Without a registry")'
+            )
+
     def _exit_reason(self) -> str | None:
+        import docker
+
         container = self._container
-        container.reload()
-        if container.status in ("exited", "dead"):
-            logs = container.logs(tail=20).decode(errors="replace")
-            return f"container {container.short_id} {container.status}: {logs}"
+        try:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                logs = container.logs().decode(errors="replace")[-2000:]
+                return f"container {container.short_id} {container.status}; output: {logs!r}"
+        except docker.errors.NotFound:
+            return f"container {container.short_id} was removed"
         return None
 
     def stop(self) -> None:
         container, self._container = self._container, None
-        if container is not None:
+        client, self._client = self._client, None
+        if container is None and client is None:
+            return  # never started (the Docker SDK may not even be installed)
+        import docker
+
+        try:
+            if container is not None:
+                container.remove(force=True)
+        except docker.errors.NotFound:
+            pass  # already gone: someone removed it, or it was swept
+        finally:
+            if client is not None:
+                client.close()
+
+
+def _import_docker() -> Any:
+    try:
+        import docker
+    except ImportError:
+        raise BackendError(
+            "the container backend needs the Docker SDK: pip install 'pytest-chaos[docker]'"
+        ) from None
+    return docker
+
+
+def connect_engine(docker: Any) -> Any:
+    """A Docker SDK client for the engine of the environment ($DOCKER_HOST, else the
+    default socket), checked with a ping; a BackendError with the engine's own error."""
+    where = os.environ.get("DOCKER_HOST") or "the default socket (DOCKER_HOST is not set)"
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as error:
+        raise BackendError(
+            f"no container engine answers at {where}: {error}. Start Docker, or Podman's "
+            "Docker API (`podman system service --time=0 unix:///run/podman.sock` and "
+            "DOCKER_HOST=unix:///run/podman.sock)"
+        ) from None
+    return client
+
+
+# -- stale containers of dead sessions ------------------------------------------------------
+
+OWNER_HOST_LABEL = "io.pytest-chaos.owner.host"
+OWNER_BOOT_LABEL = "io.pytest-chaos.owner.boot"
+OWNER_PID_LABEL = "io.pytest-chaos.owner.pid"
+OWNER_START_LABEL = "io.pytest-chaos.owner.start"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that started a container: where it ran (host name and boot id) and
+    which process it is (pid, and its start time, so that a reused pid is not taken for
+    it). Empty boot and start where the platform does not tell them (no /proc)."""
+
+    host: str
+    boot: str
+    pid: int
+    start: str
+
+    @classmethod
+    def current(cls) -> Owner:
+        pid = os.getpid()
+        return cls(socket.gethostname(), _boot_id(), pid, _process_start(pid))
+
+    @classmethod
+    def from_labels(cls, labels: dict[str, str]) -> Owner | None:
+        try:
+            return cls(
+                labels[OWNER_HOST_LABEL],
+                labels.get(OWNER_BOOT_LABEL, ""),
+                int(labels[OWNER_PID_LABEL]),
+                labels.get(OWNER_START_LABEL, ""),
+            )
+        except (KeyError, ValueError):
+            return None
+
+    def labels(self) -> dict[str, str]:
+        return {
+            OWNER_HOST_LABEL: self.host,
+            OWNER_BOOT_LABEL: self.boot,
+            OWNER_PID_LABEL: str(self.pid),
+            OWNER_START_LABEL: self.start,
+        }
+
+    def dead_reason(self, container_status: str = "running") -> str | None:
+        """Why this owner of a container in ``container_status`` is surely dead, seen from
+        the current process; None when it may be alive, or when this process cannot tell
+        (another host, whose pids are not ours)."""
+        me = Owner.current()
+        if self.host != me.host:
+            return None
+        if self.boot != me.boot:
+            # An earlier boot of this host (or a namesake host: its pids mean nothing here).
+            # A container that no longer runs is then a leftover; a running one may belong
+            # to a live session elsewhere.
+            if container_status in ("exited", "dead"):
+                return f"it is {container_status}, from another boot of {self.host}"
+            return None
+        if not _pid_exists(self.pid):
+            return f"its owner, pid {self.pid} on {self.host}, is not running"
+        if self.start and self.start != _process_start(self.pid):
+            return f"its owner, pid {self.pid} on {self.host}, ended (the pid was reused)"
+        return None
+
+
+def sweep_stale_containers(client: Any) -> list[str]:
+    """Remove the containers of sessions that died without teardown (killed, crashed, or
+    ended by ``os._exit``): those labelled with ``SESSION_LABEL`` whose owner process ran on
+    this host in this boot and is gone. Containers of live sessions, of other hosts, and
+    without owner labels are left alone. Returns the short ids of the removed ones."""
+    import docker
+
+    removed: list[str] = []
+    for container in client.containers.list(all=True, filters={"label": SESSION_LABEL}):
+        labels = container.labels or {}
+        owner = Owner.from_labels(labels)
+        reason = None if owner is None else owner.dead_reason(container.status)
+        if reason is None:
+            continue
+        try:
             container.remove(force=True)
+        except docker.errors.NotFound:
+            continue  # another session swept it first
+        except docker.errors.APIError as error:
+            log.warning("could not remove the stale container %s: %s", container.short_id, error)
+            continue
+        removed.append(container.short_id)
+        log.warning(
+            "removed container %s of the dead pytest-chaos session %s: %s",
+            container.short_id,
+            labels.get(SESSION_LABEL, "?"),
+            reason,
+        )
+    return removed
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> str:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), or ''."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # the command name (field 2) may hold spaces and parentheses: split after its last ')'
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
 
 
 def make_backend(target: ToxiproxyTarget, *, seed: int, session_id: str) -> dict[str, Backend]:
