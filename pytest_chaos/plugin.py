@@ -3,7 +3,8 @@ them. It holds no logic of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,8 +15,10 @@ from .session import ChaosSession
 if TYPE_CHECKING:
     from .proxy.tracked import ChaosToxiproxy
     from .seeding import TestSeeds
+    from .services import ServiceManager
 
 SESSION = pytest.StashKey[ChaosSession]()
+SERVICES = pytest.StashKey["ServiceManager"]()
 
 
 def chaos_session(config: pytest.Config) -> ChaosSession:
@@ -83,11 +86,56 @@ def _tracked(session: ChaosSession, item: pytest.Item | None) -> Iterator[ChaosT
     finally:
         errors = client.undo()
         client.close()
-        if errors:
-            raise RuntimeError(
-                "chaos teardown could not undo everything: "
-                + "; ".join(f"{type(e).__name__}: {e}" for e in errors)
-            )
+        _raise_teardown_errors(errors)
+
+
+@pytest.fixture
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceManager]:
+    """Services this test starts (``service.process(...)``), the faults it applies to them
+    and to this machine, and blast-radius picks; every fault is undone and every process
+    stopped at teardown, whatever the outcome."""
+    from .services import ServiceManager
+
+    session = chaos_session(request.config)
+    node = request.node
+    manager = ServiceManager(
+        log=session.fault_log(node),
+        seeds=session.seeds(node.nodeid),
+        workdir=lambda: tmp_path_factory.mktemp("services-" + re.sub(r"\W", "_", node.name)[:30]),
+    )
+    node.stash[SERVICES] = manager
+    if not request.config.pluginmanager.has_plugin(_ServiceLogs.name):
+        request.config.pluginmanager.register(_ServiceLogs(), _ServiceLogs.name)
+    try:
+        yield manager
+    finally:
+        _raise_teardown_errors(manager.close())
+
+
+class _ServiceLogs:
+    """Registered when a test first asks for ``service`` (so that other sessions pay
+    nothing): a failing test's report gets the last log lines of each of its services."""
+
+    name = "chaos-service-logs"
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item) -> Generator[None, Any, None]:
+        outcome = yield
+        manager = item.stash.get(SERVICES, None)
+        if manager is not None:
+            report: pytest.TestReport = outcome.get_result()
+            if report.failed:
+                report.sections.extend(manager.report_sections())
+
+
+def _raise_teardown_errors(errors: list[BaseException]) -> None:
+    if errors:
+        raise RuntimeError(
+            "chaos teardown could not undo everything: "
+            + "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+        )
 
 
 @pytest.fixture

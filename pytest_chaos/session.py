@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import settings as settings_module
-from .faults import FaultRecord
+from .faults import FaultLog, FaultRecord
 from .proxy.backends import Backend, BackendError, make_backend
 from .seeding import TestSeeds
 
@@ -100,6 +100,15 @@ class ChaosSession:
     def default_url(self) -> str:
         """The first backend's URL: the one the ``toxiproxy`` fixture talks to."""
         return next(iter(self.urls().values()))
+
+    def fault_log(self, item: pytest.Item | None) -> FaultLog:
+        """A log for the faults of one test (or, with None, of the session), reported
+        through the hooks and only recorded under dry run."""
+        return FaultLog(
+            dry_run=self.settings.dry_run,
+            on_applied=lambda fault: self._applied(item, fault),
+            on_rolled_back=lambda fault: self._rolled_back(item, fault),
+        )
 
     def _applied(self, item: pytest.Item | None, fault: FaultRecord) -> None:
         self.config.hook.pytest_chaos_fault_applied(item=item, fault=fault)

@@ -8,21 +8,14 @@ several xdist workers, proxy names get the worker's prefix so tests cannot colli
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from ..faults import FaultRecord
+from ..faults import FaultListener, FaultLog, FaultRecord, ignore_fault
 from ..seeding import TestSeeds
 from .client import Proxy, Toxic, Toxiproxy
 from .errors import NotFound
-
-FaultListener = Callable[[FaultRecord], None]
-
-
-def _ignore(fault: FaultRecord) -> None:
-    """The listener used when nobody listens."""
 
 
 class ChaosToxiproxy(Toxiproxy):
@@ -34,8 +27,8 @@ class ChaosToxiproxy(Toxiproxy):
         *,
         prefix: str = "",
         dry_run: bool = False,
-        on_applied: FaultListener = _ignore,
-        on_rolled_back: FaultListener = _ignore,
+        on_applied: FaultListener = ignore_fault,
+        on_rolled_back: FaultListener = ignore_fault,
         hosts: dict[str, ChaosToxiproxy] | None = None,
         seeds: TestSeeds | None = None,
         timeout: float = 10.0,
@@ -44,10 +37,7 @@ class ChaosToxiproxy(Toxiproxy):
         self.seeds = seeds
         self.prefix = prefix
         self.dry_run = dry_run
-        self.on_applied = on_applied
-        self.on_rolled_back = on_rolled_back
-        self.faults: list[FaultRecord] = []
-        self._undo: list[tuple[Callable[[], None], FaultRecord | None]] = []
+        self.log = FaultLog(dry_run=dry_run, on_applied=on_applied, on_rolled_back=on_rolled_back)
         self._hosts = hosts if hosts is not None else {}
         # what this test made: removing one of its own toxics rolls its fault back; deleting
         # or changing anything else (a session proxy, its toxics) is put back at teardown
@@ -130,41 +120,23 @@ class ChaosToxiproxy(Toxiproxy):
 
     # -- the undo log ----------------------------------------------------------------------
 
-    def defer(self, undo: Callable[[], None], fault: FaultRecord | None = None) -> None:
+    @property
+    def faults(self) -> list[FaultRecord]:
+        """The faults applied through this client, oldest first."""
+        return self.log.faults
+
+    def defer(self, undo: Callable[[], None]) -> None:
         """Run ``undo`` at teardown (last in, first out)."""
-        self._undo.append((undo, fault))
+        self.log.defer(undo)
 
     def record(self, fault: FaultRecord, undo: Callable[[], None]) -> Callable[[], None]:
         """Register an applied fault; the returned function rolls it back exactly once."""
-        self.faults.append(fault)
-        self.on_applied(fault)
-        done = False
-
-        def rollback() -> None:
-            nonlocal done
-            if done:
-                return
-            done = True
-            try:
-                if not fault.dry_run:
-                    undo()
-            finally:
-                fault.rolled_back_at = time.time()
-                self.on_rolled_back(fault)
-
-        self.defer(rollback, fault)
-        return rollback
+        return self.log.record(fault, undo)
 
     def undo(self) -> list[BaseException]:
         """Undo everything this test did, newest first; return the errors met on the way so
         that one failure does not stop the rest of the clean-up."""
-        errors: list[BaseException] = []
-        while self._undo:
-            action, _ = self._undo.pop()
-            try:
-                action()
-            except Exception as error:
-                errors.append(error)
+        errors = self.log.undo()
         for host in self._hosts.values():
             errors.extend(host.undo())
         return errors
