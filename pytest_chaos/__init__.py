@@ -7,24 +7,48 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+#: Each public name and the module that owns it; imported on first use, so that loading the
+#: plugin into every pytest run stays cheap.
+_HOMES = {
+    "ChaosToxiproxy": "proxy.tracked",
+    "FaultRecord": "faults",
+    "ProcessService": "services",
+    "ReadinessError": "services",
+    "ServiceError": "services",
+    "ServiceManager": "services",
+    "TestSeeds": "seeding",
+    "Toxiproxy": "proxy.client",
+    "ToxiproxyError": "proxy.errors",
+}
+
 __all__ = [
+    "ChaosToxiproxy",
+    "FaultRecord",
     "ProcessService",
     "ReadinessError",
     "ServiceError",
     "ServiceManager",
+    "TestSeeds",
+    "Toxiproxy",
+    "ToxiproxyError",
     "__version__",
     "probes",
 ]
 
 if TYPE_CHECKING:
     from . import probes
+    from .faults import FaultRecord
+    from .proxy.client import Toxiproxy
+    from .proxy.errors import ToxiproxyError
+    from .proxy.tracked import ChaosToxiproxy
+    from .seeding import TestSeeds
     from .services import ProcessService, ReadinessError, ServiceError, ServiceManager
 
 
 def __getattr__(name: str) -> Any:
-    """The public names, imported on first use: loading the plugin stays cheap."""
     if name == "probes":
         return importlib.import_module(f"{__name__}.probes")
-    if name in __all__:
-        return getattr(importlib.import_module(f"{__name__}.services"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
