@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 #: plugin into every pytest run stays cheap.
 _HOMES = {
     "ChaosToxiproxy": "proxy.tracked",
+    "ContainerService": "services",
     "FaultRecord": "faults",
     "ProcessService": "services",
     "ReadinessError": "services",
@@ -23,6 +24,7 @@ _HOMES = {
 
 __all__ = [
     "ChaosToxiproxy",
+    "ContainerService",
     "FaultRecord",
     "ProcessService",
     "ReadinessError",
@@ -42,7 +44,13 @@ if TYPE_CHECKING:
     from .proxy.errors import ToxiproxyError
     from .proxy.tracked import ChaosToxiproxy
     from .seeding import TestSeeds
-    from .services import ProcessService, ReadinessError, ServiceError, ServiceManager
+    from .services import (
+        ContainerService,
+        ProcessService,
+        ReadinessError,
+        ServiceError,
+        ServiceManager,
+    )
 
 
 def __getattr__(name: str) -> Any:

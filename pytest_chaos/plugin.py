@@ -93,9 +93,9 @@ def _tracked(session: ChaosSession, item: pytest.Item | None) -> Iterator[ChaosT
 def service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceManager]:
-    """Services this test starts (``service.process(...)``), the faults it applies to them
-    and to this machine, and blast-radius picks; every fault is undone and every process
-    stopped at teardown, whatever the outcome."""
+    """Services this test starts (``service.process(...)``, ``service.container(...)``),
+    the faults it applies to them and to this machine, and blast-radius picks; every fault
+    is undone and every process and container stopped at teardown, whatever the outcome."""
     from .services import ServiceManager
 
     session = chaos_session(request.config)
@@ -103,6 +103,7 @@ def service(
     manager = ServiceManager(
         log=session.fault_log(node),
         seeds=session.seeds(node.nodeid),
+        engine=session.container_engine,
         workdir=lambda: tmp_path_factory.mktemp("services-" + re.sub(r"\W", "_", node.name)[:30]),
     )
     node.stash[SERVICES] = manager

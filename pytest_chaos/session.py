@@ -17,6 +17,7 @@ from .proxy.backends import Backend, BackendError, make_backend
 from .seeding import TestSeeds
 
 if TYPE_CHECKING:
+    from .containers import Engine
     from .proxy.tracked import ChaosToxiproxy
 
 WORKER_SEED_KEY = "chaos_seed"
@@ -43,6 +44,7 @@ class ChaosSession:
         except BackendError as error:
             raise pytest.UsageError(f"--chaos-toxiproxy: {error}") from None
         self._urls: dict[str, str] = {}
+        self._engine: Engine | None = None
 
     # -- start-up and reporting ------------------------------------------------------------
 
@@ -116,6 +118,15 @@ class ChaosSession:
     def _rolled_back(self, item: pytest.Item | None, fault: FaultRecord) -> None:
         self.config.hook.pytest_chaos_fault_rolled_back(item=item, fault=fault)
 
+    def container_engine(self) -> Engine:
+        """The session's container engine for ``service.container``; it connects (and
+        sweeps the containers of dead sessions) when a test first starts a container."""
+        if self._engine is None:
+            from .containers import Engine
+
+            self._engine = Engine(self.session_id)
+        return self._engine
+
     def seeds(self, nodeid: str) -> TestSeeds:
         return TestSeeds(self.settings.seed, nodeid)
 
@@ -123,3 +134,5 @@ class ChaosSession:
         for backend in self._backends.values():
             backend.stop()
         self._urls.clear()
+        if self._engine is not None:
+            self._engine.close()

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from pytest_chaos.proxy.backends import BackendError, connect_engine
+from pytest_chaos.containers import EngineError, connect_engine
 from pytest_chaos.settings import DEFAULT_CONTAINER_IMAGE
 
 REQUIRE_ENV = "PYTEST_CHAOS_REQUIRE_CONTAINERS"
@@ -32,6 +33,12 @@ IMAGE = DEFAULT_CONTAINER_IMAGE
 #: networks without bridge network mode"), while the tool still exits 0
 MIN_PODMAN_COMPOSE = (1, 0, 6)
 LOCK_PATH = Path("/tmp/pytest-chaos-container-tests.lock")
+BUSYBOX_IMAGE = "localhost/pytest-chaos-busybox:test"
+BUSYBOX_DOCKERFILE = """\
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+"""
 HOW_TO = "run .ci/podman-setup (as root) and export DOCKER_HOST=unix:///run/podman-chaos.sock"
 
 
@@ -50,7 +57,7 @@ def require_engine() -> Any:
         unavailable("the Docker SDK is not installed: pip install 'pytest-chaos[docker]'")
     try:
         return connect_engine(docker)
-    except BackendError as error:
+    except EngineError as error:
         unavailable(str(error))
 
 
@@ -62,6 +69,30 @@ def require_image(client: Any, image: str = IMAGE) -> None:
         client.images.get(image)
     except docker.errors.ImageNotFound as error:
         unavailable(f"{error}; to build {image} without a registry, {HOW_TO}")
+
+
+def busybox_image(client: Any) -> str:
+    """A tiny image with a shell, ``httpd`` and ``nc``: this machine's statically linked
+    busybox (Debian's busybox-static) in a FROM-scratch image, built here (no registry
+    needed) once per engine and then found by its tag. Skip/fail without such a busybox."""
+    import docker
+
+    try:
+        client.images.get(BUSYBOX_IMAGE)
+        return BUSYBOX_IMAGE
+    except docker.errors.ImageNotFound:
+        pass
+    busybox = shutil.which("busybox")
+    if busybox is None or b"/ld-linux" in Path(busybox).read_bytes()[:4096]:
+        unavailable(
+            f"building {BUSYBOX_IMAGE} needs a statically linked busybox: "
+            "apt-get install busybox-static"
+        )
+    with tempfile.TemporaryDirectory() as context:
+        shutil.copy(busybox, Path(context, "busybox"))
+        Path(context, "Dockerfile").write_text(BUSYBOX_DOCKERFILE)
+        client.images.build(path=context, tag=BUSYBOX_IMAGE, rm=True, pull=False)
+    return BUSYBOX_IMAGE
 
 
 def engine_host() -> str:
@@ -144,8 +175,10 @@ def _run_version(argv: list[str], env: dict[str, str]) -> str:
 
 
 __all__ = [
+    "BUSYBOX_IMAGE",
     "IMAGE",
     "REQUIRE_ENV",
+    "busybox_image",
     "engine_host",
     "exclusive",
     "labelled",

@@ -5,7 +5,6 @@ speaks HTTP, so the embedded engine is just another server.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import signal
@@ -13,16 +12,19 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..containers import (
+    EngineError,
+    connect_engine,
+    import_docker,
+    session_labels,
+    sweep_stale_containers,
+)
 from ..settings import DEFAULT_CONTAINER_IMAGE, ToxiproxyTarget
 
-log = logging.getLogger("pytest_chaos.proxy.backends")
-
 READY_TIMEOUT_S = 30.0
-SESSION_LABEL = "io.pytest-chaos.session"
 
 
 class BackendError(RuntimeError):
@@ -251,8 +253,11 @@ class ContainerBackend(Backend):
         self.swept: list[str] = []
 
     def start(self) -> str:
-        docker = _import_docker()
-        self._client = connect_engine(docker)
+        try:
+            docker = import_docker("the container backend")
+            self._client = connect_engine(docker)
+        except EngineError as error:
+            raise BackendError(str(error)) from None
         # from here on, whatever goes wrong: remove what was created, close the client
         try:
             return self._start(self._client, docker)
@@ -269,7 +274,7 @@ class ContainerBackend(Backend):
                 self.image,
                 command=["-host", "127.0.0.1", "-port", str(port)],
                 network_mode="host",
-                labels={SESSION_LABEL: self.session_id, **Owner.current().labels()},
+                labels=session_labels(self.session_id),
                 detach=True,
             )
             self._container.start()
@@ -334,155 +339,6 @@ class ContainerBackend(Backend):
         finally:
             if client is not None:
                 client.close()
-
-
-def _import_docker() -> Any:
-    try:
-        import docker
-    except ImportError:
-        raise BackendError(
-            "the container backend needs the Docker SDK: pip install 'pytest-chaos[docker]'"
-        ) from None
-    return docker
-
-
-def connect_engine(docker: Any) -> Any:
-    """A Docker SDK client for the engine of the environment ($DOCKER_HOST, else the
-    default socket), checked with a ping; a BackendError with the engine's own error."""
-    where = os.environ.get("DOCKER_HOST") or "the default socket (DOCKER_HOST is not set)"
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as error:
-        raise BackendError(
-            f"no container engine answers at {where}: {error}. Start Docker, or Podman's "
-            "Docker API (`podman system service --time=0 unix:///run/podman.sock` and "
-            "DOCKER_HOST=unix:///run/podman.sock)"
-        ) from None
-    return client
-
-
-# -- stale containers of dead sessions ------------------------------------------------------
-
-OWNER_HOST_LABEL = "io.pytest-chaos.owner.host"
-OWNER_BOOT_LABEL = "io.pytest-chaos.owner.boot"
-OWNER_PID_LABEL = "io.pytest-chaos.owner.pid"
-OWNER_START_LABEL = "io.pytest-chaos.owner.start"
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The process that started a container: where it ran (host name and boot id) and
-    which process it is (pid, and its start time, so that a reused pid is not taken for
-    it). Empty boot and start where the platform does not tell them (no /proc)."""
-
-    host: str
-    boot: str
-    pid: int
-    start: str
-
-    @classmethod
-    def current(cls) -> Owner:
-        pid = os.getpid()
-        return cls(socket.gethostname(), _boot_id(), pid, _process_start(pid))
-
-    @classmethod
-    def from_labels(cls, labels: dict[str, str]) -> Owner | None:
-        try:
-            return cls(
-                labels[OWNER_HOST_LABEL],
-                labels.get(OWNER_BOOT_LABEL, ""),
-                int(labels[OWNER_PID_LABEL]),
-                labels.get(OWNER_START_LABEL, ""),
-            )
-        except (KeyError, ValueError):
-            return None
-
-    def labels(self) -> dict[str, str]:
-        return {
-            OWNER_HOST_LABEL: self.host,
-            OWNER_BOOT_LABEL: self.boot,
-            OWNER_PID_LABEL: str(self.pid),
-            OWNER_START_LABEL: self.start,
-        }
-
-    def dead_reason(self, container_status: str = "running") -> str | None:
-        """Why this owner of a container in ``container_status`` is surely dead, seen from
-        the current process; None when it may be alive, or when this process cannot tell
-        (another host, whose pids are not ours)."""
-        me = Owner.current()
-        if self.host != me.host:
-            return None
-        if self.boot != me.boot:
-            # An earlier boot of this host (or a namesake host: its pids mean nothing here).
-            # A container that no longer runs is then a leftover; a running one may belong
-            # to a live session elsewhere.
-            if container_status in ("exited", "dead"):
-                return f"it is {container_status}, from another boot of {self.host}"
-            return None
-        if not _pid_exists(self.pid):
-            return f"its owner, pid {self.pid} on {self.host}, is not running"
-        if self.start and self.start != _process_start(self.pid):
-            return f"its owner, pid {self.pid} on {self.host}, ended (the pid was reused)"
-        return None
-
-
-def sweep_stale_containers(client: Any) -> list[str]:
-    """Remove the containers of sessions that died without teardown (killed, crashed, or
-    ended by ``os._exit``): those labelled with ``SESSION_LABEL`` whose owner process ran on
-    this host in this boot and is gone. Containers of live sessions, of other hosts, and
-    without owner labels are left alone. Returns the short ids of the removed ones."""
-    import docker
-
-    removed: list[str] = []
-    for container in client.containers.list(all=True, filters={"label": SESSION_LABEL}):
-        labels = container.labels or {}
-        owner = Owner.from_labels(labels)
-        reason = None if owner is None else owner.dead_reason(container.status)
-        if reason is None:
-            continue
-        try:
-            container.remove(force=True)
-        except docker.errors.NotFound:
-            continue  # another session swept it first
-        except docker.errors.APIError as error:
-            log.warning("could not remove the stale container %s: %s", container.short_id, error)
-            continue
-        removed.append(container.short_id)
-        log.warning(
-            "removed container %s of the dead pytest-chaos session %s: %s",
-            container.short_id,
-            labels.get(SESSION_LABEL, "?"),
-            reason,
-        )
-    return removed
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _process_start(pid: int) -> str:
-    """The start time of process ``pid`` in clock ticks since boot (Linux), or ''."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    # the command name (field 2) may hold spaces and parentheses: split after its last ')'
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's
-    return True
 
 
 def make_backend(target: ToxiproxyTarget, *, seed: int, session_id: str) -> dict[str, Backend]:

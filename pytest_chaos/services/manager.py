@@ -8,17 +8,24 @@ import re
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..faults import FaultLog, FaultRecord
 from ..seeding import TestSeeds
 from . import blast, procs, resources
 from . import ports as ports_module
 from .errors import ServiceError
+from .lifecycle import Service
 from .process import ProcessService
 from .ready import Ready, probes_of
 
+if TYPE_CHECKING:
+    from ..containers import Engine
+    from .container import ContainerService
+
 T = TypeVar("T")
+SERVICE_LABEL = "io.pytest-chaos.service"
+"""The label that names a container's service."""
 REPORT_LOG_LINES = 50
 """How many of each service's last log lines a failing test's report shows."""
 
@@ -28,12 +35,21 @@ Arg = str | int | os.PathLike[str]
 class ServiceManager:
     """The services of one test, and the faults applied to them and to this machine."""
 
-    def __init__(self, *, log: FaultLog, seeds: TestSeeds, workdir: Callable[[], Path]) -> None:
+    def __init__(
+        self,
+        *,
+        log: FaultLog,
+        seeds: TestSeeds,
+        workdir: Callable[[], Path],
+        engine: Callable[[], Engine] | None = None,
+    ) -> None:
         self._log = log
         self._seeds = seeds
         self._workdir = workdir
+        self._engine = engine  # the session's; without one, a private one on first use
+        self._own_engine: Engine | None = None
         self._folder: Path | None = None  # made on first use: a test with no service has none
-        self._services: dict[str, ProcessService] = {}
+        self._services: dict[str, Service] = {}
         self._ports_taken: set[int] = set()
 
     @property
@@ -46,14 +62,14 @@ class ServiceManager:
         """Whether faults are only recorded (``--chaos-dry-run``)."""
         return self._log.dry_run
 
-    def __getitem__(self, name: str) -> ProcessService:
+    def __getitem__(self, name: str) -> Service:
         try:
             return self._services[name]
         except KeyError:
             known = ", ".join(self._services) or "none yet"
             raise KeyError(f"no service named {name!r}; this test's services: {known}") from None
 
-    def __iter__(self) -> Iterator[ProcessService]:
+    def __iter__(self) -> Iterator[Service]:
         return iter(list(self._services.values()))
 
     def __len__(self) -> int:
@@ -90,15 +106,7 @@ class ServiceManager:
         directory = Path.cwd() if cwd is None else Path(cwd)
         if not directory.is_dir():
             raise ValueError(f"service {name!r}: cwd={str(cwd)!r} is not an existing directory")
-        for what, seconds in (("ready_timeout", ready_timeout), ("stop_timeout", stop_timeout)):
-            if (
-                isinstance(seconds, bool)
-                or not isinstance(seconds, int | float)
-                or not seconds >= 0
-            ):
-                raise ValueError(
-                    f"service {name!r}: {what}={seconds!r}; use a number of seconds, 0 or more"
-                )
+        _check_timeouts(name, ready_timeout=ready_timeout, stop_timeout=stop_timeout)
         if self._folder is None:
             self._folder = self._workdir()
         folder = _new_folder(self._folder, name)
@@ -119,6 +127,76 @@ class ServiceManager:
         if start:
             handle.start()
         return handle
+
+    def container(
+        self,
+        name: str,
+        image: str,
+        command: Sequence[Arg] | None = None,
+        *,
+        env: Mapping[str, Arg] | None = None,
+        ports: Iterable[int | str] | Mapping[int | str, int | None] | int | str = (),
+        ready: Ready = None,
+        ready_timeout: float = 30.0,
+        stop_timeout: float = 5.0,
+        start: bool = True,
+        **options: Any,
+    ) -> ContainerService:
+        """Run ``image`` as the service ``name``, through the Docker SDK on the engine that
+        $DOCKER_HOST names (Docker, or Podman's Docker API), and wait until ``ready``
+        passes. ``command`` replaces the image's command (a list, never a shell string).
+        ``ports`` are container ports (``[8080]``, ``["8080/tcp", "53/udp"]``), published
+        on 127.0.0.1 only, each on a free host port (or, as a mapping, on the host port
+        given: ``{8080: 18080}``; None for a free one); ``handle.ports`` maps
+        ``"8080/tcp"`` to its host port and ``handle.port`` is the first one. Other keyword
+        arguments go to the SDK's ``containers.create`` (``entrypoint=``, ``volumes=``...).
+        The container carries this session's labels, and is removed at teardown."""
+        __tracebackhide__ = True
+        from ..containers import EngineError
+        from .container import ContainerService, port_key
+
+        self._check_name(name)
+        if not isinstance(image, str) or not image.strip():
+            raise ValueError(f"service {name!r}: image={image!r}; use an image name")
+        args = None if command is None else _arguments(name, command)
+        environment = {key: _text(f"env[{key!r}]", value) for key, value in (env or {}).items()}
+        fixed = _container_ports(name, ports, port_key)
+        probes = probes_of(ready)
+        _check_timeouts(name, ready_timeout=ready_timeout, stop_timeout=stop_timeout)
+        try:
+            engine = self._container_engine()
+            client = engine.client()
+        except EngineError as error:
+            raise ServiceError(f"service {name!r}: {error}") from None
+        handle = ContainerService(
+            name,
+            image,
+            command=args,
+            env=environment,
+            ports=ports_module.allocate([], fixed, self._ports_taken),
+            probes=probes,
+            ready_timeout=ready_timeout,
+            stop_timeout=stop_timeout,
+            faults=self._log,
+            client=client,
+            labels={**engine.labels(), SERVICE_LABEL: name},
+            options=options,
+        )
+        self._services[name] = handle
+        if start:
+            handle.start()
+        return handle
+
+    def _container_engine(self) -> Engine:
+        if self._engine is not None:
+            return self._engine()
+        if self._own_engine is None:
+            import uuid
+
+            from ..containers import Engine
+
+            self._own_engine = Engine(uuid.uuid4().hex[:12])
+        return self._own_engine
 
     # -- blast radius ----------------------------------------------------------------------
 
@@ -156,6 +234,8 @@ class ServiceManager:
                 handle.close()
             except Exception as error:
                 errors.append(error)
+        if self._own_engine is not None:
+            self._own_engine.close()
         return errors
 
     def report_sections(self) -> list[tuple[str, str]]:
@@ -163,7 +243,7 @@ class ServiceManager:
         sections = []
         for handle in self._services.values():
             lines = handle.logs(REPORT_LOG_LINES) or "(no output)"
-            header = f"{handle.log_path} ({handle.state}), last {REPORT_LOG_LINES} lines:"
+            header = f"{handle.log_location} ({handle.state}), last {REPORT_LOG_LINES} lines:"
             sections.append((f"service {handle.name} log", f"{header}\n{lines}"))
         return sections
 
@@ -172,6 +252,36 @@ class ServiceManager:
             raise ValueError(f"service name {name!r} is not allowed; use a non-empty string")
         if name in self._services:
             raise ValueError(f"this test already has a service named {name!r}; names are unique")
+
+
+def _check_timeouts(name: str, **timeouts: float) -> None:
+    for what, seconds in timeouts.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
+            raise ValueError(
+                f"service {name!r}: {what}={seconds!r}; use a number of seconds, 0 or more"
+            )
+
+
+def _container_ports(
+    name: str,
+    ports: Iterable[int | str] | Mapping[int | str, int | None] | int | str,
+    key: Callable[[int | str], str],
+) -> dict[str, int]:
+    """``ports=`` of a container as ``{"8080/tcp": host port, 0 for a free one}``."""
+    if isinstance(ports, int | str):
+        ports = [ports]
+    given = dict(ports) if isinstance(ports, Mapping) else dict.fromkeys(ports)
+    chosen = {}
+    for inside, outside in given.items():
+        if outside is None:
+            outside = 0
+        if isinstance(outside, bool) or not isinstance(outside, int) or not 0 <= outside <= 65535:
+            raise ValueError(
+                f"service {name!r}: ports[{inside!r}]={outside!r} is not allowed; use a host "
+                "port from 1 to 65535, or None (or 0) for a free one"
+            )
+        chosen[key(inside)] = outside
+    return chosen
 
 
 def _arguments(name: str, argv: Sequence[Arg]) -> list[str]:

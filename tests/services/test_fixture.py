@@ -228,6 +228,8 @@ def test_public_names_load_on_first_use() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.splitlines() == [
-        "['ProcessService', 'ReadinessError', 'ServiceError', 'ServiceManager', '__version__', 'probes']",
+        "['ChaosToxiproxy', 'ContainerService', 'FaultRecord', 'ProcessService', "
+        "'ReadinessError', 'ServiceError', 'ServiceManager', 'TestSeeds', 'Toxiproxy', "
+        "'ToxiproxyError', '__version__', 'probes']",
         "['Probe', 'call', 'http', 'log', 'tcp']",
     ]
