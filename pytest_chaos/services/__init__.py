@@ -5,6 +5,7 @@ blast-radius picks and resource faults."""
 from __future__ import annotations
 
 from .container import ContainerService
+from .container_resources import ContainerDiskFill, ContainerHog
 from .errors import ReadinessError, ServiceError
 from .lifecycle import Service
 from .manager import ServiceManager
@@ -12,6 +13,8 @@ from .process import ProcessService
 from .resources import DiskFill, Hog
 
 __all__ = [
+    "ContainerDiskFill",
+    "ContainerHog",
     "ContainerService",
     "DiskFill",
     "Hog",

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..faults import ActiveFault, FaultLog
+from . import container_resources
+from .container_resources import ContainerDiskFill, ContainerHog
 from .errors import ServiceError
 from .lifecycle import Service
 from .ready import Probe
@@ -75,6 +77,7 @@ class ContainerService(Service):
         self._log_offset = 0
         self._earlier_logs = b""  # of the containers that remove() took away
         self._removed = False
+        self._helper_in: str | None = None  # the container the busybox was copied into
 
     # -- what it is doing ------------------------------------------------------------------
 
@@ -135,6 +138,23 @@ class ContainerService(Service):
         Lasts until :meth:`start` (or ``end()``, or the ``with`` block's end), which
         creates it anew from the same image, on the same host ports."""
         return self._take_down("remove", {}, self._remove)
+
+    # -- resource faults inside it --------------------------------------------------------
+
+    def cpu_hog(self, cores: int = 1, *, seconds: float) -> ContainerHog:
+        """Keep ``cores`` cores busy inside the container for ``seconds`` seconds (one
+        busy-looping process per core, run through ``exec``)."""
+        return container_resources.cpu_hog(self._faults, self, cores, seconds)
+
+    def memory_hog(self, mb: int, *, seconds: float) -> ContainerHog:
+        """Hold ``mb`` MiB of memory inside the container for ``seconds`` seconds; returns
+        once it is held."""
+        return container_resources.memory_hog(self._faults, self, mb, seconds)
+
+    def disk_fill(self, path: str, mb: int) -> ContainerDiskFill:
+        """Write a file of ``mb`` MiB in the directory ``path`` of the container; it is
+        removed when the fault ends (at teardown at the latest)."""
+        return container_resources.disk_fill(self._faults, self, path, mb)
 
     # -- teardown --------------------------------------------------------------------------
 

@@ -77,13 +77,7 @@ class DiskFill(ActiveFault):
 
 def cpu_hog(log: FaultLog, cores: int = 1, *, seconds: float) -> Hog:
     """Keep ``cores`` cores busy for ``seconds`` seconds (one busy process per core)."""
-    available = os.cpu_count() or 1
-    if isinstance(cores, bool) or not isinstance(cores, int) or not 1 <= cores <= available:
-        raise ValueError(
-            f"cpu_hog(cores={cores!r}) is not allowed; use an integer from 1 to {available} "
-            "(the cores of this machine)"
-        )
-    _check_seconds("cpu_hog", seconds)
+    check_cpu_hog(cores, seconds)
     record = FaultRecord(
         "cpu_hog", "localhost", {"cores": cores, "seconds": seconds}, dry_run=log.dry_run
     )
@@ -92,19 +86,7 @@ def cpu_hog(log: FaultLog, cores: int = 1, *, seconds: float) -> Hog:
 
 def memory_hog(log: FaultLog, mb: int, *, seconds: float) -> Hog:
     """Hold ``mb`` MiB of resident memory for ``seconds`` seconds; returns once it is held."""
-    limit = available_memory_mb()
-    allowed = f"1 to {int(limit * MEMORY_SHARE)}" if limit is not None else "1 or more"
-    if (
-        isinstance(mb, bool)
-        or not isinstance(mb, int)
-        or mb < 1
-        or (limit is not None and mb > limit * MEMORY_SHARE)
-    ):
-        raise ValueError(
-            f"memory_hog(mb={mb!r}) is not allowed; use an integer from {allowed} "
-            f"(at most {MEMORY_SHARE:.0%} of the memory available now)"
-        )
-    _check_seconds("memory_hog", seconds)
+    check_memory_hog(mb, seconds, available_memory_mb())
     record = FaultRecord(
         "memory_hog", "localhost", {"mb": mb, "seconds": seconds}, dry_run=log.dry_run
     )
@@ -117,13 +99,8 @@ def disk_fill(log: FaultLog, path: str | os.PathLike[str], mb: int) -> DiskFill:
     directory = Path(path)
     if not directory.is_dir():
         raise ValueError(f"disk_fill(path={str(path)!r}): not an existing directory")
-    free = shutil.disk_usage(directory).free // MB
-    if isinstance(mb, bool) or not isinstance(mb, int) or not 1 <= mb <= free:
-        raise ValueError(
-            f"disk_fill(mb={mb!r}) is not allowed; use an integer from 1 to {free} "
-            f"(the MiB free under {str(directory)!r})"
-        )
-    file = directory / f"pytest-chaos-fill-{uuid.uuid4().hex[:12]}.bin"
+    check_disk_fill(mb, shutil.disk_usage(directory).free // MB, str(directory))
+    file = directory / fill_name()
     record = FaultRecord(
         "disk_fill", str(directory), {"file": str(file), "mb": mb}, dry_run=log.dry_run
     )
@@ -141,6 +118,54 @@ def available_memory_mb() -> int | None:
     except OSError:
         pass
     return None
+
+
+def check_cpu_hog(cores: int, seconds: float) -> None:
+    """ValueError unless ``cores`` is from 1 to this machine's cores and ``seconds`` bounded."""
+    available = os.cpu_count() or 1
+    if isinstance(cores, bool) or not isinstance(cores, int) or not 1 <= cores <= available:
+        raise ValueError(
+            f"cpu_hog(cores={cores!r}) is not allowed; use an integer from 1 to {available} "
+            "(the cores of this machine)"
+        )
+    _check_seconds("cpu_hog", seconds)
+
+
+def check_memory_hog(mb: int, seconds: float, limit: int | None) -> None:
+    """ValueError unless ``mb`` is at most a share of ``limit`` MiB (when known) and
+    ``seconds`` bounded."""
+    allowed = f"1 to {int(limit * MEMORY_SHARE)}" if limit is not None else "1 or more"
+    if (
+        isinstance(mb, bool)
+        or not isinstance(mb, int)
+        or mb < 1
+        or (limit is not None and mb > limit * MEMORY_SHARE)
+    ):
+        raise ValueError(
+            f"memory_hog(mb={mb!r}) is not allowed; use an integer from {allowed} "
+            f"(at most {MEMORY_SHARE:.0%} of the memory available now)"
+        )
+    _check_seconds("memory_hog", seconds)
+
+
+def check_disk_fill(mb: int, free: int | None, where: str) -> None:
+    """ValueError unless ``mb`` is from 1 to the ``free`` MiB under ``where`` (when known)."""
+    if (
+        isinstance(mb, bool)
+        or not isinstance(mb, int)
+        or mb < 1
+        or (free is not None and mb > free)
+    ):
+        allowed = "1 or more" if free is None else f"1 to {free}"
+        raise ValueError(
+            f"disk_fill(mb={mb!r}) is not allowed; use an integer from {allowed} "
+            f"(the MiB free under {where!r})"
+        )
+
+
+def fill_name() -> str:
+    """A new name for a disk fill's file."""
+    return f"pytest-chaos-fill-{uuid.uuid4().hex[:12]}.bin"
 
 
 def _check_seconds(what: str, seconds: float) -> None:

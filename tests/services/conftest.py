@@ -1,16 +1,19 @@
 """Shared by the service tests: the demo app's command line, the inner-session environment,
-and the session-wide check that no process started through the plugin survives."""
+the container engine and image, and the session-wide check that no process started
+through the plugin survives."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from pytest_chaos.services.procs import MARKER
 
+from ..containers import busybox_image, exclusive, require_engine
 from ..servers import isolate_chaos_env
 from .helpers import owned_by
 
@@ -31,3 +34,24 @@ def no_process_survives() -> Iterator[None]:
 def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Inner pytest sessions get no chaos settings from outside, and run this checkout."""
     isolate_chaos_env(monkeypatch)
+
+
+@pytest.fixture
+def image() -> Iterator[str]:
+    """The busybox image, with an engine that answers; one container test at a time (ask
+    for it before ``service``, so that the lock is held until the containers are gone)."""
+    client = require_engine()
+    try:
+        with exclusive():
+            yield busybox_image(client)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def engine(image: str) -> Iterator[Any]:
+    client = require_engine()
+    try:
+        yield client
+    finally:
+        client.close()

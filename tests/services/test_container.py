@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,6 @@ from pytest_chaos.services.manager import SERVICE_LABEL
 
 from ..containers import (
     REQUIRE_ENV,
-    busybox_image,
-    exclusive,
     labelled,
     remove_quietly,
     require_engine,
@@ -46,27 +43,6 @@ HTTPD = [
     "mkdir -p /www && echo hello > /www/index.html && echo serving && "
     "exec httpd -f -v -p 8080 -h /www",
 ]
-
-
-@pytest.fixture
-def image() -> Iterator[str]:
-    """The busybox image, with an engine that answers; one container test at a time (ask
-    for it before ``service``, so that the lock is held until the containers are gone)."""
-    client = require_engine()
-    try:
-        with exclusive():
-            yield busybox_image(client)
-    finally:
-        client.close()
-
-
-@pytest.fixture
-def engine(image: str) -> Iterator[Any]:
-    client = require_engine()
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def web(service: ServiceManager, image: str, **options: Any) -> ContainerService:
