@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pytest_chaos.containers import SESSION_LABEL, EngineError, Owner, connect_engine
 from pytest_chaos.proxy.backends import embedded_argv
 
 from .proxy.helpers import TcpServer, echo_server
@@ -20,6 +23,37 @@ from .servers import (
 )
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_container_survives() -> Iterator[None]:
+    """After the last test: no container is left that this test process, or an inner
+    session that has ended since, started (containers of live sessions elsewhere, such as
+    another xdist worker's, are theirs to remove)."""
+    yield
+    client = _engine_or_none()
+    if client is None:
+        return
+    try:
+        left = [
+            container.short_id
+            for container in client.containers.list(all=True, filters={"label": SESSION_LABEL})
+            if (owner := Owner.from_labels(container.labels or {})) is not None
+            and (owner.pid == os.getpid() or owner.dead_reason(container.status) is not None)
+        ]
+    finally:
+        client.close()
+    assert not left, f"containers outlived the tests that started them: {left}"
+
+
+def _engine_or_none() -> Any:
+    """A client of the container engine if one answers; without one no container exists."""
+    try:
+        import docker
+
+        return connect_engine(docker)
+    except (ImportError, EngineError):
+        return None
 
 
 @pytest.fixture(scope="session")
