@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
+import re
 import socket
 import threading
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+import pytest
 
 LOOPBACK = "127.0.0.1"
 #: Deadline for any single blocking socket operation that is expected to succeed.
@@ -419,3 +421,16 @@ def assert_duration(what: str, actual: float, expected: float, early: float, lat
         f"{what}: took {actual * 1000:.1f} ms, expected {expected * 1000:.0f} ms "
         f"(allowed {low * 1000:.0f}..{high * 1000:.0f} ms)"
     )
+
+
+def assert_fixture_suite_passed(result: pytest.RunResult, backend: str) -> int:
+    """The inner fixture suite ran on ``backend`` (the header says so) and every one of its
+    tests, 25 at least, passed; returns how many ran."""
+    out = result.stdout.str()
+    assert re.search(rf"^chaos: seed=\d+ toxiproxy={re.escape(backend)}$", out, re.M), out
+    collected = re.search(r"collected (\d+) items", out)
+    assert collected, out
+    total = int(collected.group(1))
+    assert total >= 25, out
+    result.assert_outcomes(passed=total)
+    return total
