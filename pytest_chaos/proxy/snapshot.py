@@ -24,6 +24,17 @@ class ToxicState:
     def of(cls, toxic: Toxic) -> ToxicState:
         return cls(toxic.type, toxic.stream, toxic.toxicity, dict(toxic.attributes))
 
+    def add_to(self, proxy: Proxy, name: str) -> None:
+        """Make this toxic again on ``proxy``, untracked (the base client's call)."""
+        Proxy.add_toxic(
+            proxy,
+            self.type,
+            name=name,
+            stream=self.stream,
+            toxicity=self.toxicity,
+            **self.attributes,
+        )
+
 
 @dataclass(frozen=True)
 class ProxyState:
@@ -32,17 +43,20 @@ class ProxyState:
     enabled: bool
     toxics: dict[str, ToxicState]
 
+    @classmethod
+    def of(cls, proxy: Proxy) -> ProxyState:
+        toxics = {toxic.name: ToxicState.of(toxic) for toxic in proxy.toxics()}
+        return cls(proxy.listen, proxy.upstream, proxy.enabled, toxics)
+
+    def recreate(self, api: Toxiproxy, name: str) -> None:
+        """Make proxy ``name`` again as it was, with its toxics, untracked."""
+        proxy = Toxiproxy.create(api, name, self.upstream, self.listen, enabled=self.enabled)
+        for toxic_name, toxic in self.toxics.items():
+            toxic.add_to(proxy, toxic_name)
+
 
 def take(api: Toxiproxy) -> dict[str, ProxyState]:
-    return {
-        name: ProxyState(
-            proxy.listen,
-            proxy.upstream,
-            proxy.enabled,
-            {toxic.name: ToxicState.of(toxic) for toxic in proxy.toxics()},
-        )
-        for name, proxy in api.proxies().items()
-    }
+    return {name: ProxyState.of(proxy) for name, proxy in api.proxies().items()}
 
 
 def restore(api: Toxiproxy, before: dict[str, ProxyState]) -> None:
@@ -64,8 +78,7 @@ def restore(api: Toxiproxy, before: dict[str, ProxyState]) -> None:
             continue
     for name, state in before.items():
         if name not in current:
-            proxy = api.create(name, state.upstream, state.listen, enabled=state.enabled)
-            _restore_toxics(proxy, state.toxics)
+            state.recreate(api, name)
 
 
 def _restore_toxics(proxy: Proxy, wanted: dict[str, ToxicState]) -> None:
@@ -79,9 +92,7 @@ def _restore_toxics(proxy: Proxy, wanted: dict[str, ToxicState]) -> None:
             toxic.update(toxicity=old.toxicity, **old.attributes)
     for name, old in wanted.items():
         if name not in present:
-            proxy.add_toxic(
-                old.type, name=name, stream=old.stream, toxicity=old.toxicity, **old.attributes
-            )
+            old.add_to(proxy, name)
 
 
 def toxiproxy_python_client(url: str) -> Iterator[Any]:

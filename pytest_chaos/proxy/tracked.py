@@ -16,6 +16,7 @@ from ..faults import FaultListener, FaultLog, FaultRecord, ignore_fault
 from ..seeding import TestSeeds
 from .client import Proxy, Toxic, Toxiproxy
 from .errors import NotFound
+from .snapshot import ProxyState, ToxicState
 
 
 class ChaosToxiproxy(Toxiproxy):
@@ -244,7 +245,7 @@ class TrackedToxic(Toxic):
         if rollback is not None:
             rollback()
             return
-        own, spec = self._own, _spec(self)
+        own, state = self._own, ToxicState.of(self)
         try:
             super().remove()
         except NotFound:
@@ -252,7 +253,7 @@ class TrackedToxic(Toxic):
                 raise
             return
         if not own:
-            self.api.defer(lambda: _missing_ok(lambda: Proxy.add_toxic(self.proxy, **spec)))
+            self.api.defer(lambda: _missing_ok(lambda: state.add_to(self.proxy, self.name)))
 
     def update(self, *, toxicity: float | None = None, **attributes: int) -> Toxic:
         own, before = self._own, (self.toxicity, dict(self.attributes))
@@ -279,28 +280,13 @@ _RESTORABLE = ("listen", "upstream", "enabled")
 
 def _put_back(proxy: Proxy) -> Callable[[], None]:
     """An undo step that makes ``proxy`` again as it is now, with its toxics."""
-    api, name = proxy.api, proxy.name
-    listen, upstream, enabled = proxy.listen, proxy.upstream, proxy.enabled
-    toxics = [_spec(toxic) for toxic in proxy.toxics()]
+    api, name, state = proxy.api, proxy.name, ProxyState.of(proxy)
 
     def put_back() -> None:
         _missing_ok(lambda: api.request("DELETE", f"/proxies/{name}"))
-        again = Toxiproxy.create(api, name, upstream, listen, enabled=enabled)
-        for spec in toxics:
-            Proxy.add_toxic(again, **spec)
+        state.recreate(api, name)
 
     return put_back
-
-
-def _spec(toxic: Toxic) -> dict[str, Any]:
-    """The keyword arguments of ``Proxy.add_toxic`` that make ``toxic`` again."""
-    return {
-        "type": toxic.type,
-        "name": toxic.name,
-        "stream": toxic.stream,
-        "toxicity": toxic.toxicity,
-        **toxic.attributes,
-    }
 
 
 def _missing_ok(action: Callable[[], Any]) -> None:
