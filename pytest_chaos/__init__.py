@@ -10,6 +10,9 @@ __version__ = "0.1.0"
 #: Each public name and the module that owns it; imported on first use, so that loading the
 #: plugin into every pytest run stays cheap.
 _HOMES = {
+    "ChaosConfig": "inject",
+    "ChaosHTTP": "inject.http",
+    "ChaosMonkey": "inject",
     "ChaosToxiproxy": "proxy.tracked",
     "ContainerService": "services",
     "FaultRecord": "faults",
@@ -23,6 +26,9 @@ _HOMES = {
 }
 
 __all__ = [
+    "ChaosConfig",
+    "ChaosHTTP",
+    "ChaosMonkey",
     "ChaosToxiproxy",
     "ContainerService",
     "FaultRecord",
@@ -40,6 +46,8 @@ __all__ = [
 if TYPE_CHECKING:
     from . import probes
     from .faults import FaultRecord
+    from .inject import ChaosConfig, ChaosMonkey
+    from .inject.http import ChaosHTTP
     from .proxy.client import Toxiproxy
     from .proxy.errors import ToxiproxyError
     from .proxy.tracked import ChaosToxiproxy

@@ -4,21 +4,22 @@ them. It holds no logic of its own."""
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import hookspecs, markers, settings
+from . import hookspecs, markers, sections, settings
 from .session import ChaosSession
 
 if TYPE_CHECKING:
+    from .inject import ChaosMonkey
+    from .inject.http import ChaosHTTP
     from .proxy.tracked import ChaosToxiproxy
     from .seeding import TestSeeds
     from .services import ServiceManager
 
 SESSION = pytest.StashKey[ChaosSession]()
-SERVICES = pytest.StashKey["ServiceManager"]()
 
 
 def chaos_session(config: pytest.Config) -> ChaosSession:
@@ -106,29 +107,39 @@ def service(
         engine=session.container_engine,
         workdir=lambda: tmp_path_factory.mktemp("services-" + re.sub(r"\W", "_", node.name)[:30]),
     )
-    node.stash[SERVICES] = manager
-    if not request.config.pluginmanager.has_plugin(_ServiceLogs.name):
-        request.config.pluginmanager.register(_ServiceLogs(), _ServiceLogs.name)
+    sections.add(node, manager.report_sections)
     try:
         yield manager
     finally:
         _raise_teardown_errors(manager.close())
 
 
-class _ServiceLogs:
-    """Registered when a test first asks for ``service`` (so that other sessions pay
-    nothing): a failing test's report gets the last log lines of each of its services."""
+@pytest.fixture
+def chaos_monkey(request: pytest.FixtureRequest) -> Iterator[ChaosMonkey]:
+    """This test's Chaos Monkey, enabled, striking every matching call unless a fault
+    says otherwise: ``@chaos_monkey.chaos(...)`` and ``chaos_monkey.patch(...)``. Its
+    decisions come from the test's seed; its faults are undone and its patches restored at
+    teardown, and a failing test's report lists what it injected."""
+    monkey = chaos_session(request.config).monkey(request.node)
+    sections.add(request.node, monkey.report_sections)
+    try:
+        yield monkey
+    finally:
+        _raise_teardown_errors(monkey.undo())
 
-    name = "chaos-service-logs"
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item) -> Generator[None, Any, None]:
-        outcome = yield
-        manager = item.stash.get(SERVICES, None)
-        if manager is not None:
-            report: pytest.TestReport = outcome.get_result()
-            if report.failed:
-                report.sections.extend(manager.report_sections())
+@pytest.fixture
+def chaos_http(chaos_monkey: ChaosMonkey) -> Iterator[ChaosHTTP]:
+    """HTTP faults for httpx: rules (``chaos_http.status(503, path="/pay")``...), a client
+    that applies them (``chaos_http.client()``), or the transport to mount in the
+    application's own client. They share ``chaos_monkey``'s seed, switch and record."""
+    from .inject.http import ChaosHTTP
+
+    http = ChaosHTTP(chaos_monkey)
+    try:
+        yield http
+    finally:
+        _raise_teardown_errors(http.undo())
 
 
 def _raise_teardown_errors(errors: list[BaseException]) -> None:

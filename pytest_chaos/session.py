@@ -18,6 +18,7 @@ from .seeding import TestSeeds
 
 if TYPE_CHECKING:
     from .containers import Engine
+    from .inject import ChaosMonkey
     from .proxy.tracked import ChaosToxiproxy
 
 WORKER_SEED_KEY = "chaos_seed"
@@ -117,6 +118,17 @@ class ChaosSession:
 
     def _rolled_back(self, item: pytest.Item | None, fault: FaultRecord) -> None:
         self.config.hook.pytest_chaos_fault_rolled_back(item=item, fault=fault)
+
+    def monkey(self, item: pytest.Item) -> ChaosMonkey:
+        """The ``chaos_monkey`` of one test: enabled, striking every matching call unless a
+        fault says otherwise, seeded from the test's stream, logging through the hooks."""
+        from .inject import ChaosConfig, ChaosMonkey
+
+        return ChaosMonkey(
+            ChaosConfig(enabled=True, failure_rate=1.0),
+            seed=self.seeds(item.nodeid).int_seed("monkey"),
+            log=self.fault_log(item),
+        )
 
     def container_engine(self) -> Engine:
         """The session's container engine for ``service.container``; it connects (and

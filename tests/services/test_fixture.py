@@ -215,10 +215,12 @@ def test_a_test_that_starts_no_service_makes_nothing(pytester: pytest.Pytester) 
 
 def test_public_names_load_on_first_use() -> None:
     """``from pytest_chaos import probes, ServiceManager, ...`` works, yet loading the
-    plugin does not import the services package (it stays cheap for suites without it)."""
+    plugin imports neither the services nor the inject package (it stays cheap for suites
+    without them)."""
     script = (
         "import sys, pytest_chaos.plugin\n"
         "assert 'pytest_chaos.services' not in sys.modules\n"
+        "assert 'pytest_chaos.inject' not in sys.modules\n"
         "import pytest_chaos\n"
         "from pytest_chaos import probes\n"
         "print(sorted(name for name in pytest_chaos.__all__ if getattr(pytest_chaos, name)))\n"
@@ -228,7 +230,8 @@ def test_public_names_load_on_first_use() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.splitlines() == [
-        "['ChaosToxiproxy', 'ContainerService', 'FaultRecord', 'ProcessService', "
+        "['ChaosConfig', 'ChaosHTTP', 'ChaosMonkey', 'ChaosToxiproxy', 'ContainerService', "
+        "'FaultRecord', 'ProcessService', "
         "'ReadinessError', 'ServiceError', 'ServiceManager', 'TestSeeds', 'Toxiproxy', "
         "'ToxiproxyError', '__version__', 'probes']",
         "['Probe', 'call', 'http', 'log', 'tcp']",
