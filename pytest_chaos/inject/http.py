@@ -10,12 +10,14 @@ every request, so rules added after a client was made still apply.
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
+import re
 import threading
-import time
+from asyncio import sleep as async_sleep
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from time import sleep
+from time import time as wall_clock
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import httpx
@@ -30,6 +32,13 @@ if TYPE_CHECKING:
 
 #: The header every injected response carries, so a reader of logs can tell it apart.
 FAULT_HEADER = "x-chaos-fault"
+#: The rules that end a request: it never gets an answer from the server.
+ENDING_KINDS = frozenset({"status", "connect_error", "read_timeout"})
+#: The port of a URL that names none, for ``host="name:port"`` rules.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: ``httpx.Client`` arguments that configure its transport: httpx ignores them when a
+#: transport is given, so :meth:`ChaosHTTP.client` hands them to the transport it wraps.
+_TRANSPORT_SETTINGS = ("verify", "cert", "http1", "http2", "limits", "proxy")
 
 
 class RequestMatch(TypedDict, total=False):
@@ -48,13 +57,15 @@ class RequestMatch(TypedDict, total=False):
 @dataclass(frozen=True)
 class HttpPlan:
     """What the transport does with one request once the rules have struck: wait
-    ``delay_s``; then fail with ``error`` after ``error_after_s``, or answer ``response``,
-    or forward the request and cut the body after ``truncate_at`` bytes."""
+    ``delay_s``; then fail with ``error`` after ``error_after_s`` (having delivered the
+    request first if ``deliver``), or answer ``response``, or forward the request and cut
+    the body after ``truncate_at`` bytes."""
 
     delay_s: float = 0.0
     response: httpx.Response | None = None
     error: httpx.TransportError | None = None
     error_after_s: float = 0.0
+    deliver: bool = False
     truncate_at: int | None = None
 
     @property
@@ -87,6 +98,8 @@ class HttpFault(Rule):
     ) -> None:
         self.host = _pattern("host", match.get("host"))
         self.path = _pattern("path", match.get("path"))
+        self._host_matches = _HostPattern(self.host) if self.host is not None else None
+        self._path_matches = _compiled(self.path) if self.path is not None else None
         self.methods = _methods(match.get("method"))
         when = match.get("when")
         if when is not None and not callable(when):
@@ -100,10 +113,13 @@ class HttpFault(Rule):
             default_rate=monkey.config.failure_rate,
         )
         self.target = self._describe_match()
-        name = monkey.fault_name(f"http:{kind}:{self.target}")
+        # named by kind and order, not by the match (which may hold a port that changes
+        # from run to run), so that a seed replays the rule's pattern
+        name = monkey.fault_name(f"http.{kind}")
         super().__init__(name, trigger, monkey.stream(name))
         self.monkey = monkey
         self.kind = kind
+        self.ends = kind in ENDING_KINDS
         self._act = act
         self.details = details
 
@@ -118,38 +134,39 @@ class HttpFault(Rule):
         return " ".join(parts) or "any request"
 
     def matches(self, request: httpx.Request) -> bool:
-        url = request.url
         if self.methods is not None and request.method not in self.methods:
             return False
-        if self.host is not None:
-            where = f"{url.host}:{url.port}" if ":" in self.host else url.host
-            if not fnmatch.fnmatchcase(where, self.host):
-                return False
-        if self.path is not None and not fnmatch.fnmatchcase(url.path, self.path):
+        url = request.url
+        if self._host_matches is not None and not self._host_matches(url):
+            return False
+        if self._path_matches is not None and not self._path_matches(url.path):
             return False
         return self.when is None or bool(self.when(request))
 
-    def strike(self, request: httpx.Request, plan: HttpPlan) -> HttpPlan:
-        """The plan with this rule's fault added when it strikes this request."""
+    def strike(self, request: httpx.Request, plan: HttpPlan) -> HttpPlan | None:
+        """The plan with this rule's fault added when it strikes this request (under dry
+        run, the plan unchanged); None when it does not strike."""
         drawn = self.draw(self._draw_latency)
         if drawn is None:
-            return plan
+            return None
         call, delay_ms = drawn
+        acted = self._act(request, replace(plan, delay_s=plan.delay_s + delay_ms / 1000))
+        details = {k: v for k, v in self.details.items() if k != "latency_ms"}
+        if "after_s" in details:
+            details["after_s"] = acted.error_after_s  # the wait actually used
         self.monkey.record(
             Injection(
                 kind=self.kind,
                 target=f"{request.method} {request.url}",
                 fault=self.name,
                 call=call,
-                at=time.time(),
+                at=wall_clock(),
                 latency_ms=delay_ms,
-                details={k: v for k, v in self.details.items() if k != "latency_ms"},
+                details=details,
                 dry_run=self.monkey.dry_run,
             )
         )
-        if self.monkey.dry_run:
-            return plan
-        return self._act(request, replace(plan, delay_s=plan.delay_s + delay_ms / 1000))
+        return plan if self.monkey.dry_run else acted
 
     def _draw_latency(self, rng: Any) -> float:
         span = self.details.get("latency_ms")
@@ -177,6 +194,7 @@ class ChaosHTTP:
         self._rules: tuple[HttpFault, ...] = ()
         self._lock = threading.Lock()
         self._clients: list[httpx.Client] = []
+        self._faults: list[ActiveFault] = []
 
     def __repr__(self) -> str:
         return f"<ChaosHTTP {len(self._rules)} rules, seed={self.monkey.seed}>"
@@ -197,6 +215,10 @@ class ChaosHTTP:
         date) and ``body`` (default: a line naming the fault)."""
         if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
             raise ValueError(f"status code {code!r}: use an HTTP status from 100 to 599")
+        if retry_after is not None and "retry-after" in httpx.Headers(headers or {}):
+            raise ValueError(
+                f"retry_after={retry_after!r} and a Retry-After header: give one of the two"
+            )
         answer = {
             "content-type": "text/plain; charset=utf-8",
             **({"retry-after": _retry_after(retry_after)} if retry_after is not None else {}),
@@ -233,10 +255,19 @@ class ChaosHTTP:
         return self._add("connect_error", act, {}, match)
 
     def read_timeout(
-        self, *, after_s: float | None = None, **match: Unpack[RequestMatch]
+        self,
+        *,
+        after_s: float | None = None,
+        delivered: bool = False,
+        **match: Unpack[RequestMatch],
     ) -> ActiveFault:
         """Fail matching requests with ``httpx.ReadTimeout`` after ``after_s`` seconds
-        (default: the request's own read timeout, as a silent server would)."""
+        (default: the request's own read timeout, as a silent server would; at once when
+        the client has none, rather than hang). With ``delivered=True`` the request first
+        reaches the server, which acts on it, and its answer is lost: the case that makes
+        retrying a non-idempotent request unsafe."""
+        if not isinstance(delivered, bool):
+            raise ValueError(f"delivered={delivered!r}: use True or False")
         if after_s is not None and (
             isinstance(after_s, bool) or not isinstance(after_s, (int, float)) or after_s < 0
         ):
@@ -245,9 +276,10 @@ class ChaosHTTP:
         def act(request: httpx.Request, plan: HttpPlan) -> HttpPlan:
             wait = after_s if after_s is not None else _read_timeout(request)
             error = httpx.ReadTimeout(f"[chaos] read timed out after {wait} s", request=request)
-            return replace(plan, error=error, error_after_s=wait)
+            return replace(plan, error=error, error_after_s=wait, deliver=delivered)
 
-        return self._add("read_timeout", act, {"after_s": after_s}, match)
+        details = {"after_s": after_s, **({"delivered": True} if delivered else {})}
+        return self._add("read_timeout", act, details, match)
 
     def truncate(self, after_bytes: int = 0, **match: Unpack[RequestMatch]) -> ActiveFault:
         """Forward matching requests, then end the response body after ``after_bytes``
@@ -274,7 +306,9 @@ class ChaosHTTP:
             self._rules = (*self._rules, rule)
         shown = {**details, **rule.trigger.describe()}
         record = FaultRecord(f"http.{kind}", rule.target, shown, self.monkey.dry_run)
-        return self.monkey.register(rule, record, lambda: self._remove(rule))
+        fault = self.monkey.register(rule, record, lambda: self._remove(rule))
+        self._faults.append(fault)
+        return fault
 
     def _remove(self, rule: HttpFault) -> None:
         with self._lock:
@@ -288,9 +322,11 @@ class ChaosHTTP:
         plan = None
         for rule in self._rules:
             if rule.armed and rule.matches(request):
-                plan = rule.strike(request, plan or HttpPlan())
-                if plan.ends:
-                    break
+                struck = rule.strike(request, plan or HttpPlan())
+                if struck is not None:
+                    plan = struck
+                    if rule.ends:  # also under dry run, so later rules count as for real
+                        break
         return plan
 
     # -- transports and clients ------------------------------------------------------------
@@ -309,15 +345,21 @@ class ChaosHTTP:
     def client(self, **kwargs: Any) -> httpx.Client:
         """An ``httpx.Client`` through these rules (``transport=`` is wrapped, the other
         arguments are the client's), closed by :meth:`undo` if the test did not."""
-        client = httpx.Client(transport=self.transport(kwargs.pop("transport", None)), **kwargs)
+        wrapped = kwargs.pop("transport", None)
+        settings = _transport_settings(kwargs, wrapped)
+        if wrapped is None:
+            wrapped = httpx.HTTPTransport(trust_env=kwargs.get("trust_env", True), **settings)
+        client = httpx.Client(transport=self.transport(wrapped), **kwargs)
         self._clients.append(client)
         return client
 
     def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` through these rules; use it with ``async with``."""
-        return httpx.AsyncClient(
-            transport=self.async_transport(kwargs.pop("transport", None)), **kwargs
-        )
+        wrapped = kwargs.pop("transport", None)
+        settings = _transport_settings(kwargs, wrapped)
+        if wrapped is None:
+            wrapped = httpx.AsyncHTTPTransport(trust_env=kwargs.get("trust_env", True), **settings)
+        return httpx.AsyncClient(transport=self.async_transport(wrapped), **kwargs)
 
     @property
     def injections(self) -> list[Injection]:
@@ -325,8 +367,14 @@ class ChaosHTTP:
         return self.monkey.injections
 
     def undo(self) -> list[BaseException]:
-        """End every rule and close the clients :meth:`client` made."""
-        errors = self.monkey.undo()
+        """End every rule (not the monkey's function faults) and close the clients
+        :meth:`client` made; return the errors met on the way."""
+        errors: list[BaseException] = []
+        while self._faults:
+            try:
+                self._faults.pop().end()
+            except Exception as error:
+                errors.append(error)
         for client in self._clients:
             client.close()
         self._clients.clear()
@@ -345,10 +393,12 @@ class ChaosTransport(httpx.BaseTransport):
         if plan is None:
             return self.wrapped.handle_request(request)
         if plan.delay_s > 0:
-            time.sleep(plan.delay_s)
+            sleep(plan.delay_s)
         if plan.error is not None:
+            if plan.deliver:
+                self.wrapped.handle_request(request).close()
             if plan.error_after_s > 0:
-                time.sleep(plan.error_after_s)
+                sleep(plan.error_after_s)
             raise plan.error
         if plan.response is not None:
             return plan.response
@@ -370,10 +420,12 @@ class AsyncChaosTransport(httpx.AsyncBaseTransport):
         if plan is None:
             return await self.wrapped.handle_async_request(request)
         if plan.delay_s > 0:
-            await asyncio.sleep(plan.delay_s)
+            await async_sleep(plan.delay_s)
         if plan.error is not None:
+            if plan.deliver:
+                await (await self.wrapped.handle_async_request(request)).aclose()
             if plan.error_after_s > 0:
-                await asyncio.sleep(plan.error_after_s)
+                await async_sleep(plan.error_after_s)
             raise plan.error
         if plan.response is not None:
             return plan.response
@@ -391,6 +443,14 @@ class _TruncatedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         self._stream = stream
         self._limit = limit
         self._request = request
+
+    def close(self) -> None:
+        """Close the server's stream (also when the body was not read to its end), so its
+        connection goes back to the pool."""
+        self._stream.close()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
     def _cut(self, chunk: bytes, sent: int) -> bytes:
         return chunk[: max(0, self._limit - sent)]
@@ -429,6 +489,37 @@ class _TruncatedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
             await self._stream.aclose()
 
 
+class _HostPattern:
+    """A ``host`` rule: a host pattern, or ``host:port`` (``[v6-address]:port`` for IPv6),
+    each part a shell pattern, compiled once."""
+
+    def __init__(self, pattern: str) -> None:
+        if pattern.startswith("["):
+            host, _, port = pattern[1:].partition("]")
+            port = port.removeprefix(":") or "*"
+        elif pattern.count(":") == 1:
+            host, port = pattern.split(":")
+        else:
+            host, port = pattern, "*"
+        self._host = _compiled(host)
+        self._port = None if port == "*" else _compiled(port)
+
+    def __call__(self, url: httpx.URL) -> bool:
+        if not self._host(url.host):
+            return False
+        if self._port is None:
+            return True
+        return self._port(str(url.port or _DEFAULT_PORTS.get(url.scheme)))
+
+
+def _compiled(pattern: str) -> Callable[[str], bool]:
+    """A matcher for a shell pattern: plain equality when it has no wildcard."""
+    if not any(char in pattern for char in "*?["):
+        return pattern.__eq__
+    regex = re.compile(fnmatch.translate(pattern))
+    return lambda text: regex.match(text) is not None
+
+
 def _pattern(name: str, value: object) -> str | None:
     if value is None:
         return None
@@ -449,6 +540,18 @@ def _methods(value: object) -> frozenset[str] | None:
     if not methods:
         raise ValueError(f"method={value!r}: use a method name ('GET') or a list of them")
     return methods
+
+
+def _transport_settings(kwargs: dict[str, Any], transport: object) -> dict[str, Any]:
+    """Take the transport's settings out of a client's ``kwargs``, for the transport the
+    rules wrap; with ``transport`` given they would be lost, so they are refused."""
+    settings = {name: kwargs.pop(name) for name in _TRANSPORT_SETTINGS if name in kwargs}
+    if settings and transport is not None:
+        raise TypeError(
+            f"{', '.join(settings)} configure the transport; with transport= given, "
+            "configure that transport instead"
+        )
+    return settings
 
 
 def _retry_after(value: int | str) -> str:

@@ -12,12 +12,12 @@ import functools
 import inspect
 import random
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
+from time import time as wall_clock
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from ..faults import ActiveFault, FaultLog, FaultRecord
 from ..seeding import derive, fresh_seed
@@ -130,17 +130,20 @@ class FunctionFault(Rule):
         when: Callable[[Call], bool] | None,
         signature: inspect.Signature | None,
     ) -> None:
-        name = monkey.fault_name(target)
+        either = error is None and latency_ms is None
+        latency = latency_range(latency_ms) or (
+            (monkey.config.latency_min_ms, monkey.config.latency_max_ms) if either else None
+        )
+        make_error = _error_factory(error, target, service)
+        name = monkey.fault_name(target)  # only once the fault is known to be valid
         super().__init__(name, trigger, monkey.stream(name))
         self.monkey = monkey
         self.target = target
         self.service = service
-        self.either = error is None and latency_ms is None
-        self.latency = latency_range(latency_ms) or (
-            (monkey.config.latency_min_ms, monkey.config.latency_max_ms) if self.either else None
-        )
-        self.fails = error is not None or self.either
-        self._make_error = _error_factory(error, target, service)
+        self.either = either
+        self.latency = latency
+        self.fails = error is not None or either
+        self._make_error = make_error
         self.when = when
         self.signature = signature
         self.armed = monkey.config.affects(service)
@@ -168,7 +171,7 @@ class FunctionFault(Rule):
                 target=self.target,
                 fault=self.name,
                 call=call,
-                at=time.time(),
+                at=wall_clock(),
                 latency_ms=delay_ms,
                 details={"raised": repr(error)} if error is not None else {},
                 dry_run=self.monkey.dry_run,
@@ -200,8 +203,8 @@ def _error_factory(
         return lambda call: error.with_traceback(None)
     if isinstance(error, type) and issubclass(error, BaseException):
         return lambda call: _instantiate(error, f"chaos monkey: call {call} of {target} failed")
-    if callable(error):
-        factory = cast("Callable[[], BaseException]", error)
+    if callable(error) and not isinstance(error, type):  # other classes make no exceptions
+        factory = error
         return lambda call: _made(factory, target)
     raise TypeError(
         f"error={error!r}: use an exception instance, an exception class, or a function "
@@ -273,9 +276,10 @@ class ChaosMonkey:
         ``every``, ``first`` and ``for_s`` choose the calls (:class:`Trigger`); ``when``
         filters them by their arguments. Usable bare: ``@monkey.chaos``.
         """
-        if callable(service):
+        if callable(service) or isinstance(service, (staticmethod, classmethod)):
             return self.chaos()(service)
         check_keywords("chaos", options, FaultOptions)
+        _check_service(service)
         trigger = self._trigger(options)
 
         def decorate(func: _Func) -> _Func:
@@ -302,6 +306,7 @@ class ChaosMonkey:
         ``patch(obj, "name", ...)``. The other arguments are :meth:`chaos`'s. The original
         comes back when the returned fault ends (``with``, ``.end()``, or :meth:`undo`)."""
         check_keywords("patch", options, FaultOptions)
+        _check_service(service)
         if attribute is None:
             if not isinstance(target, str):
                 raise TypeError(
@@ -454,7 +459,8 @@ class ChaosMonkey:
 
     @property
     def injections(self) -> list[Injection]:
-        """Every struck call so far, in the order they were decided."""
+        """Every struck call so far, in the order they were recorded (under threads, not
+        quite the order of their call numbers)."""
         with self._lock:
             return list(self._injections)
 
@@ -487,6 +493,11 @@ class ChaosMonkey:
     def undo(self) -> list[BaseException]:
         """Disarm every fault and restore everything patched; return the errors met."""
         return self.log.undo()
+
+
+def _check_service(service: object) -> None:
+    if service is not None and (not isinstance(service, str) or not service):
+        raise ValueError(f"service={service!r}: use a service name (a non-empty string) or None")
 
 
 def _unwrap_descriptor(

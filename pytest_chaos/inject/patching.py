@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -35,7 +37,7 @@ def resolve(target: str) -> tuple[object, str]:
         raise ValueError(f"patch target {target!r}: no module {parts[0]!r} can be imported")
     for depth, name in enumerate(parts[cut:-1], start=cut):
         if not hasattr(owner, name):
-            raise ValueError(_missing(target, ".".join(parts[: depth + 1]), owner, name))
+            raise ValueError(_missing(target, ".".join(parts[:depth]), owner, name))
         owner = getattr(owner, name)
     name = parts[-1]
     if not hasattr(owner, name):
@@ -52,10 +54,29 @@ def _missing(target: str, where: str, owner: object, name: str) -> str:
     return f"patch target {target!r}: {kind} {where!r} has no attribute {name!r}"
 
 
+@dataclass
+class _Layer:
+    """One replacement of an attribute: what was there before, and whether it has ended."""
+
+    owner: object
+    had_own: bool
+    original: object
+    ended: bool = False
+
+
+#: The replacements in place per (owner, attribute), oldest first. A replacement ended out of
+#: order stays in place (its wrapper is disarmed, so it calls straight through) until the
+#: ones above it end too; then they all come off, and the original is back.
+_LAYERS: dict[tuple[int, str], list[_Layer]] = {}
+_LAYERS_LOCK = threading.Lock()
+
+
 def replace(owner: object, name: str, wrap: Wrap) -> Callable[[], None]:
     """Set ``owner.name`` to ``wrap(original)``, keeping static and class methods what they
     were; return the function that puts the original back (or removes the replacement
     when the attribute was inherited)."""
+    if not hasattr(owner, name):
+        raise ValueError(f"patch target {describe(owner, name)!r}: {owner!r} has no attribute")
     if isinstance(owner, (type, ModuleType)):
         raw = inspect.getattr_static(owner, name)
         if isinstance(raw, (staticmethod, classmethod)):
@@ -63,20 +84,31 @@ def replace(owner: object, name: str, wrap: Wrap) -> Callable[[], None]:
         else:
             replacement = wrap(_callable(owner, name, raw))
     else:  # an instance: wrap what the instance answers (a bound method, a callable)
-        raw = getattr(owner, name)
-        replacement = wrap(_callable(owner, name, raw))
+        replacement = wrap(_callable(owner, name, getattr(owner, name)))
     own = getattr(owner, "__dict__", {})
-    had_own = name in own
-    original = own.get(name)
-    setattr(owner, name, replacement)
+    layer = _Layer(owner, name in own, own.get(name))
+    key = (id(owner), name)
+    with _LAYERS_LOCK:
+        setattr(owner, name, replacement)
+        _LAYERS.setdefault(key, []).append(layer)
 
     def restore() -> None:
-        if had_own:
-            setattr(owner, name, original)
-        else:
-            delattr(owner, name)
+        with _LAYERS_LOCK:
+            layer.ended = True
+            layers = _LAYERS.get(key, [])
+            while layers and layers[-1].ended:
+                _put_back(layers.pop(), name)
+            if not layers:
+                _LAYERS.pop(key, None)
 
     return restore
+
+
+def _put_back(layer: _Layer, name: str) -> None:
+    if layer.had_own:
+        setattr(layer.owner, name, layer.original)
+    else:
+        delattr(layer.owner, name)
 
 
 def _callable(owner: object, name: str, value: object) -> Callable[..., Any]:

@@ -1,14 +1,18 @@
 """What every in-process fault shares: a trigger, a seeded stream of its own, counters, and a
-record of each call it struck."""
+record of each call it struck.
+
+Sleeps and clocks are imported by name, bound once: a test may put a fault on
+``time.sleep`` or ``asyncio.sleep`` itself, and the faults must not then call into it.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import threading
-import time
+from asyncio import sleep as async_sleep
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from time import monotonic, sleep
 from typing import Any, TypeVar
 
 from .trigger import Trigger
@@ -63,13 +67,13 @@ class Strike:
 
     def apply(self) -> None:
         if self.delay_s > 0:
-            time.sleep(self.delay_s)
+            sleep(self.delay_s)
         if self.error is not None:
             raise self.error
 
     async def apply_async(self) -> None:
         if self.delay_s > 0:
-            await asyncio.sleep(self.delay_s)
+            await async_sleep(self.delay_s)
         if self.error is not None:
             raise self.error
 
@@ -95,7 +99,7 @@ class Rule:
         self.matched = 0
         self._rng = rng
         self._lock = threading.Lock()
-        self._armed_at = time.monotonic()
+        self._first_call_at: float | None = None
 
     def draw(self, choose: Callable[[random.Random], _Choice]) -> tuple[int, _Choice] | None:
         """Count one matching call; when the trigger fires, return its number and what
@@ -103,9 +107,18 @@ class Rule:
         with self._lock:
             self.matched += 1
             call = self.matched
-            if not self.trigger.fires(call, time.monotonic() - self._armed_at, self._rng):
+            if not self.trigger.fires(call, self._elapsed(), self._rng):
                 return None
             return call, choose(self._rng)
+
+    def _elapsed(self) -> float:
+        """Seconds since the first matching call (read only when the trigger has a window)."""
+        if self.trigger.for_s is None:
+            return 0.0
+        now = monotonic()
+        if self._first_call_at is None:
+            self._first_call_at = now
+        return now - self._first_call_at
 
     def disarm(self) -> None:
         self.armed = False

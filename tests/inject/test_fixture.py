@@ -168,8 +168,8 @@ def test_hooks_hear_every_fault_applied_and_rolled_back(pytester: pytest.Pyteste
         "rolled back test_faults monkey shop.charge",
         "applied test_faults http.status path=/pay",
         "applied test_faults monkey test_hooks.test_faults.<locals>.local",
+        "rolled back test_faults http.status path=/pay",  # chaos_http's teardown comes first
         "rolled back test_faults monkey test_hooks.test_faults.<locals>.local",
-        "rolled back test_faults http.status path=/pay",
     ]
 
 
