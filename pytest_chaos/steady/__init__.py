@@ -1,0 +1,1 @@
+"""Steady-state hypotheses: probes and tolerances, load, and the metrics of its samples."""

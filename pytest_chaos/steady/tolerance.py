@@ -1,0 +1,712 @@
+"""Tolerances: what a probe's value must be for the steady state to hold.
+
+They follow Chaos Toolkit's semantics (``chaoslib.hypothesis.within_tolerance``), so a
+tolerance copied from an experiment file means here what it means there, and each one writes
+itself back in Chaos Toolkit's JSON form for the journal:
+
+- ``200``, ``"ok"``, ``True``: equal to the value. An int tolerance against a dict with a
+  ``"status"`` key (an HTTP answer) compares the status.
+- ``[low, high]``: the value lies between them, both included. Against a dict with a
+  ``"status"``, Chaos Toolkit checks that the status is one of the two, not between them.
+- ``[a, b, c]``, ``[a]``: the value (or the dict's ``"status"``) is one of them.
+- ``{"type": "regex", "pattern": ..., "target": ...}``: ``re.search`` finds the pattern in
+  the value, or in ``value[target]`` when the value is a dict that has it.
+- ``{"type": "jsonpath", "path": ..., "expect": ..., "count": ..., "target": ...}``: the
+  path's matches in the value (bytes and str are decoded as JSON first) equal ``expect``
+  (a list compares the list of matches, anything else the single match), or number
+  ``count``; with neither, the path matches something. JSONPath comes from jsonpath-ng
+  (the ``jsonpath`` extra), where Chaos Toolkit uses jsonpath2; their dialects differ in
+  filters (``[?(@.x > 1)]``), ``[*]`` on an object and quoted keys.
+- ``{"type": "range", "range": [low, high], "target": ...}``: the value, read as a
+  ``Decimal`` (so ``"0.5"`` counts), lies between them, both included.
+- a callable: it returns something true for the value. Chaos Toolkit's ``"probe"`` type
+  names a function to import; here you pass the function.
+
+Every tolerance is validated when it is made, never when it checks: a check only answers
+True or False (a predicate that raises is a False, as a failing probe tolerance is in Chaos
+Toolkit), and :meth:`Tolerance.evaluate` says what was seen.
+
+    from pytest_chaos.steady.tolerance import between, jsonpath, tolerance
+
+    tolerance(200).check({"status": 200, "body": "..."})          # True
+    between(0, 0.01).describe()                                   # 'between 0 and 0.01'
+    jsonpath("$.status", expect="up", target="body").to_json()    # Chaos Toolkit's dict
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+__all__ = [
+    "Between",
+    "Exact",
+    "InRange",
+    "JsonPath",
+    "OneOf",
+    "Regex",
+    "Satisfies",
+    "Tolerance",
+    "Verdict",
+    "between",
+    "exact",
+    "jsonpath",
+    "one_of",
+    "regex",
+    "satisfies",
+    "tolerance",
+    "within_tolerance",
+]
+
+#: What :func:`tolerance` accepts, for error messages.
+_ACCEPTED = (
+    "a Tolerance, a bool, int, float or str (exact), a list of two numbers (inclusive range), "
+    "another list (membership), a dict with 'type' 'regex', 'jsonpath' or 'range', a compiled "
+    "regular expression, or a callable"
+)
+#: How much of a value a message shows.
+_SHOW = 200
+
+
+class _Missing(Enum):
+    """The type of the "not given" marker, for an argument where None is a real value."""
+
+    MISSING = "MISSING"
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+_MISSING = _Missing.MISSING
+
+Number = int | float | Decimal
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a value was within a tolerance, and what was seen (``detail``) for the account
+    of a deviation: the value, the JSONPath matches, or the error a predicate raised."""
+
+    ok: bool
+    detail: str
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+class Tolerance(ABC):
+    """What a value must be. Immutable and comparable; made by :func:`tolerance` or one of the
+    helpers (:func:`exact`, :func:`between`, :func:`one_of`, :func:`regex`, :func:`jsonpath`,
+    :func:`satisfies`), which reject bad input at once."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def evaluate(self, value: Any) -> Verdict:
+        """Judge ``value``, saying what was seen; never raises."""
+
+    def check(self, value: Any) -> bool:
+        """True when ``value`` is within this tolerance."""
+        return self.evaluate(value).ok
+
+    @abstractmethod
+    def describe(self) -> str:
+        """What is allowed, in words, for failure messages: ``== 200``, ``one of [200, 204]``."""
+
+    @abstractmethod
+    def to_json(self) -> Any:
+        """Chaos Toolkit's JSON form of this tolerance, for a journal; :func:`tolerance` reads
+        it back into an equal tolerance (a callable's form is a best effort and is not read)."""
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+# --- the kinds -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Exact(Tolerance):
+    """Equal to ``value``; an int (not a bool) against a dict with a ``"status"`` compares the
+    status, as Chaos Toolkit does for HTTP answers."""
+
+    value: bool | int | float | str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, (bool, int, float, str)):
+            raise TypeError(
+                f"exact(): {_show(self.value)} is a {type(self.value).__name__}; use a bool, "
+                "int, float or str (one_of(...) for several values, satisfies(...) for others)"
+            )
+        if isinstance(self.value, float) and math.isnan(self.value):
+            raise ValueError("exact(): nan equals nothing, not even nan; use a number")
+
+    def _key(self) -> tuple[str, Any]:
+        # 1, 1.0 and True compare equal in Python but not here: only an int has the status rule.
+        value = self.value
+        kind = next(t.__name__ for t in (bool, int, float, str) if isinstance(value, t))
+        return kind, value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Exact):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((Exact, self._key()))
+
+    def evaluate(self, value: Any) -> Verdict:
+        expected = self.value
+        if _is_int(expected) and _has_status(value):
+            status = value["status"]
+            return Verdict(_equal(status, expected), f"got status {_show(status)}")
+        return Verdict(_equal(value, expected), f"got {_show(value)}")
+
+    def describe(self) -> str:
+        return f"== {self.value!r}"
+
+    def to_json(self) -> Any:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Between(Tolerance):
+    """Between ``low`` and ``high``, both included: Chaos Toolkit's list of two numbers.
+    Against a dict with a ``"status"`` the status must be one of the two, as there; for a
+    range of statuses use ``between(200, 299, target="status")``."""
+
+    low: Number
+    high: Number
+
+    def __post_init__(self) -> None:
+        _check_bounds("between()", self.low, self.high)
+
+    def evaluate(self, value: Any) -> Verdict:
+        if _has_status(value):
+            status = value["status"]
+            return Verdict(
+                _member(status, (self.low, self.high)),
+                f"got status {_show(status)} (a list of two matches a status by membership)",
+            )
+        try:
+            ok = bool(self.low <= value <= self.high)
+        except TypeError:
+            return Verdict(False, f"got {_show(value)}, which is not a number")
+        return Verdict(ok, f"got {_show(value)}")
+
+    def describe(self) -> str:
+        return f"between {_number(self.low)} and {_number(self.high)}"
+
+    def to_json(self) -> Any:
+        return [_plain(self.low), _plain(self.high)]
+
+
+@dataclass(frozen=True)
+class InRange(Tolerance):
+    """Chaos Toolkit's ``"range"`` type: the value (or ``value[target]`` when the value is a
+    dict that has it), read as a ``Decimal``, is between ``low`` and ``high``, both
+    included; what does not read as a number is out of range."""
+
+    low: Number
+    high: Number
+    target: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_bounds("between()", self.low, self.high)
+        _check_target("between()", self.target)
+
+    def evaluate(self, value: Any) -> Verdict:
+        picked = _pick(value, self.target)
+        try:
+            number = Decimal(picked)
+            ok = Decimal(self.low) <= number <= Decimal(self.high)
+        except (ArithmeticError, TypeError, ValueError):  # not a number, or NaN
+            return Verdict(False, f"got {_show(picked)}, which is not a number")
+        return Verdict(ok, f"got {_show(picked)}")
+
+    def describe(self) -> str:
+        return _targeted(self.target, f"between {_number(self.low)} and {_number(self.high)}")
+
+    def to_json(self) -> Any:
+        return _with_target(
+            {"type": "range", "range": [_plain(self.low), _plain(self.high)]}, self.target
+        )
+
+
+@dataclass(frozen=True)
+class OneOf(Tolerance):
+    """Equal to one of ``values`` (the status, for a dict with a ``"status"``): Chaos
+    Toolkit's list of other than two items. Repeated values are dropped, in order."""
+
+    values: tuple[Any, ...]
+
+    def __post_init__(self) -> None:
+        values: Any = self.values
+        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+            raise TypeError(
+                f"one_of(): {_show(values)} is a {type(values).__name__}; "
+                "give a list or tuple of the allowed values"
+            )
+        unique: list[Any] = []
+        for item in values:
+            if not _member(item, unique):
+                unique.append(item)
+        if not unique:
+            raise ValueError("one_of(): no values given, so nothing would be within it")
+        object.__setattr__(self, "values", tuple(unique))
+
+    def evaluate(self, value: Any) -> Verdict:
+        if _has_status(value):
+            status = value["status"]
+            return Verdict(_member(status, self.values), f"got status {_show(status)}")
+        return Verdict(_member(value, self.values), f"got {_show(value)}")
+
+    def describe(self) -> str:
+        return f"one of {list(self.values)!r}"
+
+    def to_json(self) -> Any:
+        items = list(self.values)
+        # A list of two is a range in Chaos Toolkit: list one value twice to keep membership.
+        return [*items, items[0]] if len(items) == 2 else items
+
+
+@dataclass(frozen=True)
+class Regex(Tolerance):
+    """``re.search`` finds ``pattern`` in the value, or in ``value[target]`` when the value is
+    a dict that has it. Bytes are decoded as UTF-8; anything else that is not a string is
+    outside. A compiled pattern's flags become inline flags, so its JSON form keeps them."""
+
+    pattern: str
+    target: str | None = None
+    _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pattern: Any = self.pattern
+        if isinstance(pattern, re.Pattern):
+            pattern = _inline_flags(pattern)
+        if not isinstance(pattern, str):
+            raise TypeError(
+                f"regex(): the pattern {_show(pattern)} is a {type(pattern).__name__}; "
+                "use a str or a compiled str pattern"
+            )
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(
+                f"regex(): {pattern!r} is not a valid regular expression: {exc}"
+            ) from None
+        _check_target("regex()", self.target)
+        object.__setattr__(self, "pattern", pattern)
+        object.__setattr__(self, "_compiled", compiled)
+
+    def evaluate(self, value: Any) -> Verdict:
+        picked = _pick(value, self.target)
+        text = _text(picked)
+        if text is None:
+            return Verdict(False, f"got {_show(picked)}, which is not text")
+        return Verdict(self._compiled.search(text) is not None, f"got {_show(text)}")
+
+    def describe(self) -> str:
+        return _targeted(self.target, f"matching /{self.pattern}/")
+
+    def to_json(self) -> Any:
+        return _with_target({"type": "regex", "pattern": self.pattern}, self.target)
+
+
+@dataclass(frozen=True)
+class JsonPath(Tolerance):
+    """The matches of the JSONPath ``path`` in the value (or ``value[target]`` when the value
+    is a dict that has it; bytes and str are decoded as JSON when they are JSON) equal
+    ``expect`` (kept as the list of expected matches), or number ``count``; with neither,
+    the path matches something. Needs jsonpath-ng."""
+
+    path: str
+    expect: Any = _MISSING
+    count: int | None = None
+    target: str | None = None
+    _parsed: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        path: Any = self.path
+        if not isinstance(path, str):
+            raise TypeError(
+                f"jsonpath(): the path {_show(path)} is a {type(path).__name__}; use a str"
+            )
+        if not path.strip():
+            raise ValueError(f"jsonpath(): the path {path!r} is empty; use one such as '$.status'")
+        parse = _jsonpath_parser()
+        try:
+            parsed = parse(path)
+        except Exception as exc:  # jsonpath-ng raises its own errors, and others on odd input
+            raise ValueError(f"jsonpath(): {path!r} is not a valid JSONPath: {exc}") from None
+        expect = self.expect
+        if expect is not _MISSING:
+            expect = tuple(expect) if isinstance(expect, (list, tuple)) else (expect,)
+        count: Any = self.count
+        if count is not None:
+            if isinstance(count, bool) or not isinstance(count, int):
+                raise TypeError(f"jsonpath(): count={count!r}; use an int, 0 or more")
+            if count < 0:
+                raise ValueError(f"jsonpath(): count={count!r}; use an int, 0 or more")
+            if expect is not _MISSING and len(expect) != count:
+                raise ValueError(
+                    f"jsonpath(): count={count!r} contradicts expect={list(expect)!r}, "
+                    f"which is {len(expect)} match(es); give one or make them agree"
+                )
+        _check_target("jsonpath()", self.target)
+        object.__setattr__(self, "expect", expect)
+        object.__setattr__(self, "_parsed", parsed)
+
+    def evaluate(self, value: Any) -> Verdict:
+        document = _pick(value, self.target)
+        if isinstance(document, (bytes, bytearray)):
+            try:
+                document = bytes(document).decode("utf-8")
+            except UnicodeDecodeError:
+                return Verdict(False, f"got {_show(document)}, which is not UTF-8")
+        if isinstance(document, str):
+            try:
+                document = json.loads(document)
+            except ValueError:
+                pass  # not JSON: the path searches the string itself, as in Chaos Toolkit
+        try:
+            found = [match.value for match in self._parsed.find(document)]
+        except Exception as exc:
+            return Verdict(False, f"{self.path} failed on {_show(document)}: {exc}")
+        if self.expect is not _MISSING:
+            ok = _equal(found, list(self.expect))
+        elif self.count is not None:
+            ok = len(found) == self.count
+        else:
+            ok = bool(found)
+        return Verdict(ok, f"found {_show(found)}")
+
+    def describe(self) -> str:
+        path = self.path if self.target is None else f"{self.path} of {self.target}"
+        if self.expect is not _MISSING:
+            return f"{path} == {list(self.expect)!r}"
+        if self.count is not None:
+            return f"{path} has {self.count} match{'' if self.count == 1 else 'es'}"
+        return f"{path} has a match"
+
+    def to_json(self) -> Any:
+        form: dict[str, Any] = {"type": "jsonpath", "path": self.path}
+        if self.expect is not _MISSING:
+            form["expect"] = list(self.expect)
+        if self.count is not None:
+            form["count"] = self.count
+        return _with_target(form, self.target)
+
+
+@dataclass(frozen=True)
+class Satisfies(Tolerance):
+    """``predicate(value)`` returns something true. A predicate that raises counts as outside
+    the tolerance (its error is in the verdict's detail), as a failing probe tolerance does
+    in Chaos Toolkit. ``name`` defaults to the predicate's qualified name."""
+
+    predicate: Callable[[Any], object]
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not callable(self.predicate):
+            raise TypeError(
+                f"satisfies(): {_show(self.predicate)} is not callable; "
+                "give a function of the value that returns true when it is within tolerance"
+            )
+        name: Any = self.name
+        if name is None:
+            name = _callable_name(self.predicate)
+        elif not isinstance(name, str) or not name:
+            raise TypeError(f"satisfies(): name={name!r}; use a non-empty str")
+        object.__setattr__(self, "name", name)
+
+    def evaluate(self, value: Any) -> Verdict:
+        try:
+            result = self.predicate(value)
+            ok = bool(result)
+        except Exception as exc:
+            return Verdict(False, f"{self.name} raised {type(exc).__name__}: {exc}")
+        return Verdict(ok, f"{self.name} returned {_show(result)}")
+
+    def describe(self) -> str:
+        return f"accepted by {self.name}"
+
+    def to_json(self) -> Any:
+        predicate = self.predicate
+        return {
+            "type": "probe",
+            "name": self.name,
+            "provider": {
+                "type": "python",
+                "module": getattr(predicate, "__module__", None) or "",
+                "func": getattr(predicate, "__name__", None) or self.name,
+                "arguments": {},
+            },
+        }
+
+
+# --- making them -----------------------------------------------------------------------------
+
+
+def exact(value: bool | int | float | str) -> Tolerance:
+    """Equal to ``value`` (an int also matches a dict's ``"status"``)."""
+    return Exact(value)
+
+
+def between(low: Number, high: Number, *, target: str | None = None) -> Tolerance:
+    """Between ``low`` and ``high``, both included. Without ``target`` this is Chaos
+    Toolkit's list of two; with it, the ``"range"`` type, which reads ``value[target]`` as a
+    ``Decimal`` (so ``between(200, 299, target="status")`` is a range of HTTP statuses)."""
+    if target is None:
+        return Between(low, high)
+    return InRange(low, high, target)
+
+
+def one_of(values: Iterable[Any]) -> Tolerance:
+    """Equal to one of ``values`` (a dict's ``"status"`` is compared instead)."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        return OneOf(values)  # type: ignore[arg-type]  # rejected there, with the message
+    return OneOf(tuple(values))
+
+
+def regex(pattern: str | re.Pattern[str], *, target: str | None = None) -> Tolerance:
+    """``re.search`` finds ``pattern`` in the value, or in ``value[target]``."""
+    return Regex(pattern, target)  # type: ignore[arg-type]  # a Pattern becomes its str
+
+
+def jsonpath(
+    path: str, *, expect: Any = _MISSING, count: int | None = None, target: str | None = None
+) -> Tolerance:
+    """The JSONPath ``path``'s matches equal ``expect`` (a list is the list of matches; any
+    other value, including None, the one match), or number ``count``; with neither, the path
+    matches something. Needs jsonpath-ng: ``pip install 'pytest-chaos[jsonpath]'``."""
+    return JsonPath(path, expect, count, target)
+
+
+def satisfies(predicate: Callable[[Any], object], *, name: str | None = None) -> Tolerance:
+    """``predicate(value)`` returns something true, without raising."""
+    return Satisfies(predicate, name)
+
+
+def tolerance(spec: Any) -> Tolerance:
+    """Any accepted form as a :class:`Tolerance`: a Tolerance as is, Chaos Toolkit's forms
+    (``200``, ``[0, 1]``, ``[200, 204, 301]``, ``{"type": "regex", ...}``), a compiled
+    regular expression, or a callable. Raises ValueError or TypeError, naming the bad value,
+    for anything it cannot make sense of."""
+    if isinstance(spec, Tolerance):
+        return spec
+    if isinstance(spec, (bool, int, float, str)):
+        return Exact(spec)
+    if isinstance(spec, (list, tuple)):
+        if len(spec) == 2:
+            if not all(_is_number(bound) for bound in spec):
+                raise ValueError(
+                    f"tolerance {_show(spec)}: a list of two values is an inclusive range "
+                    "[low, high] and needs two numbers; for either of two values use "
+                    f"one_of(...) (in JSON, list one of them twice: {_show([*spec, spec[0]])})"
+                )
+            return Between(spec[0], spec[1])
+        return OneOf(tuple(spec))
+    if isinstance(spec, Mapping):
+        return _from_mapping(spec)
+    if isinstance(spec, re.Pattern):
+        return Regex(spec)  # type: ignore[arg-type]  # a Pattern becomes its str
+    if callable(spec):
+        return Satisfies(spec)
+    raise TypeError(f"tolerance {_show(spec)} is a {type(spec).__name__}; use {_ACCEPTED}")
+
+
+def within_tolerance(spec: Any, value: Any) -> bool:
+    """True when ``value`` is within the tolerance ``spec`` (any form :func:`tolerance`
+    accepts): Chaos Toolkit's ``within_tolerance``, without its configuration."""
+    return tolerance(spec).check(value)
+
+
+_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # type: (required keys, optional keys)
+    "regex": (("pattern",), ("target",)),
+    "jsonpath": (("path",), ("expect", "count", "target")),
+    "range": (("range",), ("target",)),
+}
+
+
+def _from_mapping(spec: Mapping[Any, Any]) -> Tolerance:
+    """Chaos Toolkit's dict forms; unknown keys are refused, since a misspelt ``expect`` would
+    otherwise quietly loosen the tolerance."""
+    kind = spec.get("type")
+    if kind == "probe":
+        raise ValueError(
+            f"tolerance {_show(spec)}: a 'probe' tolerance names a function for Chaos Toolkit "
+            "to import; pass the callable itself instead (satisfies(func) or tolerance(func))"
+        )
+    if not isinstance(kind, str) or kind not in _KEYS:
+        raise ValueError(
+            f"tolerance {_show(spec)}: unknown type {kind!r}; use 'regex', 'jsonpath' or "
+            "'range' (or pass a callable where Chaos Toolkit has 'probe')"
+        )
+    required, optional = _KEYS[kind]
+    allowed = ("type", *required, *optional)
+    for key in spec:
+        if key not in allowed:
+            raise ValueError(
+                f"tolerance {_show(spec)}: unknown key {key!r} for type {kind!r}; "
+                f"use {', '.join(map(repr, allowed))}"
+            )
+    for key in required:
+        if key not in spec:
+            raise ValueError(f"tolerance {_show(spec)}: a {kind!r} tolerance needs a {key!r} key")
+    target = spec.get("target")
+    if kind == "regex":
+        return Regex(spec["pattern"], target)
+    if kind == "jsonpath":
+        return JsonPath(spec["path"], spec.get("expect", _MISSING), spec.get("count"), target)
+    bounds = spec["range"]
+    if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+        raise ValueError(
+            f"tolerance {_show(spec)}: 'range' is {_show(bounds)}; use a list of two numbers "
+            "[low, high]"
+        )
+    return InRange(bounds[0], bounds[1], target)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _jsonpath_parser() -> Callable[[str], Any]:
+    """jsonpath-ng's extended parser, imported only when a JSONPath tolerance is made."""
+    try:
+        module = importlib.import_module("jsonpath_ng.ext")
+    except ImportError as exc:
+        raise ImportError(
+            "a JSONPath tolerance needs the jsonpath-ng package: "
+            "pip install 'pytest-chaos[jsonpath]'"
+        ) from exc
+    parse: Callable[[str], Any] = module.parse
+    return parse
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def _is_nan(value: object) -> bool:
+    if isinstance(value, Decimal):
+        return value.is_nan()
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _check_bounds(where: str, low: object, high: object) -> None:
+    for which, bound in (("lower", low), ("upper", high)):
+        if not _is_number(bound):
+            raise ValueError(
+                f"{where}: the {which} bound {_show(bound)} is not a number; "
+                "use an int, float or Decimal"
+            )
+        if _is_nan(bound):
+            raise ValueError(f"{where}: the {which} bound is {bound!r}; use a number")
+    if low > high:  # type: ignore[operator]  # both are numbers, checked above
+        raise ValueError(
+            f"{where}: the lower bound {_number(low)} is above the upper bound {_number(high)}; "
+            "nothing would be within it"
+        )
+
+
+def _check_target(where: str, target: object) -> None:
+    if target is not None and (not isinstance(target, str) or not target):
+        raise TypeError(f"{where}: target={target!r}; use the name of a key, or None")
+
+
+def _has_status(value: object) -> bool:
+    return isinstance(value, Mapping) and "status" in value
+
+
+def _pick(value: Any, target: str | None) -> Any:
+    """``value[target]`` when the value is a dict that has it, else the value itself."""
+    if target is not None and isinstance(value, Mapping):
+        return value.get(target, value)
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # an odd __eq__ (arrays, say) is not a match
+        return False
+
+
+def _member(item: Any, values: Iterable[Any]) -> bool:
+    return any(_equal(item, value) for value in values)
+
+
+def _inline_flags(pattern: re.Pattern[Any]) -> object:
+    """A compiled pattern's source, with the flags it was compiled with written inline (a
+    bytes pattern's source as is, for the caller to refuse)."""
+    if not isinstance(pattern.pattern, str):
+        return pattern.pattern
+    given = pattern.flags & ~re.compile(pattern.pattern).flags
+    letters = "".join(
+        letter
+        for flag, letter in (
+            (re.ASCII, "a"),
+            (re.IGNORECASE, "i"),
+            (re.MULTILINE, "m"),
+            (re.DOTALL, "s"),
+            (re.VERBOSE, "x"),
+        )
+        if given & flag
+    )
+    return f"(?{letters}){pattern.pattern}" if letters else pattern.pattern
+
+
+def _callable_name(predicate: Callable[..., object]) -> str:
+    name = getattr(predicate, "__qualname__", None) or getattr(predicate, "__name__", None)
+    return name if isinstance(name, str) else repr(predicate)
+
+
+def _targeted(target: str | None, text: str) -> str:
+    return text if target is None else f"{target} {text}"
+
+
+def _with_target(form: dict[str, Any], target: str | None) -> dict[str, Any]:
+    if target is not None:
+        form["target"] = target
+    return form
+
+
+def _number(value: object) -> str:
+    return str(value) if isinstance(value, Decimal) else repr(value)
+
+
+def _plain(value: Number) -> int | float:
+    """A bound as a JSON number."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOW else text[: _SHOW - 3] + "..."
