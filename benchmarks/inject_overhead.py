@@ -38,17 +38,21 @@ import contextlib
 import gc
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
 from pytest_chaos.inject import ChaosConfig, ChaosHTTP, ChaosMonkey
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchkit import CpuMeter, loopback_server
 
 TARGET_DISABLED_NS = 150.0
 NOWHERE = "nowhere.invalid"
@@ -307,31 +311,6 @@ def transport_groups(calls: int, loop: asyncio.AbstractEventLoop) -> list[Group]
 
 # -- end to end against a loopback server ------------------------------------------------
 
-SERVER = """
-import asyncio, sys
-try:
-    import uvloop
-    uvloop.install()
-except ImportError:
-    pass
-RESPONSE = b"HTTP/1.1 200 OK\\r\\ncontent-type: text/plain\\r\\ncontent-length: 2\\r\\n\\r\\nok"
-class Server(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport, self.pending = transport, b""
-    def data_received(self, data):
-        # GETs only: no bodies, each request ends with an empty line
-        self.pending += data
-        count = self.pending.count(b"\\r\\n\\r\\n")
-        if count:
-            self.pending = self.pending[self.pending.rfind(b"\\r\\n\\r\\n") + 4:]
-            self.transport.write(RESPONSE * count)
-async def main():
-    server = await asyncio.get_running_loop().create_server(Server, "127.0.0.1", 0)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-asyncio.run(main())
-"""
-
 
 @contextlib.contextmanager
 def pinned(cpu: int | None) -> Iterator[None]:
@@ -352,27 +331,6 @@ def pick_cpu(pin: bool) -> int | None:
     if not pin or not hasattr(os, "sched_getaffinity"):
         return None
     return min(os.sched_getaffinity(0))
-
-
-@contextlib.contextmanager
-def loopback_server(cpu: int | None) -> Iterator[str]:
-    """The server in a process of its own (on ``cpu`` when given); ends when its stdin
-    closes."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdin is not None and process.stdout is not None
-    try:
-        if cpu is not None:
-            os.sched_setaffinity(process.pid, {cpu})
-        yield f"http://127.0.0.1:{process.stdout.readline().strip()}/items/1"
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def time_gets(client: httpx.Client, url: str, requests: int) -> float:
@@ -410,39 +368,6 @@ def end_to_end_group(url: str, requests: int, rounds: int) -> tuple[Group, list[
         f"{batch} a batch)"
     )
     return Group(title, "µs", cases), [client for _, client in clients]
-
-
-# -- noise -------------------------------------------------------------------------------
-
-
-class CpuMeter:
-    """Share of the machine's CPU used by other processes since it was made (Linux /proc;
-    nothing elsewhere)."""
-
-    def __init__(self) -> None:
-        self.wall, self.busy, self.own = time.monotonic(), _busy_seconds(), _own_seconds()
-
-    def other_pct(self) -> float | None:
-        busy = _busy_seconds()
-        if busy is None or self.busy is None:
-            return None
-        wall = time.monotonic() - self.wall
-        other = (busy - self.busy) - (_own_seconds() - self.own)
-        return max(0.0, other) / (wall * (os.cpu_count() or 1)) * 100.0
-
-
-def _busy_seconds() -> float | None:
-    try:
-        with open("/proc/stat") as stat:
-            fields = stat.readline().split()
-    except OSError:
-        return None
-    return (int(fields[1]) + int(fields[2]) + int(fields[3])) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_seconds() -> float:
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
 
 
 # -- main --------------------------------------------------------------------------------
@@ -489,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         loop.close()
 
     cpu = pick_cpu(not args.no_pin)
-    with loopback_server(cpu) as url, pinned(cpu):
+    with loopback_server(cpu=cpu) as (host, port), pinned(cpu):
+        url = f"http://{host}:{port}/items/1"
         e2e, clients = end_to_end_group(url, args.requests, args.rounds)
         try:
             e2e.measure(args.rounds, warmup=False)
@@ -505,10 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\ntarget: disabled sync decorator <= {TARGET_DISABLED_NS:.0f} ns extra per call: "
         f"{disabled:+.1f} ns {'PASS' if ok else 'FAIL'}"
     )
-    noise = meter.other_pct()
-    took = time.monotonic() - meter.wall
-    other = "" if noise is None else f"; other processes used {noise:.0f}% of the machine's CPU"
-    print(f"total {took:.0f} s{other}")
+    print(meter.summary())
     return 0 if ok else 1
 
 

@@ -7,20 +7,10 @@ import re
 import subprocess
 import sys
 
-import pytest
+from ..doc_examples import examples_test
+from ..servers import ROOT
 
-from ..doc_examples import complete_examples, run_example
-from ..servers import ROOT, isolate_chaos_env
-
-EXAMPLES = complete_examples("inject.md")
-
-
-@pytest.mark.parametrize("number", range(len(EXAMPLES)))
-def test_the_example_runs(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, number: int
-) -> None:
-    isolate_chaos_env(monkeypatch)
-    run_example(pytester, EXAMPLES[number], number)
+test_the_example_runs = examples_test("inject.md")
 
 
 def test_the_example_without_pytest_runs() -> None:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
-from ..doc_examples import complete_examples, run_example
+from ..doc_examples import examples_test
 from .helpers import require_redis
 
-pytestmark = pytest.mark.usefixtures("isolated_env")
 
-EXAMPLES = complete_examples("services.md")
-
-
-@pytest.mark.parametrize("number", range(len(EXAMPLES)))
-def test_the_example_runs(pytester: pytest.Pytester, number: int) -> None:
-    example = EXAMPLES[number]
+def _needs(example: str) -> None:
     if "redis-server" in example:
         require_redis()
-    run_example(pytester, example, number)
+
+
+test_the_example_runs = examples_test("services.md", before=_needs)
