@@ -40,11 +40,12 @@ __all__ = [
     "Toxiproxy",
     "ToxiproxyError",
     "__version__",
+    "faults",
     "probes",
 ]
 
 if TYPE_CHECKING:
-    from . import probes
+    from . import faults, probes
     from .faults import FaultRecord
     from .inject import ChaosConfig, ChaosMonkey
     from .inject.http import ChaosHTTP
@@ -62,8 +63,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "probes":
-        return importlib.import_module(f"{__name__}.probes")
+    if name in ("faults", "probes"):
+        return importlib.import_module(f"{__name__}.{name}")
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from .experiment import Experiment
     from .faults import FaultRecord
 
 
@@ -21,3 +22,17 @@ def pytest_chaos_fault_applied(item: pytest.Item | None, fault: FaultRecord) -> 
 @pytest.hookspec
 def pytest_chaos_fault_rolled_back(item: pytest.Item | None, fault: FaultRecord) -> None:
     """A fault was undone: by the test itself, or by teardown whatever the outcome."""
+
+
+@pytest.hookspec
+def pytest_chaos_experiment_started(item: pytest.Item, experiment: Experiment) -> None:
+    """An experiment of ``item`` is about to check its steady state and apply its faults."""
+
+
+@pytest.hookspec
+def pytest_chaos_experiment_finished(
+    item: pytest.Item, experiment: Experiment, journal: dict[str, Any]
+) -> None:
+    """An experiment ended, whatever its outcome; ``journal`` is its journal (Chaos
+    Toolkit's format: ``status``, ``deviated``, ``steady_states``, ``run``, ``rollbacks``,
+    and pytest-chaos's own fields under ``pytest_chaos``)."""

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    from .experiment import Experiment
+
 MARKER = "chaos"
 MARKER_HELP = (
-    "chaos(weight=1, hypothesis=None, tags=()): a resilience test; weight 1..10 counts "
-    "in the resilience score, hypothesis says what must hold, tags group tests"
+    "chaos(weight=1, hypothesis=None, tags=(), steady_state=(), faults=(), load=None, "
+    "strategy='default', halt=()): a resilience test; weight 1..10 counts in the resilience "
+    "score, hypothesis says what must hold, tags group tests; with steady_state or faults, the "
+    "test body runs as the method of an experiment"
 )
 WEIGHT_RANGE = range(1, 11)
-ALLOWED = ("weight", "hypothesis", "tags")
+#: The declarative form: an experiment whose method is the test's body.
+EXPERIMENT_ARGS = ("steady_state", "faults", "load", "strategy", "halt", "frequency_s")
+ALLOWED = ("weight", "hypothesis", "tags", *EXPERIMENT_ARGS)
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class ChaosMarker:
     weight: int = 1
     hypothesis: str | None = None
     tags: tuple[str, ...] = ()
+    experiment: Experiment | None = None
 
 
 class MarkerError(ValueError):
@@ -49,7 +57,31 @@ def parse(nodeid: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Chao
         raise MarkerError(
             f"{where}: hypothesis={hypothesis!r} is not allowed; use a non-empty string"
         )
-    return ChaosMarker(weight, hypothesis, _tags(where, kwargs.get("tags", ())))
+    tags = _tags(where, kwargs.get("tags", ()))
+    return ChaosMarker(weight, hypothesis, tags, _experiment(where, nodeid, hypothesis, kwargs))
+
+
+def _experiment(
+    where: str, nodeid: str, hypothesis: str | None, kwargs: Mapping[str, Any]
+) -> Experiment | None:
+    """The experiment the marker declares, checked now; None without steady_state/faults."""
+    declared = {key: kwargs[key] for key in EXPERIMENT_ARGS if key in kwargs}
+    if not declared:
+        return None
+    from .experiment import Experiment
+
+    options = dict(declared)
+    method = options.pop("faults", ())
+    try:
+        return Experiment.build(
+            hypothesis or nodeid,
+            method=method,
+            description=hypothesis,
+            body_is_method=True,
+            **options,
+        )
+    except (TypeError, ValueError) as error:
+        raise MarkerError(f"{where}: {error}") from None
 
 
 def _tags(where: str, tags: Any) -> tuple[str, ...]:
@@ -64,21 +96,32 @@ def _tags(where: str, tags: Any) -> tuple[str, ...]:
     return tuple(tags)
 
 
+PARSED = pytest.StashKey["ChaosMarker | None"]()
+
+
 def of(item: pytest.Item) -> ChaosMarker | None:
     """The validated marker of ``item``, or None for a test that is not a chaos test."""
+    if PARSED in item.stash:
+        return item.stash[PARSED]
     marker = item.get_closest_marker(MARKER)
-    if marker is None:
-        return None
-    return parse(item.nodeid, marker.args, marker.kwargs)
+    parsed = None if marker is None else parse(item.nodeid, marker.args, marker.kwargs)
+    item.stash[PARSED] = parsed
+    return parsed
 
 
 def validate(items: Iterable[pytest.Item]) -> None:
-    """Check every chaos marker of the session; report all bad ones at once."""
+    """Check every chaos marker of the session; report all bad ones at once. A test whose
+    marker declares an experiment gets the ``chaos`` fixture, which runs it."""
     problems = []
     for item in items:
         try:
-            of(item)
+            parsed = of(item)
         except MarkerError as error:
             problems.append(str(error))
+            continue
+        names = getattr(item, "fixturenames", None)
+        declares = parsed is not None and parsed.experiment is not None
+        if declares and names is not None and "chaos" not in names:
+            names.append("chaos")
     if problems:
         raise pytest.UsageError("invalid chaos marker:\n  " + "\n  ".join(problems))

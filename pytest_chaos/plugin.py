@@ -4,15 +4,16 @@ them. It holds no logic of its own."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import hookspecs, markers, sections, settings
+from . import hookspecs, markers, outcomes, sections, settings
 from .session import ChaosSession
 
 if TYPE_CHECKING:
+    from .chaos import Chaos
     from .inject import ChaosMonkey
     from .inject.http import ChaosHTTP
     from .proxy.tracked import ChaosToxiproxy
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from .services import ServiceManager
 
 SESSION = pytest.StashKey[ChaosSession]()
+
+
+CHAOS = pytest.StashKey["Chaos"]()
 
 
 def chaos_session(config: pytest.Config) -> ChaosSession:
@@ -53,6 +57,32 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     markers.validate(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A test whose marker declares an experiment runs its body as the method."""
+    declared = markers.of(item)
+    if declared is None or declared.experiment is None:
+        return (yield)
+    with item.stash[CHAOS].around_body(declared.experiment):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    outcomes.mark(report, call)
+    return report
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport | pytest.CollectReport,
+) -> tuple[str, str, str] | None:
+    """A system not in steady state before the faults is an error, not a failure."""
+    return outcomes.status(report)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -148,6 +178,22 @@ def _raise_teardown_errors(errors: list[BaseException]) -> None:
             "chaos teardown could not undo everything: "
             + "; ".join(f"{type(e).__name__}: {e}" for e in errors)
         )
+
+
+@pytest.fixture
+def chaos(request: pytest.FixtureRequest) -> Iterator[Chaos]:
+    """Experiments: ``chaos.experiment(title, steady_state=[...], method=[...],
+    load=chaos.load.http(...))`` checks the steady state, applies the faults on their
+    timeline under load, watches the hypothesis, rolls back and checks again; a deviation
+    fails the test with an account of it. Journals are kept in ``chaos.journals``."""
+    from .chaos import Chaos
+
+    lab = Chaos(request, chaos_session(request.config))
+    request.node.stash[CHAOS] = lab
+    try:
+        yield lab
+    finally:
+        _raise_teardown_errors(lab.close())
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
-"""Probes: checks of a service. For now, readiness probes for ``service.process(...,
-ready=...)``; each is a description, checked against the service once it has started.
+"""Probes: checks of the system, each a description checked later. The same probe serves as
+a readiness check of a service and as a steady-state probe of an experiment.
 
     from pytest_chaos import probes
 
     service.process("redis", ["redis-server", "--port", "{port}"], ready=probes.tcp())
+    chaos.experiment(..., steady_state=[probes.http(shop.url + "/health"), probes.slo(...)])
 """
 
 from __future__ import annotations
 
-from .services.ready import Probe, call, http, log, tcp
+from .steady.probes import Probe, ProbeRun, call, http, log, slo, tcp
 
-__all__ = ["Probe", "call", "http", "log", "tcp"]
+__all__ = ["Probe", "ProbeRun", "call", "http", "log", "slo", "tcp"]

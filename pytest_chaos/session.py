@@ -7,6 +7,7 @@ nothing for them; they stop when the session ends, whatever happened.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -33,9 +34,7 @@ class ChaosSession:
         self.worker_id: str | None = workerinput.get("workerid")
         loaded = settings_module.load(config)
         if WORKER_SEED_KEY in workerinput:  # xdist: every worker uses the controller's seed
-            loaded = settings_module.Settings(
-                int(workerinput[WORKER_SEED_KEY]), "given", loaded.toxiproxy, loaded.dry_run
-            )
+            loaded = replace(loaded, seed=int(workerinput[WORKER_SEED_KEY]), seed_origin="given")
         self.settings = loaded
         self.session_id = uuid.uuid4().hex[:12]
         try:

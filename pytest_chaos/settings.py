@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +47,7 @@ class Settings:
     seed_origin: str  # "random", "given" or "last"
     toxiproxy: ToxiproxyTarget
     dry_run: bool
+    journal_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,11 @@ TOXIPROXY = Option(
     repeatable=True,
 )
 DRY_RUN = Option("dry_run", "rehearse: probes run, faults are recorded but not applied", flag=True)
-OPTIONS = (SEED, TOXIPROXY, DRY_RUN)
+JOURNAL_DIR = Option(
+    "journal_dir",
+    "write each experiment's journal (JSON, Chaos Toolkit's format) into this folder",
+)
+OPTIONS = (SEED, TOXIPROXY, DRY_RUN, JOURNAL_DIR)
 
 
 def register(parser: pytest.Parser) -> None:
@@ -134,7 +140,19 @@ def load(config: pytest.Config) -> Settings:
         seed_origin=origin,
         toxiproxy=_toxiproxy(config),
         dry_run=_flag(config, DRY_RUN),
+        journal_dir=_journal_dir(config),
     )
+
+
+def _journal_dir(config: pytest.Config) -> Path | None:
+    found = raw_values(config, JOURNAL_DIR)
+    if found is None:
+        return None
+    source, (value,) = found
+    folder = Path(config.invocation_params.dir, value)
+    if folder.exists() and not folder.is_dir():
+        raise pytest.UsageError(f"{source}={value!r}: exists and is not a folder")
+    return folder
 
 
 def _seed(config: pytest.Config) -> tuple[int, str]:

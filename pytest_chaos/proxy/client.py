@@ -289,6 +289,10 @@ class Toxic:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.end()
+
+    def end(self) -> None:
+        """End the fault: remove the toxic (one already gone is fine)."""
         self.remove(missing_ok=True)
 
     @property

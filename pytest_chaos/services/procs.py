@@ -8,12 +8,15 @@ called ``setsid``) is still found by it, signalled with the rest, and killed at 
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -41,9 +44,22 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` as the leader of a new session and process group, stdout and stderr
     both to ``stdout`` (a file, or ``subprocess.PIPE``); on Linux it gets SIGTERM if the
-    test process dies. Raises OSError when it cannot start."""
+    test process dies. Raises OSError when it cannot start.
+
+    Linux sends that signal when the *thread* that started the child ends, so a start asked
+    for from another thread (an experiment's conductor restarting a killed service) is
+    made by one long-lived spawner thread instead."""
+    start = functools.partial(_popen, list(argv), stdout, env, cwd)
+    if not _LINUX or threading.current_thread() is threading.main_thread():
+        return start()
+    return _spawner().submit(start).result()
+
+
+def _popen(
+    argv: list[str], stdout: IO[bytes] | int, env: Mapping[str, str] | None, cwd: Path | None
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        list(argv),
+        argv,
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=subprocess.STDOUT,
@@ -52,6 +68,19 @@ def spawn(
         start_new_session=True,
         preexec_fn=_die_with_parent(os.getpid()) if _LINUX else None,
     )
+
+
+_SPAWNERS: list[ThreadPoolExecutor] = []
+_SPAWNERS_LOCK = threading.Lock()
+
+
+def _spawner() -> ThreadPoolExecutor:
+    """The thread that starts the processes other threads ask for; it lives as long as
+    the test process (an idle pool thread waits for work, it does not end)."""
+    with _SPAWNERS_LOCK:
+        if not _SPAWNERS:
+            _SPAWNERS.append(ThreadPoolExecutor(1, thread_name_prefix="pytest-chaos-spawner"))
+        return _SPAWNERS[0]
 
 
 def members(pgid: int, marker: str | None = None) -> list[int]:

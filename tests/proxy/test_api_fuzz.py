@@ -82,6 +82,8 @@ def http(fuzzed: Fuzzed) -> Iterator[httpx.Client]:
     ``fz`` (whose upstream is the busy port) with the latency toxic ``lat``."""
     with httpx.Client(base_url=fuzzed.server.url, timeout=10) as client:
         for name in client.get("/proxies").json():  # whatever earlier fuzzing left behind
+            if "/" in name:  # no URL addresses it, as in Toxiproxy; it stays, harmlessly
+                continue
             assert client.delete(f"/proxies/{path_of(name)}").status_code == 204, name
         upstream = f"{LOOPBACK}:{fuzzed.busy_port}"
         assert client.post("/proxies", json={"name": "fz", "upstream": upstream}).status_code == 201

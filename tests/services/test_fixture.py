@@ -215,12 +215,14 @@ def test_a_test_that_starts_no_service_makes_nothing(pytester: pytest.Pytester) 
 
 def test_public_names_load_on_first_use() -> None:
     """``from pytest_chaos import probes, ServiceManager, ...`` works, yet loading the
-    plugin imports neither the services nor the inject package (it stays cheap for suites
-    without them)."""
+    plugin imports neither services, in-process faults, experiments nor probes (it stays
+    cheap for suites without them)."""
     script = (
         "import sys, pytest_chaos.plugin\n"
         "assert 'pytest_chaos.services' not in sys.modules\n"
         "assert 'pytest_chaos.inject' not in sys.modules\n"
+        "assert 'pytest_chaos.experiment' not in sys.modules\n"
+        "assert 'pytest_chaos.steady' not in sys.modules\n"
         "import pytest_chaos\n"
         "from pytest_chaos import probes\n"
         "print(sorted(name for name in pytest_chaos.__all__ if getattr(pytest_chaos, name)))\n"
@@ -233,6 +235,6 @@ def test_public_names_load_on_first_use() -> None:
         "['ChaosConfig', 'ChaosHTTP', 'ChaosMonkey', 'ChaosToxiproxy', 'ContainerService', "
         "'FaultRecord', 'ProcessService', "
         "'ReadinessError', 'ServiceError', 'ServiceManager', 'TestSeeds', 'Toxiproxy', "
-        "'ToxiproxyError', '__version__', 'probes']",
-        "['Probe', 'call', 'http', 'log', 'tcp']",
+        "'ToxiproxyError', '__version__', 'faults', 'probes']",
+        "['Probe', 'ProbeRun', 'call', 'http', 'log', 'slo', 'tcp']",
     ]

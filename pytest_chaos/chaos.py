@@ -1,0 +1,178 @@
+"""The ``chaos`` fixture: experiments wired to the test that runs them: its fixtures (to
+find the proxies and services faults name), its seed, the hooks, and the journals."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .experiment import Experiment, ExperimentOptions, ExperimentRun, Journal, write_journal
+from .faults import Fault, FaultLog
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .session import ChaosSession
+
+#: Which fixture a fault's target is looked up in, by fault kind.
+_FIXTURE_OF_KIND = {
+    "down": "toxiproxy",
+    "kill": "service",
+    "stop": "service",
+    "pause": "service",
+    "patch": "chaos_monkey",
+}
+
+
+class FixtureResolver:
+    """Finds what faults name among the test's fixtures, fetched on first need from the
+    test's own thread (faults are applied from the experiment's conductor thread)."""
+
+    def __init__(self, request: pytest.FixtureRequest, log: FaultLog) -> None:
+        self._request = request
+        self._log = log
+        self._fixtures: dict[str, Any] = {}
+
+    def prepare(self, faults: Sequence[Fault]) -> None:
+        """Fetch now the fixtures that ``faults`` will need."""
+        for fault in faults:
+            name = _FIXTURE_OF_KIND.get(fault.kind)
+            if fault.kind.startswith("http."):
+                name = "chaos_http"
+            elif (name is None and fault.func in ("toxic", "latency", "bandwidth", "timeout")) or (
+                name is None and fault.func == "reset_peer"
+            ):
+                name = "toxiproxy"
+            if name is not None:
+                self._fixture(name)
+
+    def _fixture(self, name: str) -> Any:
+        if name not in self._fixtures:
+            self._fixtures[name] = self._request.getfixturevalue(name)
+        return self._fixtures[name]
+
+    def proxy(self, name: str) -> Any:
+        return self._fixture("toxiproxy")[name]
+
+    def service(self, name: str) -> Any:
+        return self._fixture("service")[name]
+
+    def monkey(self) -> Any:
+        return self._fixture("chaos_monkey")
+
+    def http(self) -> Any:
+        return self._fixture("chaos_http")
+
+    def log(self) -> FaultLog:
+        return self._log
+
+
+class Chaos:
+    """What the ``chaos`` fixture gives a test: ``chaos.experiment(...)`` and
+    ``chaos.load`` (traffic to run during it), with every experiment's journal kept in
+    ``chaos.journals`` (and written to ``--chaos-journal-dir`` when given)."""
+
+    def __init__(self, request: pytest.FixtureRequest, session: ChaosSession) -> None:
+        from .steady.load import Load
+
+        self.load = Load
+        self.journals: list[Journal] = []
+        self._request = request
+        self._item = request.node
+        self._session = session
+        self._log = session.fault_log(request.node)
+        self._resolver = FixtureResolver(request, self._log)
+
+    @property
+    def seed(self) -> int:
+        return self._session.settings.seed
+
+    def experiment(self, title: str, **options: Unpack[ExperimentOptions]) -> Journal:
+        """Run an experiment now: the steady state before, then the method (``method``'s
+        faults on their timeline with ``load`` running and the hypothesis watched as
+        ``strategy`` says), the rollback, and the steady state after. Returns the journal;
+        a deviation or a halt fails the test with an account of it, a system not steady
+        before the faults makes it error. The options are :meth:`Experiment.build`'s."""
+        __tracebackhide__ = True
+        experiment = Experiment.build(title, **options)
+        run = self._start(experiment)
+        try:
+            run.execute()
+        except BaseException as error:
+            self._end(run, error)
+        self._end(run, None)
+        return run.journal
+
+    @contextmanager
+    def around_body(self, experiment: Experiment) -> Iterator[None]:
+        """The declarative form: the test's body is the method of ``experiment``."""
+        __tracebackhide__ = True
+        run = self._start(experiment)
+        try:
+            run.before()
+            with run.method():
+                yield
+            run.after()
+        except BaseException as error:
+            self._end(run, error)
+        self._end(run, None)
+
+    def _start(self, experiment: Experiment) -> ExperimentRun:
+        self._resolver.prepare(experiment.method)
+        self._item.config.hook.pytest_chaos_experiment_started(
+            item=self._item, experiment=experiment
+        )
+        return ExperimentRun(
+            experiment,
+            resolver=self._resolver,
+            seed=self.seed,
+            replay=self._replay_command(),
+            dry_run=self._session.settings.dry_run,
+            extra=self._extra,
+        )
+
+    def _end(self, run: ExperimentRun, error: BaseException | None) -> None:
+        """Close the run: its outcome is raised (or ``error``, re-raised), its journal
+        kept and handed to the hook whatever happened."""
+        __tracebackhide__ = True
+        try:
+            run.finish(error)
+        finally:
+            self._keep(run.journal)
+            self._item.config.hook.pytest_chaos_experiment_finished(
+                item=self._item, experiment=run.experiment, journal=run.journal
+            )
+        if error is not None:
+            raise error
+
+    def _extra(self) -> dict[str, Any]:
+        """pytest-chaos's own journal fields: the test, and what the monkey injected."""
+        extra: dict[str, Any] = {"nodeid": self._item.nodeid}
+        monkey = self._resolver._fixtures.get("chaos_monkey")
+        if monkey is None and "chaos_monkey" in getattr(self._item, "funcargs", {}):
+            monkey = self._item.funcargs["chaos_monkey"]
+        if monkey is not None:
+            extra["injections"] = [injection.to_json() for injection in monkey.injections]
+        return extra
+
+    def _keep(self, journal: Journal) -> None:
+        self.journals.append(journal)
+        folder = self._session.settings.journal_dir
+        if folder is not None:
+            name = re.sub(r"[^\w.-]+", "_", self._item.nodeid).strip("_")
+            suffix = f"-{len(self.journals)}" if len(self.journals) > 1 else ""
+            path = write_journal(journal, Path(folder, f"{name}{suffix}.json"))
+            journal["pytest_chaos"]["path"] = str(path)
+
+    def _replay_command(self) -> str:
+        return f"pytest --chaos-seed {self.seed} {shlex.quote(self._item.nodeid)}"
+
+    def close(self) -> list[BaseException]:
+        """Undo what a user's own actions left (an experiment's rollback normally has)."""
+        return self._log.undo()

@@ -1,0 +1,173 @@
+"""Steady-state probes against real local servers: what they measure, how they judge it, how
+they retry, and what they say when the system deviates."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_chaos import probes
+from pytest_chaos.steady.load import Load
+from pytest_chaos.steady.metrics import Metrics, Sample
+from pytest_chaos.steady.probes import ProbeContext
+from pytest_chaos.steady.tolerance import between, jsonpath
+
+from .loadserver import LoadServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LoadServer]:
+    with LoadServer() as running:
+        yield running
+
+
+NOTHING = ProbeContext()
+
+
+def test_http_probe_holds_for_the_status_it_expects(server: LoadServer) -> None:
+    run = probes.http(server.url("/fast"), name="fast").run(NOTHING)
+    assert run.tolerance_met and run.error is None and run.attempts == 1
+    assert run.output["status"] == 200 and run.output["body"] == "ok"
+    assert run.output["latency_ms"] > 0
+    assert run.explain() == "fast: held (status 200)"
+
+
+def test_http_probe_deviation_names_the_answer(server: LoadServer) -> None:
+    run = probes.http(server.url("/status/503"), name="api").run(NOTHING)
+    assert not run.tolerance_met
+    assert run.explain() == "api: answered 503: 'ok'; expected status 200"
+    assert probes.http(server.url("/status/503"), status={200, 503}).run(NOTHING).tolerance_met
+
+
+def test_http_probe_latency_bound(server: LoadServer) -> None:
+    run = probes.http(server.url("/slow?ms=150"), latency_ms_max=50, name="slow").run(NOTHING)
+    assert not run.tolerance_met
+    assert run.output["latency_ms"] >= 150
+    assert "ms over 50 ms" in (run.deviation or "")
+    assert probes.http(server.url("/slow?ms=1"), latency_ms_max=5000).run(NOTHING).tolerance_met
+
+
+def test_http_probe_body_tolerances(server: LoadServer) -> None:
+    assert probes.http(server.url("/fast"), body="ok").run(NOTHING).tolerance_met
+    assert not probes.http(server.url("/fast"), body="up").run(NOTHING).tolerance_met
+    judged = probes.http(server.url("/fast"), body=between(0, 1)).run(NOTHING)
+    assert not judged.tolerance_met and "body not between" in (judged.deviation or "")
+    accepted = probes.http(server.url("/fast"), body=lambda text: text.startswith("o"))
+    assert accepted.run(NOTHING).tolerance_met
+
+
+def test_http_probe_that_cannot_connect_reports_the_error() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    run = probes.http(f"http://127.0.0.1:{port}/", timeout=1, name="gone").run(NOTHING)
+    assert not run.tolerance_met and run.output is None
+    assert run.error is not None and run.error.startswith("ConnectError")
+    assert run.explain().startswith("gone: ConnectError")
+
+
+def test_a_probe_retries_until_it_holds_within_its_deadline() -> None:
+    """A value that comes right on the third try passes with ``retry_for_s``; without it
+    the first answer counts."""
+    answers = iter([1, 2, 3, 3, 3])
+    held = probes.call(lambda: next(answers), tolerance=3, retry_for_s=5).run(NOTHING)
+    assert held.tolerance_met and held.attempts == 3 and held.output == 3
+    once = probes.call(lambda: 1, tolerance=3).run(NOTHING)
+    assert not once.tolerance_met and once.attempts == 1
+
+
+def test_a_probe_gives_up_when_its_deadline_passes() -> None:
+    started = time.monotonic()
+    run = probes.call(lambda: False, retry_for_s=0.3, name="never").run(NOTHING)
+    assert not run.tolerance_met and run.attempts >= 2
+    assert time.monotonic() - started >= 0.3
+    assert run.explain() == (
+        "never: test_a_probe_gives_up_when_its_deadline_passes.<locals>.<lambda> returned "
+        "False; expected anything but False"
+    )
+
+
+def test_tcp_probe(server: LoadServer) -> None:
+    address = f"127.0.0.1:{server.port}"
+    assert probes.tcp(address=address).run(NOTHING).tolerance_met
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{unused.getsockname()[1]}"
+    run = probes.tcp(address=closed).run(NOTHING)
+    assert not run.tolerance_met and "ConnectionRefusedError" in (run.error or "")
+
+
+def test_call_probe_with_tolerances() -> None:
+    assert (
+        probes.call(lambda: {"status": "up"}, tolerance=jsonpath("$.status", expect="up"))
+        .run(NOTHING)
+        .tolerance_met
+    )
+    run = probes.call(lambda: 7, tolerance=[0, 5], name="depth").run(NOTHING)
+    assert not run.tolerance_met
+    assert run.explain().endswith("<lambda> returned 7; expected between 0 and 5")
+
+
+def samples(latencies_ms: list[float], errors: int = 0) -> Metrics:
+    made = [
+        Sample(intended=i, started=i, ended=i + ms / 1000, ok=i >= errors, outcome="200")
+        for i, ms in enumerate(latencies_ms)
+    ]
+    return Metrics(made, start=0)
+
+
+def test_slo_probe_judges_error_rate_and_percentiles() -> None:
+    metrics = samples([10] * 98 + [900, 950], errors=2)
+    context = ProbeContext(metrics=lambda: metrics)
+    assert probes.slo(error_rate_max=0.05, p50_ms_max=20).run(context).tolerance_met
+    run = probes.slo(error_rate_max=0.01, p99_ms_max=500).run(context)
+    assert not run.tolerance_met
+    assert run.deviation == "error rate 2.00% > 1.00%; p99 latency 900 ms > 500 ms"
+    assert run.output["count"] == 100
+
+
+def test_slo_probe_needs_enough_requests() -> None:
+    few = ProbeContext(metrics=lambda: samples([10, 10]))
+    run = probes.slo(p99_ms_max=100, min_samples=5).run(few)
+    assert not run.tolerance_met and run.deviation == "only 2 requests, fewer than 5"
+    filling = ProbeContext(metrics=lambda: samples([10, 10]), window_open=True)
+    assert probes.slo(p99_ms_max=100, min_samples=5).run(filling).tolerance_met
+
+
+def test_slo_probe_over_a_real_load(server: LoadServer) -> None:
+    with Load.http(server.url("/fast"), rps=100, count=50).start() as running:
+        running.wait()
+        context = ProbeContext(metrics=running.metrics)
+        run = probes.slo(error_rate_max=0, p99_ms_max=5000, min_samples=50).run(context)
+    assert run.tolerance_met and run.output["count"] == 50
+
+
+def test_slo_probe_without_a_load_says_so() -> None:
+    run = probes.slo(p99_ms_max=1).run(NOTHING)
+    assert not run.tolerance_met and "give the experiment a load" in (run.error or "")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: probes.slo(), "probes.slo() needs a bound"),
+        (lambda: probes.slo(error_rate_max=2), "error_rate_max=2: a rate is from 0 to 1"),
+        (lambda: probes.slo(p99_ms_max=-1), "p99_ms_max=-1: use a number, 0 or more"),
+        (lambda: probes.http("/", latency_ms_max=0), "latency_ms_max=0: use milliseconds"),
+        (lambda: probes.tcp(address="nowhere"), "address='nowhere': use host:port"),
+        (lambda: probes.call(lambda: 1, retry_for_s=-1), "retry_for_s=-1"),
+        (lambda: probes.call("fn"), "probes.call('fn'): give a function"),
+    ],
+)
+def test_bad_probes_are_refused_when_described(make: object, message: str) -> None:
+    with pytest.raises((TypeError, ValueError)) as raised:
+        make()  # type: ignore[operator]
+    assert message in str(raised.value)
+
+
+def test_a_relative_http_probe_needs_a_service() -> None:
+    run = probes.http("/health").run(NOTHING)
+    assert not run.tolerance_met and "give a full URL" in (run.error or "")
