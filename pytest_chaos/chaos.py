@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,6 +160,11 @@ class Chaos:
             monkey = self._item.funcargs["chaos_monkey"]
         if monkey is not None:
             extra["injections"] = [injection.to_json() for injection in monkey.injections]
+        if "pytest_chaos.canary.fixture" in sys.modules:  # the test used the canary fixture
+            from .canary.fixture import ROLLOUTS
+
+            rollouts = self._item.stash.get(ROLLOUTS, [])
+            extra["rollouts"] = [result.to_json() for result in rollouts]
         return extra
 
     def _keep(self, journal: Journal) -> None:

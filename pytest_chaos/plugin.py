@@ -13,6 +13,7 @@ from . import hookspecs, markers, outcomes, sections, settings
 from .session import ChaosSession
 
 if TYPE_CHECKING:
+    from .canary.fixture import Canary
     from .chaos import Chaos
     from .inject import ChaosMonkey
     from .inject.http import ChaosHTTP
@@ -194,6 +195,23 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[Chaos]:
         yield lab
     finally:
         _raise_teardown_errors(lab.close())
+
+
+@pytest.fixture
+def canary(request: pytest.FixtureRequest) -> Iterator[Canary]:
+    """Releases under chaos: ``canary.router({"stable": [...], "canary": [...]})`` splits
+    traffic by weight (closed at teardown); ``canary.rollout(router).run()`` moves traffic
+    to the canary stage by stage while a judge compares it with the baseline, rolling back
+    on a failing verdict; ``canary.switch(...)`` and ``canary.rolling(...)`` release blue-
+    green and instance by instance. Their timelines go to the test's experiment journals."""
+    from .canary.fixture import Canary
+
+    node = request.node
+    releases = Canary(node, chaos_session(request.config).seeds(node.nodeid))
+    try:
+        yield releases
+    finally:
+        _raise_teardown_errors(releases.close())
 
 
 @pytest.fixture
