@@ -195,3 +195,30 @@ def test_a_rolling_release_replaces_every_instance_with_the_hypothesis_held(
 def test_bad_rollouts_are_refused(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         CanaryRollout(object(), **options)  # type: ignore[arg-type]
+
+
+def test_releases_go_to_the_experiment_journal(
+    service: ServiceManager, canary: Canary, chaos: Any
+) -> None:
+    """A release made during an experiment (here, a blue-green switch as the method's
+    action) is in the experiment's journal, with its timeline."""
+    from pytest_chaos import faults
+
+    blue = version(service, "blue")
+    green = version(service, "green")
+    router = canary.router({"blue": [blue.address], "green": [green.address]})
+    journal = chaos.experiment(
+        "switching keeps the app answering",
+        steady_state=[probes.http(router.url + "/", name="app answers")],
+        method=[
+            faults.action(
+                "switch to green",
+                apply=lambda: canary.switch(router, to="green", away="blue"),
+                for_s=0.2,
+            )
+        ],
+    )
+    [release] = journal["pytest_chaos"]["rollouts"]
+    assert (release["kind"], release["outcome"]) == ("blue-green", "switched")
+    assert release["timeline"][0]["to"] == "green"
+    assert journal["steady_states"]["after"]["steady_state_met"]
