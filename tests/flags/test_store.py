@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_chaos.flags import unleash
+from pytest_chaos.flags.changes import Change, Evaluation, ManualClock
 from pytest_chaos.flags.store import FlagConfigError, FlagStore
 from pytest_chaos.flags.unleash import VARIANT_SEED, normalized_hash, semver_key
 
@@ -214,7 +216,369 @@ def test_without_mmh3_bucketing_asks_for_the_extra(monkeypatch: pytest.MonkeyPat
 
 
 def test_the_docs_example_holds() -> None:
-    """docs/flags.md's example runs, and its assertions (which users are in) hold."""
+    """docs/flags.md's examples run, and their assertions (which users are in) hold."""
     page = (Path(__file__).resolve().parents[2] / "docs" / "flags.md").read_text()
-    block = re.findall(r"```python\n(.*?)```", page, re.S)[0]
-    exec(compile(block, "docs/flags.md", "exec"), {})
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        exec(compile(block, "docs/flags.md", "exec"), {})
+
+
+# --- evaluate(): every reason ------------------------------------------------------------
+
+
+def _variants(*names: str, **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {"name": n, "weight": 1000 // len(names), "stickiness": "default", **extra} for n in names
+    ]
+
+
+def test_evaluate_reasons_for_each_case() -> None:
+    in_10 = {"userId": "10"}
+    store = _store(
+        {"name": "bare", "enabled": True, "strategies": []},
+        {"name": "everyone", "enabled": True, "strategies": [{"name": "default"}]},
+        {"name": "off", "enabled": False, "strategies": [{"name": "default"}]},
+        {
+            "name": "listed",
+            "enabled": True,
+            "strategies": [{"name": "userWithId", "parameters": {"userIds": "7"}}],
+        },
+        {
+            "name": "prod",
+            "enabled": True,
+            "strategies": [
+                {
+                    "name": "default",
+                    "constraints": [
+                        {"contextName": "environment", "operator": "IN", "values": ["prod"]}
+                    ],
+                }
+            ],
+        },
+        _rollout("new-checkout", "10"),
+        _rollout("full", "100"),
+        {"name": "ab", "enabled": True, "strategies": [], "variants": _variants("a", "b")},
+    )
+    E = Evaluation
+    assert store.evaluate("bare") == E(True, None, "STATIC")
+    assert store.evaluate("everyone", in_10) == E(True, None, "STATIC")
+    assert store.evaluate("full", in_10) == E(True, None, "STATIC")
+    assert store.evaluate("off", in_10) == E(False, None, "DISABLED")
+    assert store.evaluate("listed", {"userId": "7"}) == E(True, None, "TARGETING_MATCH")
+    assert store.evaluate("listed", {"userId": "8"}) == E(False, None, "DEFAULT")
+    assert store.evaluate("prod", {"environment": "prod"}) == E(True, None, "TARGETING_MATCH")
+    assert store.evaluate("prod", {"environment": "dev"}) == E(False, None, "DEFAULT")
+    users = [{"userId": str(u)} for u in range(100)]
+    inside = next(u for u in users if store.is_enabled("new-checkout", u))
+    outside = next(u for u in users if not store.is_enabled("new-checkout", u))
+    assert store.evaluate("new-checkout", inside) == E(True, None, "SPLIT")
+    assert store.evaluate("new-checkout", outside) == E(False, None, "DEFAULT")
+    ab = store.evaluate("ab", in_10)
+    assert ab.value is True and ab.reason == "SPLIT"
+    assert ab.variant == store.get_variant("ab", in_10)["name"]
+    assert store.evaluate("missing") == E(False, None, "ERROR", "FLAG_NOT_FOUND")
+    assert store.evaluate("missing", default=True) == E(True, None, "ERROR", "FLAG_NOT_FOUND")
+
+
+def test_evaluate_says_targeting_match_for_a_variant_override() -> None:
+    variants = _variants("a", "b")
+    variants[0]["overrides"] = [{"contextName": "userId", "values": ["vip"]}]
+    store = _store({"name": "ab", "enabled": True, "strategies": [], "variants": variants})
+    assert store.evaluate("ab", {"userId": "vip"}) == Evaluation(True, "a", "TARGETING_MATCH")
+
+
+def test_evaluate_answers_error_when_evaluation_raises(caplog: pytest.LogCaptureFixture) -> None:
+    store = _store({"name": "bare", "enabled": True, "strategies": [{"name": "userWithId"}]})
+
+    class Hostile(dict[str, Any]):
+        def get(self, key: str, default: Any = None) -> Any:
+            raise RuntimeError("boom")
+
+    result = store.evaluate("bare", Hostile(), default=True)
+    assert result == Evaluation(True, None, "ERROR", "GENERAL")
+    assert "raised" in caplog.text
+
+
+# --- changes, listeners and the audit ----------------------------------------------------
+
+
+def _recorder(store: FlagStore) -> list[Change]:
+    seen: list[Change] = []
+    store.listen(seen.append)
+    return seen
+
+
+def test_each_change_reaches_each_listener_exactly_once_and_the_audit_in_order() -> None:
+    clock = ManualClock(100.0)
+    store = FlagStore(clock=clock)
+    first, second = _recorder(store), _recorder(store)
+    store.set_unleash({"name": "f", "enabled": False, "strategies": [{"name": "default"}]})
+    clock.advance(1)
+    store.enable("f")
+    store.enable("f", percentage=25)
+    store.disable("f")
+    store.kill("f")
+    store.revive("f")
+    store.kill()
+    store.revive()
+    store.remove("f")
+    kinds = ["set", "enable", "enable", "disable", "kill", "revive", "kill", "revive", "remove"]
+    assert [c.kind for c in first] == kinds
+    assert first == second == store.audit
+    assert [c.at for c in store.audit][:2] == [100.0, 101.0]
+    assert store.audit[0].before is None and store.audit[-1].after is None
+    assert store.audit[2].after["strategies"] == [
+        {
+            "name": "flexibleRollout",
+            "parameters": {"rollout": "25", "stickiness": "default", "groupId": "f"},
+        }
+    ]
+    assert store.audit[6].name is None
+
+
+def test_no_event_when_nothing_changed() -> None:
+    store = _store({"name": "f", "enabled": True, "strategies": [{"name": "default"}]})
+    seen = _recorder(store)
+    assert store.enable("f") is None
+    assert store.set_unleash(store.unleash_feature("f")) is None
+    assert store.remove("nope") is None
+    assert store.revive("f") is None and store.revive() is None
+    store.disable("f")
+    assert store.disable("f") is None
+    store.kill("f")
+    assert store.kill("f") is None
+    store.enable("f", 30)
+    assert store.enable("f", 30.0) is None
+    assert [c.kind for c in seen] == ["disable", "kill", "enable"]
+
+
+def test_a_raising_listener_is_reported_and_stops_neither_the_others_nor_the_change(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = FlagStore()
+
+    def hostile(change: Change) -> None:
+        raise RuntimeError("listener broke")
+
+    store.listen(hostile)
+    seen = _recorder(store)
+    store.define("f")
+    assert store.is_enabled("f")
+    assert [c.kind for c in seen] == ["set"]
+    assert "listener broke" in caplog.text
+
+
+def test_unsubscribe_stops_the_calls() -> None:
+    store = FlagStore()
+    seen: list[Change] = []
+    unsubscribe = store.listen(seen.append)
+    store.define("f")
+    unsubscribe()
+    unsubscribe()  # twice is harmless
+    store.disable("f")
+    assert len(seen) == 1 and len(store.audit) == 2
+
+
+def test_enable_with_a_percentage_keeps_constraints_and_buckets_like_unleash() -> None:
+    constraint = {"contextName": "environment", "operator": "IN", "values": ["prod"]}
+    store = _store(
+        {
+            "name": "f",
+            "enabled": False,
+            "strategies": [{"name": "default", "constraints": [constraint]}],
+        }
+    )
+    store.enable("f", 10)
+    strategies = store.unleash_feature("f")["strategies"]
+    assert strategies[0]["constraints"] == [constraint]
+    assert store.is_enabled("f", {"userId": "10", "environment": "prod"})
+    assert not store.is_enabled("f", {"userId": "10", "environment": "dev"})
+    assert not store.is_enabled("f", {"userId": "42", "environment": "prod"})
+    for bad in (12.5, -1, 101):
+        with pytest.raises(FlagConfigError, match="whole number"):
+            store.enable("f", bad)
+    with pytest.raises(KeyError):
+        store.enable("missing")
+
+
+def test_a_bad_feature_is_refused_without_a_change() -> None:
+    store = FlagStore()
+    seen = _recorder(store)
+    with pytest.raises(FlagConfigError):
+        store.set_unleash(_rollout("f", "ten"))
+    assert "f" not in store and seen == [] and store.audit == []
+
+
+def test_concurrent_changes_each_reach_the_listener_once_in_audit_order() -> None:
+    store = FlagStore()
+    seen = _recorder(store)
+    names = [f"f{i}" for i in range(8)]
+    for name in names:
+        store.define(name)
+
+    def churn(name: str) -> None:
+        for round_ in range(50):
+            store.disable(name)
+            store.enable(name, None if round_ % 2 else 40)
+
+    threads = [threading.Thread(target=churn, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == store.audit
+    assert len(seen) == len(names) * (1 + 100)
+    for name in names:
+        kinds = [c.kind for c in seen if c.name == name]
+        assert kinds == ["set"] + ["disable", "enable"] * 50
+
+
+def test_a_rollout_without_a_rollout_parameter_is_static() -> None:
+    store = _store(
+        {"name": "f", "enabled": True, "strategies": [{"name": "flexibleRollout"}]},
+    )
+    assert store.evaluate("f", {"userId": "1"}) == Evaluation(True, None, "STATIC")
+
+
+# --- the kill switch ---------------------------------------------------------------------
+
+
+def test_kill_answers_off_disabled_variant_and_reason_disabled_until_revived() -> None:
+    store = _store(
+        {"name": "f", "enabled": True, "strategies": [], "variants": _variants("a")},
+        {"name": "g", "enabled": True, "strategies": []},
+    )
+    ctx = {"userId": "1"}
+    store.kill("f")
+    assert store.killed("f") and not store.killed("g")
+    assert store.is_enabled("f", ctx) is False and store.is_enabled("g", ctx) is True
+    assert store.get_variant("f", ctx) == {
+        "name": "disabled",
+        "enabled": False,
+        "feature_enabled": False,
+    }
+    assert store.evaluate("f", ctx) == Evaluation(False, None, "DISABLED")
+    store.kill()
+    store.define("later")
+    assert not any(store.is_enabled(n, ctx) for n in ("f", "g", "later"))
+    store.revive()
+    assert store.is_enabled("g", ctx) and store.is_enabled("later", ctx)
+    assert not store.is_enabled("f", ctx)  # its own kill still holds
+    store.revive("f")
+    assert store.evaluate("f", ctx) == Evaluation(True, "a", "STATIC")
+
+
+def test_kill_and_revive_under_concurrent_evaluation() -> None:
+    store = _store({"name": "f", "enabled": True, "strategies": [{"name": "default"}]})
+    seen = _recorder(store)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    answers: list[set[bool]] = []
+
+    def evaluate() -> None:
+        got: set[bool] = set()
+        try:
+            while not stop.is_set():
+                got.add(store.is_enabled("f", {"userId": "1"}))
+                evaluation = store.evaluate("f", {"userId": "1"})
+                assert evaluation.reason in ("STATIC", "DISABLED")
+                assert evaluation.value is (evaluation.reason == "STATIC")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        answers.append(got)
+
+    threads = [threading.Thread(target=evaluate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for _ in range(200):
+        store.kill("f" if _ % 2 else None)
+        # once kill() returns, no evaluation anywhere answers on
+        assert store.is_enabled("f") is False
+        assert store.evaluate("f").reason == "DISABLED"
+        store.revive("f" if _ % 2 else None)
+        assert store.is_enabled("f") is True
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(seen) == 400 and all(len(got) >= 1 for got in answers)
+
+
+# --- the seed material's flags, and time ---------------------------------------------------
+
+
+def test_define_translates_the_seed_strategies_into_unleash() -> None:
+    store = FlagStore()
+    store.define("all", kind="ops")
+    store.define("none", strategy="none")
+    store.define("pct", kind="experiment", strategy="percentage", percentage=10)
+    store.define("ids", kind="permission", strategy="user_ids", user_ids=["a", "b"])
+    assert store.unleash_feature("all")["type"] == "operational"
+    assert store.is_enabled("all", {"userId": "x"})
+    assert not store.is_enabled("none") and store.evaluate("none").reason == "DISABLED"
+    assert store.unleash_feature("pct")["strategies"][0]["name"] == "flexibleRollout"
+    reference = _store(_rollout("pct", "10"))
+    for user in map(str, range(300)):
+        ctx = {"userId": user}
+        assert store.is_enabled("pct", ctx) == reference.is_enabled("pct", ctx)
+    assert store.is_enabled("ids", {"userId": "b"}) and not store.is_enabled("ids", {"userId": "c"})
+    with pytest.raises(FlagConfigError, match="kind"):
+        store.define("x", kind="chaos")
+    with pytest.raises(FlagConfigError, match="strategy"):
+        store.define("x", strategy="sometimes")
+    with pytest.raises(FlagConfigError, match="sum to 100"):
+        store.define("x", variants={"a": 50, "b": 40})
+
+
+def test_define_variants_split_by_their_percentages() -> None:
+    store = FlagStore()
+    store.define("ab", kind="experiment", variants={"a": 50, "b": 50})
+    counts = {"a": 0, "b": 0}
+    for user in range(2000):
+        evaluation = store.evaluate("ab", {"userId": str(user)})
+        assert evaluation.reason == "SPLIT" and evaluation.variant is not None
+        counts[evaluation.variant] += 1
+    assert 900 < counts["a"] < 1100
+
+
+def test_a_gradual_rollout_follows_the_clock() -> None:
+    clock = ManualClock(1_000.0)
+    store = FlagStore(clock=clock)
+    store.define("g", strategy="gradual", end=1_000.0 + 100.0, to_percentage=50)
+    users = [{"userId": str(u)} for u in range(2000)]
+
+    def share() -> float:
+        return sum(store.is_enabled("g", u) for u in users) / len(users)
+
+    assert share() == 0.0
+    clock.advance(50)  # halfway: 25%
+    cohort = {u["userId"] for u in users if store.is_enabled("g", u)}
+    assert 0.22 < len(cohort) / len(users) < 0.28
+    assert store.evaluate("g", {"userId": next(iter(cohort))}).reason == "SPLIT"
+    clock.advance(1_000)  # past the end: stays at 50%
+    assert 0.46 < share() < 0.54
+    assert cohort <= {u["userId"] for u in users if store.is_enabled("g", u)}
+    # the same users as a flexibleRollout of 50% with the same groupId
+    reference = _store(_rollout("g", "50"))
+    assert all(store.is_enabled("g", u) == reference.is_enabled("g", u) for u in users)
+
+
+def test_a_gradual_rollout_defaults_to_ten_percent_an_hour_from_now() -> None:
+    clock = ManualClock(0.0)
+    store = FlagStore(clock=clock)
+    store.define("g", strategy="gradual")
+    clock.advance(3_600)
+    reference = _store(_rollout("g", "10"))
+    users = [{"userId": str(u)} for u in range(500)]
+    assert all(store.is_enabled("g", u) == reference.is_enabled("g", u) for u in users)
+    with pytest.raises(FlagConfigError, match="start < end"):
+        store.define("bad", strategy="gradual", start=10, end=5)
+
+
+def test_manual_clock_does_not_go_back() -> None:
+    clock = ManualClock()
+    clock.advance(2.5)
+    assert clock.now() == 2.5
+    with pytest.raises(ValueError):
+        clock.advance(-1)
