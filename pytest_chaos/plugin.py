@@ -15,6 +15,7 @@ from .session import ChaosSession
 if TYPE_CHECKING:
     from .canary.fixture import Canary
     from .chaos import Chaos
+    from .flags.fixture import Flags
     from .inject import ChaosMonkey
     from .inject.http import ChaosHTTP
     from .proxy.tracked import ChaosToxiproxy
@@ -212,6 +213,21 @@ def canary(request: pytest.FixtureRequest) -> Iterator[Canary]:
         yield releases
     finally:
         _raise_teardown_errors(releases.close())
+
+
+@pytest.fixture
+def flags() -> Iterator[Flags]:
+    """Feature flags: ``flags.store`` (Unleash's bucketing, the seed material's kinds, a kill
+    switch, change listeners), ``flags.clock`` to move gradual rollouts, ``flags.load()``
+    for Unleash documents, and ``flags.url``: an OFREP server on a free loopback port, for
+    services under test that read their flags over HTTP. Fresh for every test."""
+    from .flags.fixture import Flags
+
+    fresh = Flags()
+    try:
+        yield fresh
+    finally:
+        fresh.close()
 
 
 @pytest.fixture

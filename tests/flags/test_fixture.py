@@ -1,0 +1,87 @@
+"""The ``flags`` fixture, and chaos on the flag plane: a service that reads its flags over
+OFREP keeps its steady state when the flag server is slow, then down; a kill switch flipped
+mid-canary overrides the canary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pytest_chaos.flags.fixture import Flags
+from pytest_chaos.flags.store import FlagConfigError
+from pytest_chaos.proxy.tracked import ChaosToxiproxy
+
+CHECKOUT = {
+    "name": "new-checkout",
+    "enabled": True,
+    "strategies": [{"name": "flexibleRollout", "parameters": {"rollout": "100"}}],
+}
+
+
+def flag_of(url: str, key: str, user: str, timeout: float) -> bool:
+    """What a service does: ask the OFREP server, and fall back to off on any failure."""
+    try:
+        answer = httpx.post(
+            f"{url}/ofrep/v1/evaluate/flags/{key}",
+            json={"context": {"targetingKey": user}},
+            timeout=timeout,
+        )
+        return bool(answer.json().get("value", False)) if answer.status_code == 200 else False
+    except httpx.HTTPError:
+        return False
+
+
+def test_flags_are_fresh_loaded_and_served(flags: Flags, tmp_path: Path) -> None:
+    assert len(flags.store) == 0
+    document = tmp_path / "flags.json"
+    document.write_text(json.dumps({"features": [CHECKOUT]}))
+    flags.load(document)
+    assert flags.store.is_enabled("new-checkout", {"userId": "1"})
+    assert flag_of(flags.url, "new-checkout", "1", timeout=2)
+    assert flags.url.startswith("http://127.0.0.1:")
+    with pytest.raises(FlagConfigError, match="flags file"):
+        flags.load(tmp_path / "missing.json")
+
+
+def test_a_gradual_rollout_moves_with_the_fixture_clock(flags: Flags) -> None:
+    now = flags.clock.now()
+    flags.store.define("search", strategy="gradual", start=now, end=now + 3600)
+    users = [{"userId": str(n)} for n in range(1000)]
+    before = sum(flags.store.is_enabled("search", user) for user in users)
+    flags.clock.advance(1800)
+    halfway = sum(flags.store.is_enabled("search", user) for user in users)
+    flags.clock.advance(1800)
+    after = sum(flags.store.is_enabled("search", user) for user in users)
+    assert before == 0 and 400 < halfway < 600 and after == 1000
+
+
+def test_a_slow_then_down_flag_server_falls_back_without_losing_steady_state(
+    flags: Flags, toxiproxy: ChaosToxiproxy
+) -> None:
+    """The OFREP server behind a proxy: with 300 ms latency and a 100 ms client timeout the
+    service answers with the default (off), and keeps answering; with the proxy down,
+    likewise; when the fault ends, the flag is read again."""
+    flags.load({"features": [CHECKOUT]})
+    link = toxiproxy.proxy("flags", upstream=flags.url.removeprefix("http://"))
+    via = f"http://{link.listen}"
+    assert flag_of(via, "new-checkout", "7", timeout=1)
+    with link.latency(ms=300):
+        assert [flag_of(via, "new-checkout", "7", timeout=0.1) for _ in range(3)] == [False] * 3
+    with link.down():
+        assert flag_of(via, "new-checkout", "7", timeout=0.5) is False
+    assert flag_of(via, "new-checkout", "7", timeout=1)
+
+
+def test_the_kill_switch_overrides_a_canary_at_once(flags: Flags) -> None:
+    flags.load({"features": [CHECKOUT]})
+    flags.store.enable("new-checkout", percentage=25)
+    users = [{"userId": str(n)} for n in range(400)]
+    assert 50 < sum(flags.store.is_enabled("new-checkout", u) for u in users) < 150
+    flags.store.kill("new-checkout")
+    assert not any(flags.store.is_enabled("new-checkout", u) for u in users)
+    assert not flag_of(flags.url, "new-checkout", "1", timeout=2)
+    flags.store.revive("new-checkout")
+    assert 50 < sum(flags.store.is_enabled("new-checkout", u) for u in users) < 150
