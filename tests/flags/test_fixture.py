@@ -85,3 +85,32 @@ def test_the_kill_switch_overrides_a_canary_at_once(flags: Flags) -> None:
     assert not flag_of(flags.url, "new-checkout", "1", timeout=2)
     flags.store.revive("new-checkout")
     assert 50 < sum(flags.store.is_enabled("new-checkout", u) for u in users) < 150
+
+
+def test_an_openfeature_client_falls_back_with_reason_error_when_the_flag_plane_breaks(
+    flags: Flags, toxiproxy: ChaosToxiproxy
+) -> None:
+    """The real OFREP provider reading the flags through a proxy: slow (300 ms against its
+    100 ms timeout), then down, it answers the default with reason ERROR; once the fault
+    ends it answers the flag again."""
+    from openfeature import api
+    from openfeature.contrib.provider.ofrep import OFREPProvider
+    from openfeature.flag_evaluation import Reason
+    from openfeature.provider.no_op_provider import NoOpProvider
+
+    flags.load({"features": [CHECKOUT]})
+    link = toxiproxy.proxy("flags", upstream=flags.url.removeprefix("http://"))
+    api.set_provider(OFREPProvider(f"http://{link.listen}", timeout=0.1), domain="flag-plane")
+    client = api.get_client(domain="flag-plane")
+    try:
+        assert client.get_boolean_details("new-checkout", False).value is True
+        with link.latency(ms=300):
+            slow = client.get_boolean_details("new-checkout", False)
+        assert (slow.value, slow.reason) == (False, Reason.ERROR)
+        with link.down():
+            down = client.get_boolean_details("new-checkout", False)
+        assert (down.value, down.reason) == (False, Reason.ERROR)
+        healed = client.get_boolean_details("new-checkout", False)
+        assert (healed.value, healed.reason) == (True, Reason.STATIC)
+    finally:  # leave the global API as other tests expect it: only this domain was touched
+        api.set_provider(NoOpProvider(), domain="flag-plane")
