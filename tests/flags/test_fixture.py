@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -114,3 +115,41 @@ def test_an_openfeature_client_falls_back_with_reason_error_when_the_flag_plane_
         assert (healed.value, healed.reason) == (True, Reason.STATIC)
     finally:  # leave the global API as other tests expect it: only this domain was touched
         api.set_provider(NoOpProvider(), domain="flag-plane")
+
+
+def test_a_service_keeps_its_steady_state_while_its_flag_server_is_slow_then_down(
+    flags: Flags, toxiproxy: ChaosToxiproxy, service: Any, chaos: Any
+) -> None:
+    """An experiment on the flag plane: a service process that reads its flag over OFREP
+    (through a proxy) answers every request while the flag server is 300 ms slow, then
+    down; it falls back to the old checkout meanwhile and reads the flag again after."""
+    import sys
+
+    from pytest_chaos import faults, probes
+    from pytest_chaos.steady.load import Load
+
+    flags.load({"features": [CHECKOUT]})
+    link = toxiproxy.proxy("flags", upstream=flags.url.removeprefix("http://"))
+    app = service.process(
+        "checkout",
+        [sys.executable, str(Path(__file__).with_name("flagapp.py")), "--port", "{port}"],
+        env={"FLAGS_URL": f"http://{link.listen}"},
+        ready=probes.http("/health"),
+    )
+    checkout = f"{app.url}/checkout?user=7"
+    assert httpx.get(checkout, timeout=2).text == "new"
+    journal = chaos.experiment(
+        "checkout answers whatever the flag plane does",
+        steady_state=[
+            probes.http(checkout, status=200, latency_ms_max=1000, name="checkout"),
+            probes.slo(error_rate_max=0.0, min_samples=5),
+        ],
+        method=[
+            faults.latency("flags", ms=300, for_s=1.0),
+            faults.down("flags", start_after_s=1.2, for_s=1.0),
+        ],
+        load=Load.http(checkout, rps=20, duration_s=60, timeout=2),
+        strategy="continuously",
+    )
+    assert journal["status"] == "completed" and not journal["deviated"]
+    assert httpx.get(checkout, timeout=2).text == "new"  # the flag is read again
