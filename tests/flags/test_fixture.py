@@ -153,3 +153,50 @@ def test_a_service_keeps_its_steady_state_while_its_flag_server_is_slow_then_dow
     )
     assert journal["status"] == "completed" and not journal["deviated"]
     assert httpx.get(checkout, timeout=2).text == "new"  # the flag is read again
+
+
+def test_a_kill_switch_flipped_mid_canary_overrides_the_canary(
+    flags: Flags, service: Any, canary: Any
+) -> None:
+    """A canary release (issue 7's router) of a version that shows the new checkout behind
+    a flag: flipping the kill switch at stage 2 makes the canary answer the old checkout at
+    once, through the router and directly, while the release goes on."""
+    import sys
+
+    from pytest_chaos import probes
+    from pytest_chaos.steady.load import Load
+
+    flags.load({"features": [CHECKOUT]})
+    old_app = Path(__file__).resolve().parents[1] / "canary" / "app.py"
+    stable = service.process(
+        "stable",
+        [sys.executable, str(old_app), "--port", "{port}", "--version", "old"],
+        ready=probes.http("/health"),
+    )
+    new = service.process(
+        "canary",
+        [sys.executable, str(Path(__file__).with_name("flagapp.py")), "--port", "{port}"],
+        env={"FLAGS_URL": flags.url},
+        ready=probes.http("/health"),
+    )
+    assert httpx.get(f"{new.url}/checkout?user=7", timeout=2).text == "new"
+    router = canary.router({"stable": [stable.address], "canary": [new.address]})
+    after_kill: list[str] = []
+
+    def on_stage(entry: dict[str, Any]) -> None:
+        if entry["stage"] == 2:
+            flags.store.kill("new-checkout")
+            after_kill.extend(
+                httpx.get(f"{new.url}/checkout?user={n}", timeout=2).text for n in range(20)
+            )
+            router.set_weights({"canary": 100})  # everything through the canary, briefly
+            after_kill.extend(
+                httpx.get(f"{router.url}/checkout?user={n}", timeout=2).text for n in range(20)
+            )
+
+    with Load.http(f"{router.url}/checkout?user=7", rps=100, duration_s=60, timeout=2).start():
+        result = canary.rollout(router, stage_requests=100, stages=(5, 50, 100)).run(
+            on_stage=on_stage
+        )
+    assert after_kill == ["old"] * 40
+    assert result.timeline[1]["stage"] == 2  # the release went on past the kill switch
