@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import subprocess
 import sys
@@ -111,6 +112,20 @@ def _busy_seconds() -> float | None:
 def _own_seconds() -> float:
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Collect now, then keep the garbage collector off while timing (as ``timeit`` does),
+    so that a collection does not land in one contender's rounds."""
+    was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 if __name__ == "__main__":

@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import ipaddress
 import logging
 import socket
@@ -80,7 +79,7 @@ from pytest_chaos.flags.store import FlagStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import CpuMeter
+from benchkit import CpuMeter, no_gc
 
 FLAG = "checkout-rollout"
 GROUP = "checkout"
@@ -249,18 +248,6 @@ def openfeature_loop(client: Any, contexts: list[EvaluationContext]) -> Callable
         return (clock() - start) / len(contexts)
 
     return run
-
-
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 # -- rounds and results ------------------------------------------------------------------

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import os
 import statistics
 import sys
@@ -52,7 +51,7 @@ from pytest_chaos.inject import ChaosConfig, ChaosHTTP, ChaosMonkey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import CpuMeter, loopback_server
+from benchkit import CpuMeter, loopback_server, no_gc
 
 TARGET_DISABLED_NS = 150.0
 NOWHERE = "nowhere.invalid"
@@ -159,18 +158,6 @@ async def _time_async_requests(
     for _ in repeat(None, calls):
         await handle(request)
     return (clock() - start) / calls
-
-
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 # -- rounds and results ------------------------------------------------------------------
