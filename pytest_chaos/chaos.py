@@ -21,13 +21,14 @@ if TYPE_CHECKING:
 
     from .session import ChaosSession
 
-#: Which fixture a fault's target is looked up in, by fault kind.
-_FIXTURE_OF_KIND = {
-    "down": "toxiproxy",
-    "kill": "service",
-    "stop": "service",
-    "pause": "service",
+#: The fixture each fault constructor of :mod:`pytest_chaos.faults` looks its target up in.
+_FIXTURE_OF = {
+    **dict.fromkeys(
+        ("toxic", "latency", "bandwidth", "timeout", "reset_peer", "down"), "toxiproxy"
+    ),
+    **dict.fromkeys(("kill", "stop", "pause"), "service"),
     "patch": "chaos_monkey",
+    "http": "chaos_http",
 }
 
 
@@ -43,13 +44,7 @@ class FixtureResolver:
     def prepare(self, faults: Sequence[Fault]) -> None:
         """Fetch now the fixtures that ``faults`` will need."""
         for fault in faults:
-            name = _FIXTURE_OF_KIND.get(fault.kind)
-            if fault.kind.startswith("http."):
-                name = "chaos_http"
-            elif (name is None and fault.func in ("toxic", "latency", "bandwidth", "timeout")) or (
-                name is None and fault.func == "reset_peer"
-            ):
-                name = "toxiproxy"
+            name = _FIXTURE_OF.get(fault.func or fault.kind)
             if name is not None:
                 self._fixture(name)
 
@@ -57,6 +52,12 @@ class FixtureResolver:
         if name not in self._fixtures:
             self._fixtures[name] = self._request.getfixturevalue(name)
         return self._fixtures[name]
+
+    def fetched(self, name: str) -> Any:
+        """The fixture ``name`` if the test or an experiment has asked for it, else None."""
+        if name in self._fixtures:
+            return self._fixtures[name]
+        return getattr(self._request.node, "funcargs", {}).get(name)
 
     def proxy(self, name: str) -> Any:
         return self._fixture("toxiproxy")[name]
@@ -155,9 +156,7 @@ class Chaos:
     def _extra(self) -> dict[str, Any]:
         """pytest-chaos's own journal fields: the test, and what the monkey injected."""
         extra: dict[str, Any] = {"nodeid": self._item.nodeid}
-        monkey = self._resolver._fixtures.get("chaos_monkey")
-        if monkey is None and "chaos_monkey" in getattr(self._item, "funcargs", {}):
-            monkey = self._item.funcargs["chaos_monkey"]
+        monkey = self._resolver.fetched("chaos_monkey")
         if monkey is not None:
             extra["injections"] = [injection.to_json() for injection in monkey.injections]
         if "pytest_chaos.canary.fixture" in sys.modules:  # the test used the canary fixture

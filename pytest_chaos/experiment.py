@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from . import __version__
+from .checks import seconds
 from .faults import Ending, Fault, Resolver
 from .steady.probes import Probe, ProbeContext, ProbeRun, SloProbe
 
@@ -136,11 +137,11 @@ class Experiment:
 
             if not isinstance(load, LoadType):
                 raise TypeError(f"load={load!r}: use a load (chaos.load.http(...), Load.tcp(...))")
-        _positive("frequency_s", frequency_s)
+        seconds("frequency_s", frequency_s, allow_zero=False)
         if duration_s is not None:
-            _positive("duration_s", duration_s, allow_zero=True)
+            seconds("duration_s", duration_s, allow_zero=True)
         if settle_s is not None:
-            _positive("settle_s", settle_s, allow_zero=True)
+            seconds("settle_s", settle_s, allow_zero=True)
         if duration_s is None and not body_is_method and any(f.for_s is None for f in method):
             open_ended = next(fault for fault in method if fault.for_s is None)
             raise ValueError(
@@ -736,16 +737,6 @@ def _items(name: str, values: Sequence[object], kind: type, what: str) -> None:
     for value in values:
         if not isinstance(value, kind):
             raise TypeError(f"{name}: {value!r} is not one of the {what}")
-
-
-def _positive(name: str, value: object, *, allow_zero: bool = False) -> None:
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, (int, float))
-        and (value >= 0 if allow_zero else value > 0)
-    )
-    if not ok:
-        raise ValueError(f"{name}={value!r}: use a number of seconds, more than 0")
 
 
 def write_journal(journal: Journal, path: Path) -> Path:

@@ -9,11 +9,11 @@ the ``toxiproxy`` proxy or the ``service`` of that name).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from ..checks import seconds
 from .record import ActiveFault, FaultLog, FaultRecord
 
 
@@ -76,9 +76,9 @@ class Fault:
     provider: dict[str, Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        _seconds("start_after_s", self.start_after_s, allow_zero=True)
+        seconds("start_after_s", self.start_after_s, allow_zero=True)
         if self.for_s is not None:
-            _seconds("for_s", self.for_s, allow_zero=False)
+            seconds("for_s", self.for_s, allow_zero=False)
 
     def describe(self) -> str:
         """``latency of redis (ms=300) from 1 s for 2 s``."""
@@ -128,18 +128,6 @@ class Fault:
         if self.start_after_s:
             activity["pauses"] = {"before": self.start_after_s}
         return activity
-
-
-def _seconds(name: str, value: object, *, allow_zero: bool) -> None:
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, (int, float))
-        and math.isfinite(value)
-        and (value >= 0 if allow_zero else value > 0)
-    )
-    if not ok:
-        bound = "0 or more" if allow_zero else "more than 0"
-        raise ValueError(f"{name}={value!r}: use a number of seconds, {bound}")
 
 
 def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:

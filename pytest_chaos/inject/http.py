@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import httpx
 
+from ..checks import seconds
 from ..faults import ActiveFault, FaultRecord
 from .monkey import ChaosConfig, ChaosMonkey
 from .rules import Injection, Rule, check_keywords
@@ -268,10 +269,8 @@ class ChaosHTTP:
         retrying a non-idempotent request unsafe."""
         if not isinstance(delivered, bool):
             raise ValueError(f"delivered={delivered!r}: use True or False")
-        if after_s is not None and (
-            isinstance(after_s, bool) or not isinstance(after_s, (int, float)) or after_s < 0
-        ):
-            raise ValueError(f"after_s={after_s!r}: use a number of seconds, 0 or more")
+        if after_s is not None:
+            seconds("after_s", after_s, allow_zero=True)
 
         def act(request: httpx.Request, plan: HttpPlan) -> HttpPlan:
             wait = after_s if after_s is not None else _read_timeout(request)

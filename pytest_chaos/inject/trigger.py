@@ -7,6 +7,8 @@ import math
 import random
 from dataclasses import dataclass
 
+from ..checks import seconds
+
 
 @dataclass(frozen=True)
 class Trigger:
@@ -43,7 +45,7 @@ class Trigger:
             rate=check_rate(default_rate if rate is None else rate) if every is None else 1.0,
             every=_count("every", every),
             first=_count("first", first),
-            for_s=_duration(for_s),
+            for_s=None if for_s is None else seconds("for_s", for_s, allow_zero=False),
         )
 
     def fires(self, call: int, elapsed_s: float, rng: random.Random) -> bool:
@@ -91,19 +93,6 @@ def _count(name: str, value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}={value!r}: use a whole number of calls, 1 or more")
     return value
-
-
-def _duration(value: object) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"for_s={value!r}: use a number of seconds greater than 0")
-    return float(value)
 
 
 def latency_range(value: object, name: str = "latency_ms") -> tuple[float, float] | None:

@@ -9,6 +9,7 @@ retry until it holds, within a deadline.
 
 from __future__ import annotations
 
+import functools
 import re
 import socket
 import time
@@ -16,6 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..checks import seconds
 from .tolerance import Tolerance, tolerance
 
 if TYPE_CHECKING:
@@ -557,25 +559,17 @@ def _tolerance(spec: Any) -> Tolerance:
 
 
 def _retry(value: float | None) -> float | None:
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
-    ):
-        raise ValueError(f"retry_for_s={value!r}: use a number of seconds, 0 or more")
-    return value
+    return None if value is None else seconds("retry_for_s", value, allow_zero=True)
 
 
-_CLIENT: list[Any] = []
-
-
+@functools.cache
 def _probe_client() -> Any:
     """The HTTP client of every probe: made once (a new client per check costs an SSL
     context, tens of milliseconds of CPU) and keeping no connection alive, so each check
     opens a connection of its own as a new client would."""
-    if not _CLIENT:
-        import httpx  # here: loading the plugin must stay cheap
+    import httpx  # here: loading the plugin must stay cheap
 
-        _CLIENT.append(httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)))
-    return _CLIENT[0]
+    return httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def port_of(target: Target, name: str | None) -> int:
