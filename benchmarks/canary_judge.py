@@ -5,7 +5,8 @@ many seeded simulated rollouts (``pytest_chaos.canary.simulate``; no services).
 Traffic is the seed's: production fails 0.5% of requests and answers in 50 ms x
 uniform(0.9, 1.1). The canary is equal to production, has twice its errors (1%), answers
 50% slower (75 ms x uniform(0.9, 1.1)), or is the seed's buggy canary (5% errors, 50 ms x
-uniform(1.5, 3.0)). A rollout walks the stages 1, 5, 10, 25, 50, 100%, judging after each
+uniform(1.5, 3.0)). Two more pairs fail 5% of production's requests: an equal canary, and
+one with twice the errors (10%). A rollout walks the stages 1, 5, 10, 25, 50, 100%, judging after each
 stage everything both pools served since it began, and stops at the first ``fail``
 (``simulate_rollout``). Both judges see the very same requests (same seeds).
 
@@ -18,15 +19,18 @@ Two readings of "200 requests per stage":
   does; the canary has served about 382 by the end (2 in the 1% stage).
 
 Targets for the statistical judge, per pool (exit code 1 when one is missed): false
-rollbacks (equal canary) <= 1%, detection (errors x2, latency +50%) >= 95%. Next to the
-errors-x2 detection the run prints the most that *any* judge could reach with that many
-canary requests: the power of the Neyman-Pearson test that knows both error rates, at a 1%
-false-rollback rate (a rollout that judges after every stage decides on a prefix of the
-same requests, so it cannot do better). Last, what one ``judge()`` call costs with 5,000
+rollbacks (equal canary, at 0.5% and at 5% errors) <= 1%, detection (errors x2 from 5% to
+10%, latency +50%) >= 95%. Doubling the seed's 0.5% is measured but not gated: 1,200 canary
+requests hold about 6 errors against 12, and no judge can tell those apart 95% of the time
+at 1% false rollbacks. Next to each errors-x2 detection the run prints the most that *any*
+judge could reach with that many canary requests: the power of the Neyman-Pearson test that
+knows both error rates, at a 1% false-rollback rate (a rollout that judges after every
+stage decides on a prefix of the same requests, so it cannot do better). Last, what one ``judge()`` call costs with 5,000
 requests a side.
 
     python3 benchmarks/canary_judge.py [--rollouts 1000] [--requests-per-stage 200]
-        [--jobs N] [--scenarios equal,errors,latency,bug] [--modes pool,seed]
+        [--jobs N] [--scenarios equal,equal-5,errors,errors-0.5,latency,bug]
+        [--modes pool,seed]
         [--alpha A] [--error-floor F] [--latency-floor R] [--latency-floor-ms MS]
         [--min-samples N]
 """
@@ -59,12 +63,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchkit import CpuMeter
 
-SCENARIOS: dict[str, tuple[str, Version]] = {
-    "equal": ("equal", PRODUCTION),
-    "errors": ("errors x2", Version(error_rate=0.01)),
-    "latency": ("latency +50%", Version(latency_ms=(67.5, 82.5))),
-    "bug": ("seed's bug", BUGGY),
+BUSY = Version(error_rate=0.05)
+"""A production that fails 5% of its requests: enough errors in 200 for a doubling to show."""
+SCENARIOS: dict[str, tuple[str, Version, Version]] = {
+    "equal": ("equal", PRODUCTION, PRODUCTION),
+    "equal-5": ("equal, 5%", BUSY, BUSY),
+    "errors": ("errors 5->10%", BUSY, Version(error_rate=0.1)),
+    "errors-0.5": ("errors .5->1%", PRODUCTION, Version(error_rate=0.01)),
+    "latency": ("latency +50%", PRODUCTION, Version(latency_ms=(67.5, 82.5))),
+    "bug": ("seed's bug", PRODUCTION, BUGGY),
 }
+ERROR_DOUBLINGS = ("errors", "errors-0.5")
 MODES = {"pool": ("per pool", True), "seed": ("seed split", False)}
 JUDGES = ("threshold", "statistical")
 FALSE_ROLLBACKS_MAX = 0.01
@@ -88,11 +97,11 @@ def judges(statistical: dict[str, Any]) -> dict[str, Judge]:
 
 def run(job: Job) -> dict[str, list[float | None]]:
     """Where each rollout of the chunk was rolled back (stage percent), None if promoted."""
-    canary = SCENARIOS[job.scenario][1]
+    _, production, canary = SCENARIOS[job.scenario]
     out: dict[str, list[float | None]] = {name: [] for name in JUDGES}
     for name, judge in judges(job.statistical).items():
         for seed in job.seeds:
-            traffic = SimulatedTraffic(PRODUCTION, canary, seed=seed)
+            traffic = SimulatedTraffic(production, canary, seed=seed)
             rollout = simulate_rollout(
                 judge, traffic, requests_per_stage=job.requests_per_stage, per_pool=job.per_pool
             )
@@ -133,6 +142,14 @@ def best_detection(n: int, p0: float, p1: float, level: float) -> float:
     gamma = (level - binomial_tail(n, p0, k)) / at_edge if at_edge > 0 else 0.0
     edge1 = binomial_tail(n, p1, k - 1) - binomial_tail(n, p1, k)
     return binomial_tail(n, p1, k) + gamma * edge1
+
+
+def best_detection_of(scenario: str, canary_requests: int) -> float:
+    """``best_detection`` for one of the error-doubling scenarios, at 1% false rollbacks."""
+    _, production, canary = SCENARIOS[scenario]
+    return best_detection(
+        canary_requests, production.error_rate, canary.error_rate, FALSE_ROLLBACKS_MAX
+    )
 
 
 def time_judges(statistical: dict[str, Any], per_side: int = 5000, repeat: int = 21) -> None:
@@ -237,20 +254,22 @@ def main(argv: list[str] | None = None) -> int:
                     f"{SCENARIOS[scenario][0]:<14}{name:<13}{rate:>11.1%}"
                     f"   [{low:6.1%}, {high:6.1%}]   {where or '-'}"
                 )
-        if "errors" in args.scenarios:
-            bound = best_detection(round(canary_total), 0.005, 0.01, FALSE_ROLLBACKS_MAX)
-            print(
-                f"errors x2: no judge can catch more than {bound:.1%} with "
-                f"{canary_total:,.0f} canary requests at <= 1% false rollbacks "
-                "(Neyman-Pearson, both rates known)"
-            )
+        for scenario in ERROR_DOUBLINGS:
+            if scenario in args.scenarios:
+                bound = best_detection_of(scenario, round(canary_total))
+                print(
+                    f"{SCENARIOS[scenario][0]}: no judge can catch more than {bound:.1%} with "
+                    f"{canary_total:,.0f} canary requests at <= 1% false rollbacks "
+                    "(Neyman-Pearson, both rates known)"
+                )
 
     failed = False
     if "pool" in args.modes:
         print("\ntargets (statistical judge, per pool):")
         gates = [
-            ("equal", "false rollbacks", "<=", FALSE_ROLLBACKS_MAX),
-            ("errors", "detection, errors x2", ">=", DETECTION_MIN),
+            ("equal", "false rollbacks, 0.5%", "<=", FALSE_ROLLBACKS_MAX),
+            ("equal-5", "false rollbacks, 5%", "<=", FALSE_ROLLBACKS_MAX),
+            ("errors", "detection, errors 5->10%", ">=", DETECTION_MIN),
             ("latency", "detection, latency +50%", ">=", DETECTION_MIN),
         ]
         for scenario, what, op, target in gates:
@@ -261,9 +280,8 @@ def main(argv: list[str] | None = None) -> int:
             failed |= not ok
             threshold = rates[("pool", scenario, "threshold")]
             note = f"threshold judge: {threshold:.1%}"
-            if scenario == "errors":
-                best = best_detection(rps * len(SEED_STAGES), 0.005, 0.01, FALSE_ROLLBACKS_MAX)
-                note += f"; any judge: <= {best:.1%}"
+            if scenario in ERROR_DOUBLINGS:
+                note += f"; any judge: <= {best_detection_of(scenario, rps * len(SEED_STAGES)):.1%}"
             print(
                 f"  {what + ' ' + op + f' {target:.0%}':<34} {rate:6.1%} "
                 f"{'PASS' if ok else 'FAIL'}   ({note})"

@@ -267,7 +267,7 @@ class StatisticalJudge:
 
     Tests are one-sided in the bad ``direction`` of each metric ("increase", "decrease" or
     "either"; "increase" is bad for both by default). Intervals are two-sided with
-    ``alpha`` in each tail (99% for the default ``alpha=0.005``), so the lower end matches
+    ``alpha`` in each tail (99.4% for the default ``alpha=0.003``), so the lower end matches
     the one-sided test. The default ``alpha`` keeps false rollbacks of an equal canary under
     1% over a six-stage rollout judged after every stage (benchmarks/canary_judge.py).
 
@@ -287,7 +287,7 @@ class StatisticalJudge:
         self,
         *,
         metrics: Sequence[str] = METRICS,
-        alpha: float = 0.005,
+        alpha: float = 0.003,
         effect_floor: Mapping[str, float] | None = None,
         min_samples: int = 50,
         critical: Sequence[str] = ("error_rate",),
@@ -397,7 +397,7 @@ class StatisticalJudge:
         outcome = self._decide(test.p_value, (bad - 1.0, floor - 1.0), (bad_ms, floor_ms))
         detail = (
             f"latency p50 {c_med:.1f} ms vs {b_med:.1f} ms: {ratio:.2f}x "
-            f"(HL shift {shift:+.1f} ms, {self.confidence:.0%} CI {r_low:.2f}x..{r_high:.2f}x), "
+            f"(HL shift {shift:+.1f} ms, {self.confidence * 100:g}% CI {r_low:.2f}x..{r_high:.2f}x), "
             f"floor {floor:g}x and {floor_ms:g} ms"
             f"{'' if direction == 'increase' else ' ' + direction}; "
             f"Mann-Whitney {_p(test.p_value, self.alpha)}"
@@ -421,7 +421,7 @@ class StatisticalJudge:
         outcome = self._decide(p, (bad, floor))
         detail = (
             f"error rate {rc:.2%} vs {rb:.2%} ({xc}/{nc} vs {xb}/{nb}): {diff * 100:+.2f} pts "
-            f"({self.confidence:.0%} CI {low * 100:+.2f}..{high * 100:+.2f}), "
+            f"({self.confidence * 100:g}% CI {low * 100:+.2f}..{high * 100:+.2f}), "
             f"floor {floor * 100:.2f} pts{'' if direction == 'increase' else ' ' + direction}; "
             f"Fisher {_p(p, self.alpha)}"
         )

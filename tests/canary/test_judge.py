@@ -260,7 +260,7 @@ def test_a_slower_canary_fails_on_latency_with_its_numbers() -> None:
     assert latency.p_value is not None and latency.p_value < 1e-15
     assert verdict.reason == latency.detail
     assert latency.detail.startswith("latency p50 75.0 ms vs 50.0 ms: 1.50x (HL shift +25.0 ms")
-    assert latency.detail.endswith("floor 1.1x and 1 ms; Mann-Whitney p<1e-15 < 0.005")
+    assert latency.detail.endswith("floor 1.1x and 1 ms; Mann-Whitney p<1e-15 < 0.003")
 
 
 def test_a_critical_metric_decides_the_verdict() -> None:
@@ -311,8 +311,8 @@ def test_latency_must_also_be_slower_by_the_floor_in_milliseconds() -> None:
 
 
 def test_at_the_floor_with_p_between_alpha_and_twice_alpha_is_marginal() -> None:
-    judge = StatisticalJudge()  # alpha 0.005, error floor 0.2 points
-    for errors, outcome in ((7, "marginal"), (8, "fail"), (6, "pass")):
+    judge = StatisticalJudge()  # alpha 0.003, error floor 0.2 points
+    for errors, outcome in ((8, "marginal"), (9, "fail"), (7, "pass")):
         p = fisher_exact(errors, 200, 0, 200)
         verdict = judge.judge(pool(spread(200), errors), pool(spread(200)))
         result = verdict.metric("error_rate")
@@ -321,7 +321,7 @@ def test_at_the_floor_with_p_between_alpha_and_twice_alpha_is_marginal() -> None
         if outcome == "marginal":
             assert judge.alpha <= p < 2 * judge.alpha
             assert verdict.outcome == "marginal" and verdict.reason == result.detail
-            assert result.detail.endswith(f"Fisher p={p:.2g} >= 0.005")
+            assert result.detail.endswith(f"Fisher p={p:.2g} >= 0.003")
 
 
 def test_a_large_but_insignificant_difference_passes() -> None:

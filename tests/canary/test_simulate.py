@@ -120,17 +120,19 @@ def test_the_buggy_canary_is_rolled_back_at_the_first_stage_with_enough_data(see
 def test_the_statistical_judge_promotes_healthy_canaries_the_seed_s_rules_roll_back() -> None:
     """Over 40 seeds of the seed's scenario 1 the threshold rules roll back 16 healthy
     canaries (one error too many in ~180 requests is over the 1% ceiling, or 2x a
-    production rate measured low); the statistical judge one, on a real fluke: 4 errors in
-    181 canary requests against 1 in 819 (p = 0.0045)."""
+    production rate measured low); the statistical judge none. Its closest call is a real
+    fluke, 4 errors in 181 canary requests against 1 in 819 (p = 0.0045): marginal, shown
+    in the journal, not a rollback."""
     threshold = [s for s in range(40) if seed_scenarios(seed=s)[0].outcome == "rolled_back"]
     judge = StatisticalJudge()
     statistical = [
         s for s in range(40) if seed_scenarios(seed=s, judge=judge)[0].outcome == "rolled_back"
     ]
     assert len(threshold) == 16
-    assert statistical == [15]
-    fluke = seed_scenarios(seed=15, judge=judge)[0].verdict.metric("error_rate")
-    assert "(4/181 vs 1/819)" in fluke.detail
+    assert statistical == []
+    stages = dict(seed_scenarios(seed=15, judge=judge)[0].stages)
+    fluke = stages[50.0].metric("error_rate")
+    assert fluke.outcome == "marginal" and "(4/181 vs 1/819)" in fluke.detail
     assert seed_scenarios(seed=2)[0].verdict.reason.startswith("Error rate 4.8x higher")
 
 
