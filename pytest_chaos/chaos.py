@@ -15,6 +15,7 @@ import pytest
 
 from .experiment import Experiment, ExperimentOptions, ExperimentRun, Journal, write_journal
 from .faults import Fault, FaultLog
+from .report import progress
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -135,6 +136,9 @@ class Chaos:
             resolver=self._resolver,
             seed=self.seed,
             replay=self._replay_command(),
+            on_phase=progress.reporter(
+                self._item, experiment.title, experiment.method_s + 2 * experiment.settle
+            ),
             dry_run=self._session.settings.dry_run,
             extra=self._extra,
         )

@@ -238,8 +238,10 @@ class ExperimentRun:
         replay: str | None = None,
         dry_run: bool = False,
         extra: Callable[[], dict[str, Any]] | None = None,
+        on_phase: Callable[[str], None] | None = None,
     ) -> None:
         self.experiment = experiment
+        self._on_phase = on_phase
         self.resolver = resolver
         self.seed = seed
         self.replay = replay
@@ -285,6 +287,10 @@ class ExperimentRun:
                 self._halt_event.wait(left)
         self.after()
 
+    def _phase(self, phase: str) -> None:
+        if self._on_phase is not None:
+            self._on_phase(phase)
+
     def _method_started_or_now(self) -> float:
         return self._method_started if self._method_started is not None else time.monotonic()
 
@@ -298,6 +304,7 @@ class ExperimentRun:
             self._load = self.experiment.load.start()
         if "before" not in self.experiment.phases():
             return
+        self._phase("steady state before")
         self._settle()
         since = self._started
         state = self._check(self.experiment.steady_state, "before", since)
@@ -313,6 +320,7 @@ class ExperimentRun:
         ``with`` runs meanwhile. Every fault is rolled back on the way out, whatever
         happened."""
         self._method_started = time.monotonic()
+        self._phase(f"method: {len(self._scheduled)} fault(s) on their timeline")
         conductor = threading.Thread(target=self._conduct, name="chaos-conductor", daemon=True)
         observer = threading.Thread(target=self._observe, name="chaos-observer", daemon=True)
         conductor.start()
@@ -332,6 +340,7 @@ class ExperimentRun:
         if self._rolled_back:
             return
         self._rolled_back = True
+        self._phase("rollback")
         for item in reversed(self._scheduled):
             self._end(item)
         for step in self.experiment.rollbacks:
@@ -347,6 +356,7 @@ class ExperimentRun:
         if self._halted is not None or "after" not in self.experiment.phases():
             return
         since = time.monotonic()
+        self._phase("steady state after")
         self._settle()
         state = self._check(self.experiment.steady_state, "after", since)
         self.journal["steady_states"]["after"] = state
@@ -567,6 +577,9 @@ class ExperimentRun:
         if self._load is not None:
             metrics = self._load.metrics()
             ours["load"] = {**metrics.summary(), "per_second": metrics.per_second()}
+            if metrics.start is not None and self._method_started is not None:
+                # where t+0 of the timeline falls in the per-second series, for charts
+                ours["load"]["method_started_s"] = round(self._method_started - metrics.start, 3)
         if self._extra is not None:
             ours.update(self._extra())
 

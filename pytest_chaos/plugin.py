@@ -10,11 +10,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import hookspecs, markers, outcomes, sections, settings
+from .report import allure, records
+from .report.evidence import Evidence
 from .session import ChaosSession
 
 if TYPE_CHECKING:
     from .canary.fixture import Canary
     from .chaos import Chaos
+    from .experiment import Experiment
+    from .faults import FaultRecord
     from .flags.fixture import Flags
     from .inject import ChaosMonkey
     from .inject.http import ChaosHTTP
@@ -45,6 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
     session = ChaosSession(config)
     config.stash[SESSION] = session
     session.remember_seed()
+    if session.worker_id is None:  # under xdist, the controller gathers every report
+        config.pluginmanager.register(Evidence(session.settings), Evidence.PLUGIN_NAME)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -77,7 +83,20 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     outcomes.mark(report, call)
+    records.attach(item, report, chaos_session(item.config).settings.seed)
     return report
+
+
+def pytest_chaos_fault_applied(item: pytest.Item | None, fault: FaultRecord) -> None:
+    records.note_fault(item, fault)
+
+
+def pytest_chaos_experiment_finished(
+    item: pytest.Item, experiment: Experiment, journal: dict[str, Any]
+) -> None:
+    records.note_journal(item, journal)
+    if allure.active(item.config):
+        allure.attach(journal)
 
 
 def pytest_report_teststatus(

@@ -48,6 +48,9 @@ class Settings:
     toxiproxy: ToxiproxyTarget
     dry_run: bool
     journal_dir: Path | None = None
+    report_dir: Path | None = None
+    min_score: float | None = None
+    max_deviated: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,21 @@ JOURNAL_DIR = Option(
     "journal_dir",
     "write each experiment's journal (JSON, Chaos Toolkit's format) into this folder",
 )
-OPTIONS = (SEED, TOXIPROXY, DRY_RUN, JOURNAL_DIR)
+REPORT = Option(
+    "report",
+    "write the session's evidence into this folder: summary.json, every experiment's "
+    "journal, and a self-contained report.html",
+)
+MIN_SCORE = Option(
+    "min_score",
+    "gate: fail the session when the resilience score (0-100) is below this; deviated "
+    "experiments then fail the run only through the gates",
+)
+MAX_DEVIATED = Option(
+    "max_deviated",
+    "gate: fail the session when more than this many experiments deviated or halted",
+)
+OPTIONS = (SEED, TOXIPROXY, DRY_RUN, JOURNAL_DIR, REPORT, MIN_SCORE, MAX_DEVIATED)
 
 
 def register(parser: pytest.Parser) -> None:
@@ -140,12 +157,39 @@ def load(config: pytest.Config) -> Settings:
         seed_origin=origin,
         toxiproxy=_toxiproxy(config),
         dry_run=_flag(config, DRY_RUN),
-        journal_dir=_journal_dir(config),
+        journal_dir=_folder(config, JOURNAL_DIR),
+        report_dir=_folder(config, REPORT),
+        min_score=_min_score(config),
+        max_deviated=_max_deviated(config),
     )
 
 
-def _journal_dir(config: pytest.Config) -> Path | None:
-    found = raw_values(config, JOURNAL_DIR)
+def _min_score(config: pytest.Config) -> float | None:
+    found = raw_values(config, MIN_SCORE)
+    if found is None:
+        return None
+    source, (value,) = found
+    try:
+        score = float(value)
+    except ValueError:
+        score = float("nan")
+    if not 0 <= score <= 100:
+        raise pytest.UsageError(f"{source}={value!r}: expected a number from 0 to 100")
+    return score
+
+
+def _max_deviated(config: pytest.Config) -> int | None:
+    found = raw_values(config, MAX_DEVIATED)
+    if found is None:
+        return None
+    source, (value,) = found
+    if not value.isdigit():
+        raise pytest.UsageError(f"{source}={value!r}: expected a whole number, 0 or more")
+    return int(value)
+
+
+def _folder(config: pytest.Config, option: Option) -> Path | None:
+    found = raw_values(config, option)
     if found is None:
         return None
     source, (value,) = found

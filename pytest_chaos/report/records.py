@@ -1,0 +1,209 @@
+"""What one chaos test contributes to the session's evidence: its verdict, weight, seed,
+faults and hypothesis checks, built where the test ran and carried on its report (so it
+survives pytest-xdist) to the process that scores and reports the session."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pytest
+
+from .. import markers
+from ..faults import FaultRecord
+
+#: The report attribute that carries a :class:`ChaosResult` as JSON across xdist.
+REPORT_ATTRIBUTE = "chaos_result"
+FAULTS = pytest.StashKey[list[str]]()
+JOURNALS = pytest.StashKey[list[dict[str, Any]]]()
+#: Verdicts, worst last; ``xfailed`` and ``skipped`` do not count in the score.
+VERDICTS = ("passed", "deviated", "halted", "not steady", "failed", "error", "skipped", "xfailed")
+#: Verdicts of an experiment that ran and found the system wanting: what gates may tolerate.
+DEVIATIONS = ("deviated", "halted")
+
+
+@dataclass
+class ChaosResult:
+    """One chaos test's outcome, as the score, the terminal table and the reports see it.
+
+    ``checks`` counts the steady-state probe checks of its experiments (before, during and
+    after), ``passed`` those whose tolerance held; ``success_ratio`` is what the score
+    weighs (LitmusChaos's probe success percentage, as a fraction).
+    """
+
+    nodeid: str
+    verdict: str
+    weight: int
+    seed: int
+    title: str | None = None
+    tags: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
+    checks_passed: int = 0
+    checks_total: int = 0
+    success_ratio: float = 0.0
+    duration_s: float = 0.0
+    message: str | None = None
+    journals: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def replay(self) -> str:
+        return f"pytest --chaos-seed {self.seed} {shlex.quote(self.nodeid)}"
+
+    @property
+    def scored(self) -> bool:
+        """Whether it counts in the score: skipped and expected failures do not."""
+        return self.verdict not in ("skipped", "xfailed")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ChaosResult:
+        return cls(**data)
+
+
+def note_fault(item: pytest.Item | None, fault: FaultRecord) -> None:
+    """Remember a fault ``item`` applied, for its row in the reports."""
+    if item is not None:
+        item.stash.setdefault(FAULTS, []).append(describe_fault(fault))
+
+
+def note_journal(item: pytest.Item, journal: dict[str, Any]) -> None:
+    """Remember an experiment's journal of ``item``."""
+    item.stash.setdefault(JOURNALS, []).append(journal)
+
+
+#: Details a fault's description leaves out: the toxic's generated name, and defaults.
+_UNSAID = {"toxic": None, "stream": "downstream", "toxicity": 1.0}
+
+
+def describe_fault(fault: FaultRecord) -> str:
+    """``latency on db (latency=100)``: kind, target, and the details that say something."""
+    details = ", ".join(
+        f"{key}={value}"
+        for key, value in fault.details.items()
+        if key not in _UNSAID or (_UNSAID[key] is not None and value != _UNSAID[key])
+    )
+    text = f"{fault.kind} on {fault.target}" + (f" ({details})" if details else "")
+    return text + (" [dry run]" if fault.dry_run else "")
+
+
+def attach(item: pytest.Item, report: pytest.TestReport, seed: int) -> None:
+    """Put the result of a chaos test on the report that decides it: the call's, or the
+    setup's when setup failed or skipped. Also give JUnit XML its properties."""
+    declared = markers.of(item)
+    if declared is None or not _decides(report):
+        return
+    journals = item.stash.get(JOURNALS, [])
+    result = build(item.nodeid, declared, report, seed, journals)
+    # an experiment's own account of its faults reads better than the raw records
+    scheduled = [
+        str(entry["fault"])
+        for journal in journals
+        for entry in (journal.get("pytest_chaos") or {}).get("timeline") or []
+    ]
+    result.faults = _unique(scheduled or item.stash.get(FAULTS, []))
+    setattr(report, REPORT_ATTRIBUTE, result.to_json())
+    item.user_properties.extend(
+        [
+            ("chaos_verdict", result.verdict),
+            ("chaos_weight", result.weight),
+            ("chaos_seed", result.seed),
+            ("chaos_faults", "; ".join(result.faults)),
+        ]
+    )
+
+
+def _decides(report: pytest.TestReport) -> bool:
+    return report.when == "call" or (report.when == "setup" and not report.passed)
+
+
+def build(
+    nodeid: str,
+    declared: markers.ChaosMarker,
+    report: pytest.TestReport,
+    seed: int,
+    journals: list[dict[str, Any]],
+) -> ChaosResult:
+    """The result of one test from its marker, its report and its experiments' journals."""
+    verdict = verdict_of(report, journals)
+    passed, total = count_checks(journals)
+    if verdict == "passed" and total == 0:
+        passed = total = 1  # a plain chaos test: its own assertions are the one check
+    elif verdict in ("failed", "error", "not steady"):
+        # the test broke for a reason its probes did not see (or was never steady): no
+        # credit, or a gate would pass a system that never showed it was resilient
+        passed, total = 0, max(total, 1)
+    ratio = passed / total if total else 0.0
+    return ChaosResult(
+        nodeid=nodeid,
+        verdict=verdict,
+        weight=declared.weight,
+        seed=seed,
+        title=declared.hypothesis or _first_title(journals),
+        tags=list(declared.tags),
+        checks_passed=passed,
+        checks_total=total,
+        success_ratio=round(ratio, 4),
+        duration_s=round(report.duration, 3),
+        message=_message(report) if verdict != "passed" else None,
+        journals=list(journals),
+    )
+
+
+def verdict_of(report: pytest.TestReport, journals: Iterable[Mapping[str, Any]]) -> str:
+    """passed / deviated / halted / not steady / failed / error / skipped / xfailed."""
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "passed"
+    if report.skipped:
+        return "skipped"
+    if report.passed:
+        return "passed"
+    if report.when != "call":
+        return "error"
+    from ..outcomes import NOT_STEADY
+
+    if NOT_STEADY in report.user_properties:
+        return "not steady"
+    journals = list(journals)
+    if any(journal.get("status") == "aborted" for journal in journals):
+        return "halted"
+    if any(journal.get("deviated") for journal in journals):
+        return "deviated"
+    return "failed"
+
+
+def count_checks(journals: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+    """Probe checks of the steady-state hypothesis that held, and that ran, over journals."""
+    passed = total = 0
+    for journal in journals:
+        states = journal.get("steady_states") or {}
+        for state in [states.get("before"), *(states.get("during") or []), states.get("after")]:
+            for probe in (state or {}).get("probes") or []:
+                total += 1
+                passed += bool(probe.get("tolerance_met"))
+    return passed, total
+
+
+def _first_title(journals: list[dict[str, Any]]) -> str | None:
+    for journal in journals:
+        title = (journal.get("experiment") or {}).get("title")
+        if title:
+            return str(title)
+    return None
+
+
+def _message(report: pytest.TestReport) -> str | None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2])
+    text = getattr(report, "longreprtext", "") or ""
+    lines = [line for line in text.splitlines() if line.startswith("E ")]
+    if lines:
+        return "\n".join(line[1:].strip() for line in lines)
+    return text.strip().splitlines()[-1] if text.strip() else None
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
