@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 MARKER = "chaos"
 MARKER_HELP = (
     "chaos(weight=1, hypothesis=None, tags=(), steady_state=(), faults=(), load=None, "
-    "strategy='default', halt=()): a resilience test; weight 1..10 counts in the resilience "
-    "score, hypothesis says what must hold, tags group tests; with steady_state or faults, the "
-    "test body runs as the method of an experiment"
+    "strategy='default', halt=(), frequency_s=0.5): a resilience test; weight 1..10 counts in "
+    "the resilience score, hypothesis says what must hold, tags group tests; with "
+    "steady_state or faults, the test body runs as the method of an experiment"
 )
 WEIGHT_RANGE = range(1, 11)
 #: The declarative form: an experiment whose method is the test's body.

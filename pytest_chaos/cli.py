@@ -1,0 +1,36 @@
+"""The ``pytest-chaos`` command: re-render a report, and run or schedule game days.
+
+pytest-chaos report DIR
+pytest-chaos gameday run PLAN.toml [--dry-run] [--out DIR]
+pytest-chaos gameday schedule PLAN.toml --print cron|github
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def parser() -> argparse.ArgumentParser:
+    from .gameday import command as gameday_command
+    from .report import command as report_command
+
+    top = argparse.ArgumentParser(
+        prog="pytest-chaos", description="Chaos reports and game days for pytest-chaos."
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    report_command.add_parser(commands)
+    gameday_command.add_parser(commands)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code (0 done, 1 failed, 2 bad usage)."""
+    args = parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
