@@ -175,7 +175,8 @@ def _totals(totals: Mapping[str, Any]) -> str:
     for key, value in totals.items():
         count = _number(value)
         if count is not None and (count or key in ALWAYS_COUNTED):
-            badges.append(f'<span class="total {_css(key)}">{_plain(count)} {escape(key)}</span>')
+            label = "test" if key == "tests" and count == 1 else key
+            badges.append(f'<span class="total {_css(key)}">{_plain(count)} {escape(label)}</span>')
     return f'<p class="totals">{"".join(badges)}</p>' if badges else ""
 
 

@@ -75,8 +75,16 @@ def note_journal(item: pytest.Item, journal: dict[str, Any]) -> None:
     item.stash.setdefault(JOURNALS, []).append(journal)
 
 
-#: Details a fault's description leaves out: the toxic's generated name, and defaults.
-_UNSAID = {"toxic": None, "stream": "downstream", "toxicity": 1.0}
+#: Details a fault's description leaves out: generated names and instance identities
+#: (which differ on every run, so the same fault would read as a new one), and defaults.
+_UNSAID = {
+    "toxic": None,
+    "pid": None,
+    "pids": None,
+    "container": None,
+    "stream": "downstream",
+    "toxicity": 1.0,
+}
 
 
 def describe_fault(fault: FaultRecord) -> str:
