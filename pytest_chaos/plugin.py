@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import hookspecs, markers, outcomes, sections, settings
-from .report import allure, records
-from .report.evidence import Evidence
+from .report import records
 from .session import ChaosSession
 
 if TYPE_CHECKING:
@@ -36,6 +35,10 @@ def chaos_session(config: pytest.Config) -> ChaosSession:
     return config.stash[SESSION]
 
 
+def session_seed(config: pytest.Config) -> int:
+    return chaos_session(config).settings.seed
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
@@ -50,6 +53,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION] = session
     session.remember_seed()
     if session.worker_id is None:  # under xdist, the controller gathers every report
+        from .report.evidence import Evidence
+
         config.pluginmanager.register(Evidence(session.settings), Evidence.PLUGIN_NAME)
 
 
@@ -83,7 +88,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     outcomes.mark(report, call)
-    records.attach(item, report, chaos_session(item.config).settings.seed)
+    records.attach(item, report, session_seed)
     return report
 
 
@@ -95,6 +100,8 @@ def pytest_chaos_experiment_finished(
     item: pytest.Item, experiment: Experiment, journal: dict[str, Any]
 ) -> None:
     records.note_journal(item, journal)
+    from .report import allure
+
     if allure.active(item.config):
         allure.attach(journal)
 

@@ -18,7 +18,13 @@ STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 class Evidence:
     """Every chaos test's result in arrival order, and what the session made of them; a
-    plugin of its own, registered by the process that receives every report."""
+    plugin of its own, registered by the process that receives every report.
+
+    The reports are read at the end from the terminal reporter, which keeps every one of
+    them anyway: a hook of our own on every report would cost each test of a suite a few
+    microseconds more (benchmarks/plugin_overhead.py). Without the terminal reporter
+    (``-p no:terminal``), :class:`Reports` collects them instead.
+    """
 
     PLUGIN_NAME = "chaos-evidence"
 
@@ -31,12 +37,26 @@ class Evidence:
         self.html: Path | None = None
         self.tolerated: list[str] = []
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if session.config.pluginmanager.get_plugin("terminalreporter") is None:
+            session.config.pluginmanager.register(Reports(), Reports.PLUGIN_NAME)
+
+    def _reports(self, config: pytest.Config) -> list[pytest.TestReport]:
+        """Every test report of the session, in the order the tests ran."""
+        source = config.pluginmanager.get_plugin("terminalreporter")
+        if source is not None:
+            stats: dict[str, list[object]] = source.stats
+            found = [r for kept in stats.values() for r in kept if isinstance(r, pytest.TestReport)]
+            return sorted(found, key=lambda report: getattr(report, "start", 0.0))
+        collected: Reports | None = config.pluginmanager.get_plugin(Reports.PLUGIN_NAME)
+        return [] if collected is None else collected.reports
+
+    def add(self, report: pytest.TestReport) -> None:
         """Take one report: its chaos result if it carries one, and whether it failed. A
         teardown that fails after the test (a fault it could not undo) makes it an error."""
         if report.failed:
             self._failed.add(report.nodeid)
-        carried = getattr(report, REPORT_ATTRIBUTE, None)
+        carried = report.__dict__.get(REPORT_ATTRIBUTE)
         if carried is not None:
             self._results[report.nodeid] = ChaosResult.from_json(carried)
         elif report.when == "teardown" and report.failed and report.nodeid in self._results:
@@ -46,6 +66,8 @@ class Evidence:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Score the session, apply the gates to its exit status, write the reports."""
+        for report in self._reports(session.config):
+            self.add(report)
         score = self.score = Score.of(list(self._results.values()))
         if self.gates.active and session.exitstatus in (pytest.ExitCode.OK, 1):
             session.exitstatus = self._exit_status(score)
@@ -92,3 +114,15 @@ class Evidence:
         if self.html is not None:
             lines.append(f"chaos report: {self.html}")
         return lines
+
+
+class Reports:
+    """The session's test reports, for when no terminal reporter keeps them."""
+
+    PLUGIN_NAME = "chaos-reports"
+
+    def __init__(self) -> None:
+        self.reports: list[pytest.TestReport] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reports.append(report)

@@ -5,7 +5,7 @@ survives pytest-xdist) to the process that scores and reports the session."""
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -98,14 +98,17 @@ def describe_fault(fault: FaultRecord) -> str:
     return text + (" [dry run]" if fault.dry_run else "")
 
 
-def attach(item: pytest.Item, report: pytest.TestReport, seed: int) -> None:
+def attach(
+    item: pytest.Item, report: pytest.TestReport, seed_of: Callable[[pytest.Config], int]
+) -> None:
     """Put the result of a chaos test on the report that decides it: the call's, or the
-    setup's when setup failed or skipped. Also give JUnit XML its properties."""
+    setup's when setup failed or skipped. Also give JUnit XML its properties. (Called for
+    every report of every test: it returns at once for tests that are not chaos tests.)"""
     declared = markers.of(item)
     if declared is None or not _decides(report):
         return
     journals = item.stash.get(JOURNALS, [])
-    result = build(item.nodeid, declared, report, seed, journals)
+    result = build(item.nodeid, declared, report, seed_of(item.config), journals)
     # an experiment's own account of its faults reads better than the raw records
     scheduled = [
         str(entry["fault"])

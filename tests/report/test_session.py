@@ -322,3 +322,24 @@ def test_long_experiments_show_their_phases_short_ones_stay_quiet(
     )
     assert "chaos: short:" not in result.stdout.str()
     assert "chaos: long:" not in pytester.runpytest("-q").stdout.str()
+
+
+def test_without_the_terminal_reporter_the_evidence_is_still_gathered(
+    lab: pytest.Pytester,
+) -> None:
+    """The results are read from the terminal reporter's record of every report; with
+    ``-p no:terminal`` a collector of our own keeps them, and the gates still decide."""
+    result = lab.runpytest(
+        "-p", "no:terminal", "--chaos-report", "evidence", "--chaos-max-deviated", "0"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    verdicts = {
+        name: entry["verdict"] for name, entry in by_test(summary(lab.path / "evidence")).items()
+    }
+    assert verdicts == {
+        "test_resilient": "passed",
+        "test_fragile": "deviated",
+        "test_plain": "passed",
+        "test_skipped": "skipped",
+    }
+    assert not summary(lab.path / "evidence")["gates"]["passed"]
