@@ -1,5 +1,7 @@
 """The documentation site: ``mkdocs build --strict`` passes, its reference is generated from
-the code, and every Python block of every page in docs/ is executed by some test.
+the code, and every Python block of every page in docs/ is executed by some test; so is
+every Python block of the repository's other Markdown that users read, the README and the
+examples' READMEs (:data:`REPOSITORY_PAGES`), which are audited as pages too.
 
 A Python block is executed in one of these ways:
 
@@ -55,6 +57,11 @@ from .servers import ROOT, isolate_chaos_env
 
 DOCS = ROOT / "docs"
 TESTS = ROOT / "tests"
+#: Markdown outside docs/ that users read, audited like its pages, named from the root.
+REPOSITORY_PAGES = (
+    "README.md",
+    *sorted(path.relative_to(ROOT).as_posix() for path in ROOT.glob("examples/*/README.md")),
+)
 #: A fenced Python block, at any indentation (inside a list item, say).
 BLOCK = re.compile(r"^( *)```(?:python3?|py)\n(.*?)^\1```", re.S | re.M)
 #: The comment right above a block that says how to run it.
@@ -74,6 +81,10 @@ EXECUTED_ELSEWHERE = {
     ): "tests/flags/test_store.py",
     ("flags.md", "from openfeature import api"): "tests/flags/test_openfeature.py",
     ("inject.md", "import os"): "tests/inject/test_docs.py",  # as a script, without pytest
+    (
+        "README.md",
+        '"""The smallest real chaos test: a service, its dependency, and the network between them.',
+    ): "tests/test_readme.py",  # examples/quickstart/test_quickstart.py, shown as it is
 }
 
 #: Pages written with the site: every Python block on them must be a complete test file.
@@ -127,8 +138,24 @@ class Block:
         return "body"
 
 
+def page_path(page: str) -> Path:
+    """The file of a page: ``inject.md`` is docs/inject.md, a repository page is itself."""
+    return ROOT / page if page in REPOSITORY_PAGES else DOCS / page
+
+
+def shown(page: str) -> str:
+    """A page as a reader finds it: its path from the repository's root."""
+    return page_path(page).relative_to(ROOT).as_posix()
+
+
+def slug(page: str) -> str:
+    """A page's name as part of a Python name: ``p-q.md`` p_q, ``examples/shop/README.md``
+    examples_shop_readme."""
+    return re.sub(r"\W", "_", Path(page).with_suffix("").as_posix()).lower()
+
+
 def page_blocks(page: str) -> list[Block]:
-    text = (DOCS / page).read_text()
+    text = page_path(page).read_text()
     found = []
     for number, match in enumerate(BLOCK.finditer(text)):
         before = text[: match.start()].rstrip()
@@ -170,8 +197,13 @@ def is_complete(block: str) -> bool:
     return block.startswith("import") and "\ndef test_" in block
 
 
-def pages() -> list[str]:
+def docs_pages() -> list[str]:
     return sorted(path.name for path in DOCS.glob("*.md"))
+
+
+def pages() -> list[str]:
+    """Every audited page: docs/'s, then the repository's."""
+    return [*docs_pages(), *REPOSITORY_PAGES]
 
 
 def covered_pages() -> set[str]:
@@ -218,16 +250,27 @@ def test_every_python_block_is_executed() -> None:
             try:
                 kind = block.kind
             except SyntaxError as error:
-                problems.append(f"{page}: block {block.number} does not compile: {error}")
+                problems.append(f"{shown(page)}: block {block.number} does not compile: {error}")
                 continue
             if page in SITE_PAGES and kind != "complete":
-                problems.append(f"{page}: not a complete test file: {block.key[1]!r}")
+                problems.append(f"{shown(page)}: not a complete test file: {block.key[1]!r}")
             if block.setup and kind not in ("module", "body", "conftest"):
-                problems.append(f"{page}: a setup that nothing runs, above {block.key[1]!r}")
+                problems.append(f"{shown(page)}: a setup that nothing runs, above {block.key[1]!r}")
     stale = sorted(set(EXECUTED_ELSEWHERE) - seen)
     problems += [f"listed here but not on the page any more: {key}" for key in stale]
     assert not problems, "\n".join(problems)
     assert covered_pages(), "no page's examples are run by any test module"
+
+
+def test_the_readmes_are_audited_as_pages() -> None:
+    """README.md and the examples' READMEs are pages of the audit: README.md's quick start
+    is tests/test_readme.py's, the chaos_monkey and experiment examples run as test modules,
+    and the toxiproxy-python one as a test's body, against the drop-in server on 8474."""
+    assert {"README.md", "examples/quickstart/README.md", "examples/shop/README.md"} <= set(pages())
+    readme = page_blocks("README.md")
+    assert [block.kind for block in readme] == ["elsewhere", "module", "module", "body"]
+    assert fragment_files(readme[3]).keys() == {"test_readme_03.py"}
+    assert "toxiproxy_on_8474" in free_names(f"{readme[3].setup}\n{readme[3].code}")
 
 
 @pytest.mark.parametrize("key", sorted(EXECUTED_ELSEWHERE))
@@ -313,7 +356,7 @@ def signature_problems(block: Block) -> list[str]:
 @pytest.mark.parametrize("block", all_blocks("signature"), ids=block_id)
 def test_signature_listings_match_the_code(block: Block) -> None:
     problems = signature_problems(block)
-    assert not problems, f"docs/{block.page}, {block.argument}: " + "; ".join(problems)
+    assert not problems, f"{shown(block.page)}, {block.argument}: " + "; ".join(problems)
 
 
 def test_a_signature_listing_that_drifts_fails() -> None:
@@ -332,9 +375,9 @@ def test_hook_listings_match_the_hookspecs(block: Block) -> None:
     for function in ast.parse(block.code).body:
         assert isinstance(function, ast.FunctionDef)
         spec = getattr(hookspecs, function.name, None)
-        assert spec is not None, f"docs/{block.page}: no hook {function.name}"
-        shown = [argument.arg for argument in function.args.args]
-        assert shown == list(inspect.signature(spec).parameters), function.name
+        assert spec is not None, f"{shown(block.page)}: no hook {function.name}"
+        arguments = [argument.arg for argument in function.args.args]
+        assert arguments == list(inspect.signature(spec).parameters), function.name
 
 
 def test_every_hook_is_listed() -> None:
@@ -375,8 +418,8 @@ def free_names(code: str) -> list[str]:
 def fragment_files(block: Block) -> dict[str, str]:
     """The files that run a fragment: test modules, and a conftest.py; each says where its
     block is."""
-    name = f"test_{Path(block.page).stem.replace('-', '_')}_{block.number:02d}"
-    origin = f"# docs/{block.page}, Python block {block.number} (from 0)\n"
+    name = f"test_{slug(block.page)}_{block.number:02d}"
+    origin = f"# {shown(block.page)}, Python block {block.number} (from 0)\n"
     if block.kind == "module":
         return {f"{name}.py": f"{origin}{block.setup}\n\n\n{block.code}"}
     if block.kind == "conftest":
@@ -452,10 +495,7 @@ def test_uncovered_examples_run(pytester: pytest.Pytester, monkeypatch: pytest.M
         "troubleshooting.md",
         "plugin.md",
     }
-    files = {
-        f"test_{Path(page).stem.replace('-', '_')}_{number}": block
-        for page, number, block in examples
-    }
+    files = {f"test_{slug(page)}_{number}": block for page, number, block in examples}
     pytester.makepyfile(**files)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     tests = sum(len(re.findall(r"^def test_", block, re.M)) for block in files.values())
@@ -521,7 +561,7 @@ def test_the_docs_name_only_real_options() -> None:
     for module in (ROOT / "pytest_chaos").rglob("*.py"):  # variables the code reads
         variables |= set(re.findall(r"PYTEST_CHAOS_[A-Z_]+", module.read_text()))
     unknown = []
-    for page in pages():
+    for page in docs_pages():
         text = (DOCS / page).read_text()
         unknown += [f"{page}: {f}" for f in set(re.findall(r"--chaos-[a-z-]+", text)) - flags]
         found = set(re.findall(r"PYTEST_CHAOS_[A-Z_]+", text))

@@ -1,5 +1,6 @@
 """The README's quick start is real: it shows examples/quickstart/test_quickstart.py as it
-is, and that file runs and passes."""
+is, and that file runs and passes. (The README's other Python blocks are run by
+tests/test_docs_site.py, which audits README.md like a page of the docs.)"""
 
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
-"""What the fragments of the docs take for granted: the reader's services, modules and
-files. tests/test_docs_site.py runs every fragment with this module as a plugin
-(``-p tests.docs.support``), so its fixtures are there for them; the ``<!-- setup: ... -->``
-comment above a fragment imports its functions.
+"""What the fragments of the docs (and of the READMEs) take for granted: the reader's
+services, modules and files. tests/test_docs_site.py runs every fragment with this module as
+a plugin (``-p tests.docs.support``), so its fixtures are there for them; the
+``<!-- setup: ... -->`` comment above a fragment imports its functions.
 
 Each stands in for something of the reader's, as small as the fragment allows."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -14,6 +15,7 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -24,6 +26,7 @@ import pytest
 from pytest_chaos import probes
 
 from ..containers import busybox_image, exclusive, require_engine
+from ..servers import start_server, stop_server
 
 FIXED_PORTS_LOCK = Path("/tmp/pytest-chaos-docs-fixed-ports.lock")
 
@@ -53,15 +56,11 @@ def _serve(host: str, port: int, answer: Any) -> ThreadingHTTPServer:
     return server
 
 
-# -- fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def orders(toxiproxy: Any) -> Iterator[SimpleNamespace]:
-    """load.md's orders service: ``GET /orders/1`` asks its database (a line-echo server at
-    ``db_address``) through the proxy "db" the test creates, and answers from its cache when
-    the database takes more than 100 ms."""
-    database = socket.create_server(("127.0.0.1", 0))
+@contextmanager
+def _echo(port: int = 0) -> Iterator[str]:
+    """A database, as small as it gets: on 127.0.0.1:``port`` (0: a free port), it sends
+    back the first 100 bytes of each connection and closes it. Yields its address."""
+    database = socket.create_server(("127.0.0.1", port))
     database.settimeout(0.2)
     stop = threading.Event()
 
@@ -82,28 +81,72 @@ def orders(toxiproxy: Any) -> Iterator[SimpleNamespace]:
             threading.Thread(target=answer, args=(client,), daemon=True).start()
 
     threading.Thread(target=answer_queries, daemon=True).start()
-    via: list[tuple[str, int]] = []
-    lock = threading.Lock()
+    host, bound = database.getsockname()
+    try:
+        yield f"{host}:{bound}"
+    finally:
+        stop.set()
+        database.close()
 
-    def order() -> bytes:
-        with lock:
-            if not via:  # the proxy is made after the service: find it on first use
-                link = toxiproxy["db"]
-                via.append((link.host, link.port))
-        try:
-            with socket.create_connection(via[0], timeout=0.1) as db:
-                db.sendall(b'{"order": 1}\n')
-                return db.recv(100)
-        except OSError:
-            return b'{"order": 1, "cached": true}\n'
 
-    server = _serve("127.0.0.1", 0, order)
-    host, port = database.getsockname()
-    yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", db_address=f"{host}:{port}")
-    server.shutdown()
-    server.server_close()
-    stop.set()
-    database.close()
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def orders(toxiproxy: Any) -> Iterator[SimpleNamespace]:
+    """load.md's orders service: ``GET /orders/1`` asks its database (a line-echo server at
+    ``db_address``) through the proxy "db" the test creates, and answers from its cache when
+    the database takes more than 100 ms."""
+    with _echo() as db_address:
+        via: list[tuple[str, int]] = []
+        lock = threading.Lock()
+
+        def order() -> bytes:
+            with lock:
+                if not via:  # the proxy is made after the service: find it on first use
+                    link = toxiproxy["db"]
+                    via.append((link.host, link.port))
+            try:
+                with socket.create_connection(via[0], timeout=0.1) as db:
+                    db.sendall(b'{"order": 1}\n')
+                    return db.recv(100)
+            except OSError:
+                return b'{"order": 1, "cached": true}\n'
+
+        server = _serve("127.0.0.1", 0, order)
+        yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", db_address=db_address)
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def shop_url(toxiproxy: Any) -> Iterator[str]:
+    """README.md's shop, at the URL it yields: ``/health`` answers 200; ``/checkout`` asks
+    its Redis (a line-echo server) through the proxy "redis" it creates, with a 200 ms
+    timeout, and checks out without the cache when Redis does not answer."""
+    with _echo() as redis_address:
+        redis = toxiproxy.proxy("redis", upstream=redis_address)
+
+        def answer() -> bytes:
+            try:
+                with socket.create_connection((redis.host, redis.port), timeout=0.2) as cache:
+                    cache.sendall(b"GET cart\n")
+                    cached = cache.recv(100) == b"GET cart\n"
+            except OSError:
+                cached = False
+            return b"checked out" if cached else b"checked out, without the cache"
+
+        server = _serve("127.0.0.1", 0, answer)
+        yield f"http://127.0.0.1:{server.server_port}"
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def shop_payments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader's ``shop.payments`` (install_shop below), for a fragment that is a test
+    module: ``pytestmark = pytest.mark.usefixtures("shop_payments")``."""
+    install_shop(monkeypatch)
 
 
 @pytest.fixture
@@ -116,6 +159,34 @@ def fixed_ports() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def toxiproxy_on_8474(fixed_ports: None) -> Iterator[None]:
+    """README.md's drop-in server, as the README starts it (``python3 -m pytest_chaos.proxy
+    --port 8474``), at toxiproxy-python's default address, 127.0.0.1:8474; and something on
+    its example's upstream, 127.0.0.1:6379: the line-echo server, unless a Redis is already
+    there. Not when another server has 8474: the example would use that one."""
+    try:
+        socket.create_server(("127.0.0.1", 8474)).close()
+    except OSError as error:
+        pytest.fail(
+            f"127.0.0.1:8474 is taken (a Toxiproxy of docker-compose.toxiproxy.yml?), {error}"
+        )
+    server = start_server(
+        "drop-in", [sys.executable, "-m", "pytest_chaos.proxy", "--port", "8474"], 8474
+    )
+    try:
+        assert server.process.poll() is None, "another server answered on 127.0.0.1:8474"
+        with ExitStack() as upstream:
+            try:
+                upstream.enter_context(_echo(6379))
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+            yield
+    finally:
+        stop_server(server)
 
 
 @pytest.fixture
