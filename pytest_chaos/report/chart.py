@@ -11,10 +11,12 @@ inlined many times in one page or attached alone to Allure.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from html import escape
 from typing import Any
+
+from . import lenient
 
 __all__ = ["timeline_svg"]
 
@@ -69,13 +71,13 @@ class _Mark:
 
 def timeline_svg(journal: Mapping[str, Any]) -> str:
     """The experiment in ``journal`` as an SVG document (a string), however little it holds."""
-    extra = _mapping(journal.get("pytest_chaos"))
-    points = _load_points(_mapping(extra.get("load")))
+    extra = lenient.mapping(journal.get("pytest_chaos"))
+    points = _load_points(lenient.mapping(extra.get("load")))
     windows = _windows(extra.get("timeline"))
-    checks = _checks(_mapping(journal.get("steady_states")).get("during"))
+    checks = _checks(lenient.mapping(journal.get("steady_states")).get("during"))
     deviations = _deviations(extra.get("deviations"))
     halt = _halt(extra.get("halted"))
-    title = str(_mapping(journal.get("experiment")).get("title") or "experiment")
+    title = str(lenient.mapping(journal.get("experiment")).get("title") or "experiment")
 
     moments = [p.t - 0.5 for p in points] + [p.t + 0.5 for p in points]
     moments += [w.start for w in windows] + [w.end for w in windows if w.end is not None]
@@ -114,34 +116,21 @@ def timeline_svg(journal: Mapping[str, Any]) -> str:
 # -- reading the journal -----------------------------------------------------------------
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _items(value: object) -> list[Mapping[str, Any]]:
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        return []
-    return [item for item in value if isinstance(item, Mapping)]
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _load_points(load: Mapping[str, Any]) -> list[_Point]:
-    origin = _number(load.get("method_started_s")) or 0.0
+    origin = lenient.number(load.get("method_started_s")) or 0.0
     points = []
-    for row in _items(load.get("per_second")):
-        second = _number(row.get("second"))
+    for row in lenient.items(load.get("per_second")):
+        second = lenient.number(row.get("second"))
         if second is None:
             continue
-        count = _number(row.get("count"))
-        errors = _number(row.get("errors"))
+        count = lenient.number(row.get("count"))
+        errors = lenient.number(row.get("errors"))
         rate = errors / count if count and errors is not None else None
         point = _Point(
-            second + 0.5 - origin, _number(row.get("p50_ms")), _number(row.get("p99_ms")), rate
+            second + 0.5 - origin,
+            lenient.number(row.get("p50_ms")),
+            lenient.number(row.get("p99_ms")),
+            rate,
         )
         if (point.p50_ms, point.p99_ms, point.error_rate) != (None, None, None):
             points.append(point)
@@ -150,25 +139,25 @@ def _load_points(load: Mapping[str, Any]) -> list[_Point]:
 
 def _windows(timeline: object) -> list[_Window]:
     windows = []
-    for entry in _items(timeline):
-        start = _number(entry.get("applied_at_s"))
+    for entry in lenient.items(timeline):
+        start = lenient.number(entry.get("applied_at_s"))
         if start is None:
             continue
         label = str(entry.get("fault") or entry.get("kind") or "fault")
-        windows.append(_Window(label, start, _number(entry.get("ended_at_s"))))
+        windows.append(_Window(label, start, lenient.number(entry.get("ended_at_s"))))
     return windows
 
 
 def _checks(during: object) -> list[_Mark]:
     marks = []
-    for state in _items(during):
-        at = _number(state.get("at_s"))
+    for state in lenient.items(during):
+        at = lenient.number(state.get("at_s"))
         if at is None:
             continue
         ok = state.get("steady_state_met") is True
         failed = [
-            str(_mapping(run.get("activity")).get("name") or "probe")
-            for run in _items(state.get("probes"))
+            str(lenient.mapping(run.get("activity")).get("name") or "probe")
+            for run in lenient.items(state.get("probes"))
             if run.get("tolerance_met") is not True
         ]
         text = "hypothesis met" if ok else "hypothesis not met: " + ", ".join(failed)
@@ -178,8 +167,8 @@ def _checks(during: object) -> list[_Mark]:
 
 def _deviations(deviations: object) -> list[_Mark]:
     marks = []
-    for deviation in _items(deviations):
-        at = _number(deviation.get("at_s"))
+    for deviation in lenient.items(deviations):
+        at = lenient.number(deviation.get("at_s"))
         if at is not None:
             text = deviation.get("explanation") or deviation.get("probe") or "deviation"
             marks.append(_Mark(at, False, f"t+{at:.2f} s: deviation: {text}"))
@@ -187,10 +176,10 @@ def _deviations(deviations: object) -> list[_Mark]:
 
 
 def _halt(halted: object) -> _Mark | None:
-    halt = _mapping(halted)
-    at = _number(halt.get("breached_at_s"))
+    halt = lenient.mapping(halted)
+    at = lenient.number(halt.get("breached_at_s"))
     if at is None:
-        at = _number(halt.get("checked_at_s"))
+        at = lenient.number(halt.get("checked_at_s"))
     if at is None:
         return None
     text = halt.get("explanation") or halt.get("probe") or "halt condition breached"

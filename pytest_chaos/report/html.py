@@ -11,20 +11,21 @@ zip. :func:`write` does the same from a report directory.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from . import lenient
 from .chart import timeline_svg
+from .summary import FORMAT, SUMMARY
 
 __all__ = ["REPORT", "SUMMARY", "ReportError", "render", "write"]
 
-SUMMARY = "summary.json"
 REPORT = "report.html"
-FORMATS = (1,)
+#: The summary formats this version renders: the one it writes.
+FORMATS = (FORMAT,)
 ALWAYS_COUNTED = ("tests", "passed")
 OUTPUT_CHARS = 160
 
@@ -41,7 +42,7 @@ def write(directory: Path) -> Path:
     ``directory/report.html``; its path. Journals that cannot be read get a note."""
     summary = _read_summary(Path(directory))
     journals: dict[str, Mapping[str, Any]] = {}
-    for result in _items(summary.get("results")):
+    for result in lenient.items(summary.get("results")):
         for name in _strings(result.get("journals")):
             journal = _read_journal(Path(directory), name)
             if journal is not None:
@@ -99,7 +100,7 @@ def _read_journal(directory: Path, name: str) -> Mapping[str, Any] | None:
 def render(summary: Mapping[str, Any], journals: Mapping[str, Mapping[str, Any]]) -> str:
     """The report page for ``summary``; ``journals`` maps the relative paths listed in
     ``results[*].journals`` to their content (a listed path missing here gets a note)."""
-    results = _items(summary.get("results"))
+    results = lenient.items(summary.get("results"))
     sections = [_experiment(number, result, journals) for number, result in enumerate(results, 1)]
     return "\n".join(
         [
@@ -124,15 +125,15 @@ def render(summary: Mapping[str, Any], journals: Mapping[str, Mapping[str, Any]]
 
 
 def _score_title(score: object) -> str:
-    value = _number(score)
+    value = lenient.number(score)
     return "" if value is None else f": score {_score(value)}"
 
 
 def _header(summary: Mapping[str, Any]) -> str:
-    gates = _mapping(summary.get("gates"))
+    gates = lenient.mapping(summary.get("gates"))
     passed = gates.get("passed")
     state = {True: "good", False: "bad"}.get(passed, "none") if isinstance(passed, bool) else "none"
-    score = _number(summary.get("score"))
+    score = lenient.number(summary.get("score"))
     big = "—" if score is None else _score(score)
     note = "resilience score" if score is not None else "no chaos tests, no score"
     facts = []
@@ -146,7 +147,7 @@ def _header(summary: Mapping[str, Any]) -> str:
         f'<header><div class="score {state}"><span class="big" id="score">{big}</span>'
         f"<span>{note}</span></div>"
         f'<div class="about"><h1>Chaos report</h1><p>{" · ".join(facts)}</p>'
-        f"{_gates(gates)}{_totals(_mapping(summary.get('totals')))}</div></header>"
+        f"{_gates(gates)}{_totals(lenient.mapping(summary.get('totals')))}</div></header>"
     )
 
 
@@ -173,7 +174,7 @@ def _gates(gates: Mapping[str, Any]) -> str:
 def _totals(totals: Mapping[str, Any]) -> str:
     badges = []
     for key, value in totals.items():
-        count = _number(value)
+        count = lenient.number(value)
         if count is not None and (count or key in ALWAYS_COUNTED):
             label = "test" if key == "tests" and count == 1 else key
             badges.append(f'<span class="total {_css(key)}">{_plain(count)} {escape(label)}</span>')
@@ -207,11 +208,11 @@ def _experiment(
     for key, label in (("weight", "weight"), ("seed", "seed")):
         if result.get(key) is not None:
             facts.append(f"{label} {escape(_plain(result[key]))}")
-    duration = _number(result.get("duration_s"))
+    duration = lenient.number(result.get("duration_s"))
     if duration is not None:
         facts.append(f"{duration:.1f} s")
-    checks = _mapping(result.get("checks"))
-    if _number(checks.get("total")):
+    checks = lenient.mapping(result.get("checks"))
+    if lenient.number(checks.get("total")):
         facts.append(f"{_plain(checks.get('passed'))}/{_plain(checks.get('total'))} checks met")
     tags = _strings(result.get("tags"))
     if tags:
@@ -247,23 +248,23 @@ def _experiment(
 
 
 def _journal(journal: Mapping[str, Any], several: bool) -> str:
-    extra = _mapping(journal.get("pytest_chaos"))
+    extra = lenient.mapping(journal.get("pytest_chaos"))
     parts = ['<div class="journal">']
     if several:
-        title = _mapping(journal.get("experiment")).get("title") or "experiment"
+        title = lenient.mapping(journal.get("experiment")).get("title") or "experiment"
         parts.append(f"<h3>{escape(str(title))}</h3>")
     parts.append(f'<figure class="chart">{timeline_svg(journal)}</figure>')
-    parts.append(_load(_mapping(extra.get("load"))))
-    halted = _mapping(extra.get("halted"))
+    parts.append(_load(lenient.mapping(extra.get("load"))))
+    halted = lenient.mapping(extra.get("halted"))
     if halted:
-        at = _number(halted.get("breached_at_s"))
+        at = lenient.number(halted.get("breached_at_s"))
         when = f" at {_t(at)}" if at is not None else ""
         why = halted.get("explanation") or halted.get("probe") or "a halt condition was breached"
         parts.append(f'<p class="halt">Halted{when}: {escape(str(why))}</p>')
-    parts.append(_deviations(_items(extra.get("deviations"))))
-    parts.append(_faults(_items(extra.get("timeline"))))
-    parts.append(_checks(_mapping(journal.get("steady_states"))))
-    rollouts = _items(extra.get("rollouts"))
+    parts.append(_deviations(lenient.items(extra.get("deviations"))))
+    parts.append(_faults(lenient.items(extra.get("timeline"))))
+    parts.append(_checks(lenient.mapping(journal.get("steady_states"))))
+    rollouts = lenient.items(extra.get("rollouts"))
     if rollouts:
         text = escape(json.dumps(rollouts, indent=1, default=str))
         parts.append(
@@ -275,16 +276,16 @@ def _journal(journal: Mapping[str, Any], several: bool) -> str:
 
 
 def _load(load: Mapping[str, Any]) -> str:
-    count = _number(load.get("count"))
+    count = lenient.number(load.get("count"))
     if count is None:
         return ""
-    latency = _mapping(load.get("latency_ms"))
+    latency = lenient.mapping(load.get("latency_ms"))
     facts = [f"{_plain(count)} requests", f"{_plain(load.get('errors', 0))} errors"]
     for key in ("p50", "p99"):
-        value = _number(latency.get(key))
+        value = lenient.number(latency.get(key))
         if value is not None:
             facts.append(f"{key} {value:.0f} ms")
-    rps = _number(load.get("throughput_rps"))
+    rps = lenient.number(load.get("throughput_rps"))
     if rps is not None:
         facts.append(f"{rps:.1f} requests/s")
     return f'<p class="facts">Load: {escape(", ".join(facts))}</p>'
@@ -326,18 +327,18 @@ def _faults(timeline: list[Mapping[str, Any]]) -> str:
 def _checks(states: Mapping[str, Any]) -> str:
     parts = ["<h4>Steady-state checks</h4>"]
     for phase in ("before", "after"):
-        state = _mapping(states.get(phase))
+        state = lenient.mapping(states.get(phase))
         if not state:
             parts.append(f"<p>{phase.capitalize()} the method: not checked.</p>")
             continue
         met = state.get("steady_state_met") is True
-        rows = "".join(_probe_row(run) for run in _items(state.get("probes")))
+        rows = "".join(_probe_row(run) for run in lenient.items(state.get("probes")))
         parts.append(
             f"<p>{phase.capitalize()} the method: {_met(met)}</p>"
             "<table><thead><tr><th>probe</th><th>tolerance</th><th>met</th><th>output</th>"
             f"</tr></thead><tbody>{rows}</tbody></table>"
         )
-    during = _items(states.get("during"))
+    during = lenient.items(states.get("during"))
     if during:
         held = sum(1 for state in during if state.get("steady_state_met") is True)
         parts.append(f"<p>During the method: met at {held} of {len(during)} checks.</p>")
@@ -345,7 +346,7 @@ def _checks(states: Mapping[str, Any]) -> str:
 
 
 def _probe_row(run: Mapping[str, Any]) -> str:
-    activity = _mapping(run.get("activity"))
+    activity = lenient.mapping(run.get("activity"))
     met = run.get("tolerance_met") is True
     output = run.get("deviation") or run.get("exception") or run.get("output")
     text = output if isinstance(output, str) else json.dumps(output, default=str)
@@ -376,7 +377,7 @@ def _css(text: str) -> str:
 
 
 def _t(value: object) -> str:
-    number = _number(value)
+    number = lenient.number(value)
     return "—" if number is None else f"t+{number:.2f} s"
 
 
@@ -386,26 +387,10 @@ def _score(score: float) -> str:
 
 def _plain(value: object) -> str:
     """A number as people write it (``455505813``, ``2.5``), anything else as text."""
-    number = _number(value)
+    number = lenient.number(value)
     if number is None:
         return str(value)
     return str(int(number)) if number.is_integer() else f"{number:g}"
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _items(value: object) -> list[Mapping[str, Any]]:
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        return []
-    return [item for item in value if isinstance(item, Mapping)]
 
 
 def _strings(value: object) -> list[str]:
