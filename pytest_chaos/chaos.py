@@ -4,7 +4,6 @@ find the proxies and services faults name), its seed, the hooks, and the journal
 from __future__ import annotations
 
 import re
-import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ import pytest
 from .experiment import Experiment, ExperimentOptions, ExperimentRun, Journal, write_journal
 from .faults import Fault, FaultLog
 from .report import progress
+from .seeding import replay_command
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -180,7 +180,7 @@ class Chaos:
             journal["pytest_chaos"]["path"] = str(path)
 
     def _replay_command(self) -> str:
-        return f"pytest --chaos-seed {self.seed} {shlex.quote(self._item.nodeid)}"
+        return replay_command(self.seed, self._item.nodeid)
 
     def close(self) -> list[BaseException]:
         """Undo what a user's own actions left (an experiment's rollback normally has)."""

@@ -10,8 +10,14 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
+import shlex
 
 SEED_BITS = 32
+
+
+def replay_command(seed: int, nodeid: str) -> str:
+    """The command that runs one test again with the same random choices."""
+    return f"pytest --chaos-seed {seed} {shlex.quote(nodeid)}"
 
 
 def fresh_seed() -> int:

@@ -4,7 +4,6 @@ survives pytest-xdist) to the process that scores and reports the session."""
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 
 from .. import markers
 from ..faults import FaultRecord
+from ..seeding import replay_command
 
 #: The report attribute that carries a :class:`ChaosResult` as JSON across xdist.
 REPORT_ATTRIBUTE = "chaos_result"
@@ -49,7 +49,7 @@ class ChaosResult:
 
     @property
     def replay(self) -> str:
-        return f"pytest --chaos-seed {self.seed} {shlex.quote(self.nodeid)}"
+        return replay_command(self.seed, self.nodeid)
 
     @property
     def scored(self) -> bool:

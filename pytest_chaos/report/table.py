@@ -23,18 +23,19 @@ def rows(results: tuple[ChaosResult, ...]) -> list[tuple[str, ...]]:
     ]
 
 
-def headline(score: Score, gates: Gates) -> str:
+def _headline(score: Score, gates: Gates, failures: list[str]) -> str:
     """One line: the score, and the gates' verdict when any is set."""
     value = "n/a (no chaos test was scored)" if score.value is None else f"{score.value:g}/100"
     line = f"resilience score {value}"
     if gates.active:
-        line += " - gates " + ("FAILED" if gates.failures(score) else "passed")
+        line += " - gates " + ("FAILED" if failures else "passed")
     return line
 
 
 def text(score: Score, gates: Gates) -> list[str]:
     """The terminal's lines: the headline, then a table with the test last (it is the
     longest, and is never cut) and each test's faults on an indented line below it."""
+    failures = gates.failures(score)
     head = ("verdict", "checks", "weight", "seed", "test")
     table = [
         (verdict, checks, weight, seed, test)
@@ -42,12 +43,12 @@ def text(score: Score, gates: Gates) -> list[str]:
     ]
     widths = [max(len(row[i]) for row in [head, *table]) for i in range(len(head) - 1)]
     indent = sum(widths) + 2 * len(widths)
-    lines = [headline(score, gates), _aligned(head, widths)]
+    lines = [_headline(score, gates, failures), _aligned(head, widths)]
     for row, result in zip(table, score.results, strict=True):
         lines.append(_aligned(row, widths))
         if result.faults:
             lines.append(" " * indent + "faults: " + "; ".join(result.faults))
-    lines.extend(f"gate failed: {failure}" for failure in gates.failures(score))
+    lines.extend(f"gate failed: {failure}" for failure in failures)
     return lines
 
 
@@ -58,10 +59,10 @@ def _aligned(row: tuple[str, ...], widths: list[int]) -> str:
 
 def markdown(score: Score, gates: Gates) -> str:
     """GitHub-flavoured Markdown: a heading with the score, the gates, the table."""
-    lines = [f"### pytest-chaos: {headline(score, gates)}", ""]
-    lines.extend(f"- :x: {failure}" for failure in gates.failures(score))
-    if gates.failures(score):
-        lines.append("")
+    failures = gates.failures(score)
+    lines = [f"### pytest-chaos: {_headline(score, gates, failures)}", ""]
+    if failures:
+        lines.extend([*(f"- :x: {failure}" for failure in failures), ""])
     lines.append("| " + " | ".join(HEADERS) + " |")
     lines.append("|" + " --- |" * len(HEADERS))
     for row in rows(score.results):
