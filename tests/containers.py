@@ -114,6 +114,20 @@ def remove_quietly(container: Any) -> None:
 
 
 @contextmanager
+def held_image() -> Iterator[str]:
+    """The busybox image on an engine that answers (or skip; fail with
+    PYTEST_CHAOS_REQUIRE_CONTAINERS=1), with the machine's container lock held meanwhile:
+    a fixture that yields it should come before ``service``, so that the lock is held until
+    the test's containers are gone."""
+    client = require_engine()
+    try:
+        with exclusive():
+            yield busybox_image(client)
+    finally:
+        client.close()
+
+
+@contextmanager
 def exclusive() -> Iterator[None]:
     """One container test at a time on this machine, across xdist workers and runs: every
     session of the container backend sweeps the stale containers of dead sessions, and a

@@ -25,7 +25,7 @@ import pytest
 
 from pytest_chaos import probes
 
-from ..containers import busybox_image, exclusive, require_engine
+from ..containers import held_image
 from ..servers import start_server, stop_server
 
 FIXED_PORTS_LOCK = Path("/tmp/pytest-chaos-docs-fixed-ports.lock")
@@ -214,15 +214,10 @@ def flags_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def container_image() -> Iterator[str]:
-    """The busybox image of tests/containers.py on an engine that answers (or skip; fail
-    with PYTEST_CHAOS_REQUIRE_CONTAINERS=1), one container test at a time on the machine:
-    ask for it before ``service``."""
-    client = require_engine()
-    try:
-        with exclusive():
-            yield busybox_image(client)
-    finally:
-        client.close()
+    """The busybox image of tests/containers.py, one container test at a time on the
+    machine: ask for it before ``service``."""
+    with held_image() as image:
+        yield image
 
 
 # -- functions -------------------------------------------------------------------------------

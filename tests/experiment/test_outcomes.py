@@ -20,34 +20,9 @@ import pytest_chaos.probes
 import pytest_chaos.steady.load  # noqa: F401
 
 from ..servers import isolate_chaos_env
+from .lab import shop_lab
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
-
-SHOP_APP = (Path(__file__).parent / "shop_app.py").read_text()
-
-#: The inner sessions' common part: the backend behind the proxy "stock", and the shop.
-CONFTEST = """
-import pytest
-from shop_app import Backend, serve, shop_handler
-
-
-@pytest.fixture
-def stock(toxiproxy):
-    with serve(Backend) as address:
-        yield toxiproxy.proxy("stock", upstream=address)
-
-
-@pytest.fixture
-def resilient_shop(stock):
-    with serve(shop_handler(f"http://{stock.listen}/", timeout_s=0.2)) as address:
-        yield f"http://{address}"
-
-
-@pytest.fixture
-def fragile_shop(stock):
-    with serve(shop_handler(f"http://{stock.listen}/", timeout_s=None)) as address:
-        yield f"http://{address}"
-"""
 
 
 @pytest.fixture
@@ -58,10 +33,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def lab(pytester: pytest.Pytester) -> pytest.Pytester:
     """A pytester folder with the shop and its fixtures."""
-    pytester.makepyfile(shop_app=SHOP_APP)
-    pytester.makeconftest(CONFTEST)
-    pytester.syspathinsert()  # for plugins of the test's own (-p conftest_hooks)
-    return pytester
+    return shop_lab(pytester)
 
 
 def journals(folder: Path) -> dict[str, dict[str, Any]]:

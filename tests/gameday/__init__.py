@@ -10,67 +10,20 @@ from pathlib import Path
 
 #: A small HTTP shop asking a stock service for stock through the proxy "stock"; the
 #: resilient variant gives up after 200 ms and answers a fallback, the naive one hangs.
+#: It runs beside a copy of tests/experiment/shop_app.py (``SHOP_APP``).
 SHOP_SUITE = """
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import httpx
 import pytest
+from shop_app import Backend, serve, shop_handler
 
 from pytest_chaos import faults, probes
 
 
-class Stock(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "1")
-        self.end_headers()
-        self.wfile.write(b"3")
-
-    def log_message(self, *args):
-        pass
-
-
-def shop(stock_url, timeout):
-    client = httpx.Client(timeout=timeout)
-
-    class Shop(Stock):
-        def do_GET(self):
-            try:
-                stock = client.get(stock_url).content
-            except httpx.HTTPError:
-                stock = b"?"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(stock)))
-            self.end_headers()
-            self.wfile.write(stock)
-
-    return Shop
-
-
-class Quiet(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass
-
-
-def serve(handler):
-    server = Quiet(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 @pytest.fixture(params=[0.2, None], ids=["resilient", "naive"])
 def shop_url(request, toxiproxy):
-    stock = serve(Stock)
-    link = toxiproxy.proxy("stock", upstream=f"127.0.0.1:{stock.server_port}")
-    front = serve(shop(f"http://{link.listen}/", request.param))
-    yield f"http://127.0.0.1:{front.server_port}"
-    front.shutdown()
-    stock.shutdown()
+    with serve(Backend) as stock:
+        link = toxiproxy.proxy("stock", upstream=stock)
+        with serve(shop_handler(f"http://{link.listen}/", request.param)) as front:
+            yield f"http://{front}"
 
 
 @pytest.mark.chaos(weight=3, hypothesis="orders answer while the stock service hangs")

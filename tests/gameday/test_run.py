@@ -20,6 +20,7 @@ import pytest
 from pytest_chaos.cli import main
 from pytest_chaos.gameday import GameDayError, draw_seeds, load, run
 
+from ..experiment.lab import SHOP_APP
 from ..servers import isolate_chaos_env
 from . import SHOP_SUITE, SWITCH_SUITE, check_html, plan_text, write_plan
 
@@ -44,6 +45,7 @@ def test_two_game_days_report_and_extend_the_history(tmp_path: Path) -> None:
     writes both reports and the history; a second game day extends the history and the
     chart shows both."""
     (tmp_path / "test_shop.py").write_text(SHOP_SUITE)
+    (tmp_path / "shop_app.py").write_text(SHOP_APP)
     path = write_plan(tmp_path, plan_text(suite="test_shop.py", repetitions=2))
     command = [sys.executable, "-m", "pytest_chaos.cli", "gameday", "run", str(path)]
 

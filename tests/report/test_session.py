@@ -19,34 +19,10 @@ import pytest_chaos.chaos
 import pytest_chaos.probes
 import pytest_chaos.steady.load  # noqa: F401
 
+from ..experiment.lab import shop_lab
 from ..servers import isolate_chaos_env
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
-
-SHOP_APP = (Path(__file__).parents[1] / "experiment" / "shop_app.py").read_text()
-
-CONFTEST = """
-import pytest
-from shop_app import Backend, serve, shop_handler
-
-
-@pytest.fixture
-def stock(toxiproxy):
-    with serve(Backend) as address:
-        yield toxiproxy.proxy("stock", upstream=address)
-
-
-@pytest.fixture
-def resilient_shop(stock):
-    with serve(shop_handler(f"http://{stock.listen}/", timeout_s=0.2)) as address:
-        yield f"http://{address}"
-
-
-@pytest.fixture
-def fragile_shop(stock):
-    with serve(shop_handler(f"http://{stock.listen}/", timeout_s=None)) as address:
-        yield f"http://{address}"
-"""
 
 #: Four chaos tests: two experiments (one holds, one deviates: 3 of 5 checks held), a
 #: plain chaos test that passes and one that is skipped; and a test that is not chaos.
@@ -104,9 +80,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def lab(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(shop_app=SHOP_APP)
-    pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_shop=SUITE)
+    shop_lab(pytester).makepyfile(test_shop=SUITE)
     return pytester
 
 

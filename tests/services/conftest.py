@@ -13,7 +13,7 @@ import pytest
 
 from pytest_chaos.services.procs import MARKER
 
-from ..containers import busybox_image, exclusive, require_engine
+from ..containers import held_image, require_engine
 from ..servers import isolate_chaos_env
 from .helpers import owned_by
 
@@ -40,12 +40,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def image() -> Iterator[str]:
     """The busybox image, with an engine that answers; one container test at a time (ask
     for it before ``service``, so that the lock is held until the containers are gone)."""
-    client = require_engine()
-    try:
-        with exclusive():
-            yield busybox_image(client)
-    finally:
-        client.close()
+    with held_image() as image:
+        yield image
 
 
 @pytest.fixture
