@@ -17,7 +17,8 @@ class Trigger:
     ``rate`` is the chance that a call is hit (a draw from the fault's seeded stream);
     ``every=N`` hits calls N, 2N, 3N... with no randomness (Chaos Monkey for Spring Boot's
     "level"). ``first=N`` limits the fault to the first N matching calls, ``for_s=T`` to the
-    first T seconds after it was armed; after that calls pass untouched.
+    T seconds that follow the first matching call (not the arming, so that a fault made at
+    import time still gets its window); after that calls pass untouched.
     """
 
     rate: float = 1.0
@@ -49,7 +50,7 @@ class Trigger:
         )
 
     def fires(self, call: int, elapsed_s: float, rng: random.Random) -> bool:
-        """Whether the ``call``-th matching call (from 1), ``elapsed_s`` after arming, is
+        """Whether the ``call``-th matching call (from 1), ``elapsed_s`` after the first, is
         hit. A draw is taken only for a rate strictly between 0 and 1, so that the stream
         depends on nothing but the calls that reach it."""
         if self.first is not None and call > self.first:
