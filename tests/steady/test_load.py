@@ -54,7 +54,8 @@ def open_fds() -> int | None:
 def nothing_leaks(server: LoadServer, echo: EchoServer) -> Iterator[None]:
     """After each test: no thread the test started is left, every connection the load
     opened is closed (the servers saw them close), and the process holds no more file
-    descriptors than before."""
+    descriptors than before (fewer is no leak: a descriptor some earlier test left to the
+    garbage collector may close meanwhile)."""
     server.reset()
     threads, fds = set(threading.enumerate()), open_fds()
     yield
@@ -65,9 +66,9 @@ def nothing_leaks(server: LoadServer, echo: EchoServer) -> Iterator[None]:
         time.sleep(0.01)
     assert not set(threading.enumerate()) - threads
     if fds is not None:
-        while open_fds() != fds and time.monotonic() < deadline:
+        while (open_fds() or 0) > fds and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert open_fds() == fds
+        assert (open_fds() or 0) <= fds
 
 
 def closed_port() -> int:
