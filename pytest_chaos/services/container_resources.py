@@ -37,9 +37,13 @@ GONE_TIMEOUT_S = 10.0
 """How long killed hog processes may take to be seen as gone."""
 _POLL_S = 0.05
 # ``sh -c SCRIPT TAG HELPER ARGS...``: $0 is the tag that marks the hog's processes, $1 the
-# busybox. A ``sleep`` times each hog (busybox ``timeout`` counts whole seconds only: it is
-# the hard bound, a second later); it is killed with the shell on the SIGTERM of ``timeout``.
-_UNTIL_TERM = "trap 'kill $!; exit' TERM; "
+# busybox. A ``sleep`` times each hog once its load is in place (busybox ``timeout`` counts
+# whole seconds only: it is the hard bound, a second later, and allows a memory hog
+# BUILD_ALLOWANCE_S to fill its memory); on the SIGTERM of ``timeout`` the shell kills its
+# sleep if it has started one, and exits.
+_UNTIL_TERM = """trap '[ -z "$!" ] || kill $! 2>/dev/null; exit 0' TERM; """
+BUILD_ALLOWANCE_S = 60
+"""How long a memory hog may take to fill its memory before its time starts."""
 # busy-loop while the sleep of $2 seconds runs
 _CPU = _UNTIL_TERM + '"$1" sleep "$2" & echo ready; while kill -0 $! 2>/dev/null; do :; done'
 # hold a shell variable of $2 bytes for $3 seconds
@@ -134,14 +138,14 @@ class ContainerDiskFill(ActiveFault):
 def cpu_hog(log: FaultLog, service: ContainerService, cores: int, seconds: float) -> ContainerHog:
     resources.check_cpu_hog(cores, seconds)
     record = _record(log, service, "cpu_hog", {"cores": cores, "seconds": seconds})
-    return _hog(log, service, record, [[_CPU, HELPER, _seconds(seconds)]] * cores)
+    return _hog(log, service, record, [[_CPU, HELPER, _seconds(seconds)]] * cores, allowance=0)
 
 
 def memory_hog(log: FaultLog, service: ContainerService, mb: int, seconds: float) -> ContainerHog:
     resources.check_memory_hog(mb, seconds, _memory_limit_mb(service))
     record = _record(log, service, "memory_hog", {"mb": mb, "seconds": seconds})
     script = [_MEMORY, HELPER, str(mb * resources.MB), _seconds(seconds)]
-    return _hog(log, service, record, [script])
+    return _hog(log, service, record, [script], allowance=BUILD_ALLOWANCE_S)
 
 
 def disk_fill(log: FaultLog, service: ContainerService, path: str, mb: int) -> ContainerDiskFill:
@@ -182,15 +186,21 @@ def _record(
 
 
 def _hog(
-    log: FaultLog, service: ContainerService, record: FaultRecord, scripts: list[list[str]]
+    log: FaultLog,
+    service: ContainerService,
+    record: FaultRecord,
+    scripts: list[list[str]],
+    allowance: int,
 ) -> ContainerHog:
     """Start each shell script (with its arguments) as ``busybox timeout BOUND busybox sh
-    -c SCRIPT TAG ARGS...``, all with one new tag, and wait for each to say ``ready``."""
+    -c SCRIPT TAG ARGS...``, all with one new tag, and wait for each to say ``ready``.
+    BOUND is the hog's seconds, a second more, and ``allowance`` seconds to put its load in
+    place."""
     tag = f"pytest-chaos-{record.kind}-{uuid.uuid4().hex[:12]}"
     record.details["tag"] = tag
     execs: dict[str, int] = {}  # exec id: host pid
     if not record.dry_run:
-        bound = str(math.ceil(record.details["seconds"]) + 1)
+        bound = str(math.ceil(record.details["seconds"]) + 1 + allowance)
         try:
             for script, *args in scripts:
                 argv = [HELPER, "timeout", bound, HELPER, "sh", "-c", script, tag, *args]

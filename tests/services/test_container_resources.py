@@ -253,3 +253,41 @@ def test_a_failing_test_has_its_resource_faults_undone(
         else:
             live = [line for line in seen.splitlines() if not line.lstrip().startswith("Z")]
             assert not [line for line in live if details["tag"] in line], seen
+
+
+def test_the_memory_hogs_shell_ends_cleanly_on_term_in_every_state(tmp_path: Path) -> None:
+    """The hog's TERM trap (busybox ``timeout`` sends TERM at the hard bound) ends the shell
+    with no error whether its sleep has started or not: here TERM arrives while the memory
+    is still being filled, before any background job exists. The script runs in this
+    machine's busybox sh, its ``head`` held back by a FIFO until TERM has been sent."""
+    import shutil
+    import signal
+    import subprocess
+
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    if not Path(busybox).is_file():
+        pytest.skip("no busybox on this machine (Debian: apt-get install busybox-static)")
+    gate, started = tmp_path / "gate", tmp_path / "started"
+    os.mkfifo(gate)
+    fake = tmp_path / "fake-busybox"  # `head` waits on the gate; everything else is busybox
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = head ]; then : > {started}; cat {gate}; exit 0; fi\n'
+        f'exec {busybox} "$@"\n'
+    )
+    fake.chmod(0o755)
+    shell = subprocess.Popen(
+        [busybox, "sh", "-c", container_resources._MEMORY, "tag", str(fake), "1024", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_until(started.exists, 30), "the hog did not start filling its memory"
+        shell.send_signal(signal.SIGTERM)
+        with open(gate, "w") as release:  # the trap runs once the filling returns
+            release.write("x")
+        out, err = shell.communicate(timeout=30)
+    finally:
+        shell.kill()
+        shell.wait()
+    assert (shell.returncode, err.decode(), out.decode()) == (0, "", "")
