@@ -168,7 +168,8 @@ class Experiment:
 
     @property
     def method_s(self) -> float:
-        """How long the method lasts: ``duration_s``, or until the last fault ends."""
+        """How long the method is planned to last: ``duration_s``, or until the last fault
+        ends on its timeline (it lasts longer when a busy machine applies a fault late)."""
         if self.duration_s is not None:
             return self.duration_s
         return max((f.start_after_s + (f.for_s or 0) for f in self.method), default=0.0)
@@ -256,6 +257,7 @@ class ExperimentRun:
         self._halted: _Deviation | None = None
         self._halt_event = threading.Event()
         self._stop_event = threading.Event()
+        self._timeline_over = threading.Event()  # every fault applied and ended, or halted
         self._lock = threading.Lock()
         self._load: RunningLoad | None = None
         self._rolled_back = False
@@ -279,12 +281,12 @@ class ExperimentRun:
         ``method_s`` or until halted), rollback, after; the outcome is :meth:`finish`'s."""
         self.before()
         with self.method():
-            end = self._method_started_or_now() + self.experiment.method_s
-            while not self._halt_event.is_set():
-                left = end - time.monotonic()
-                if left <= 0:
-                    break
-                self._halt_event.wait(left)
+            if self.experiment.duration_s is None:
+                # until the last fault has ended, however late a busy machine applied it
+                self._timeline_over.wait()
+            else:
+                end = self._method_started_or_now() + self.experiment.duration_s
+                self._halt_event.wait(max(0.0, end - time.monotonic()))
         self.after()
 
     def _phase(self, phase: str) -> None:
@@ -418,6 +420,12 @@ class ExperimentRun:
     def _conduct(self) -> None:
         """Apply each fault at its ``start_after_s`` and end it ``for_s`` after it was
         actually applied (never early), until the method is stopped or halted."""
+        try:
+            self._run_timeline()
+        finally:
+            self._timeline_over.set()
+
+    def _run_timeline(self) -> None:
         assert self._method_started is not None
         start = self._method_started
         events: list[tuple[float, int, int]] = []  # (when, 0 end / 1 apply, index)

@@ -110,6 +110,32 @@ def test_faults_follow_their_timeline_and_are_rolled_back() -> None:
     assert len(journal["run"]) == 2 and len(journal["rollbacks"]) == 2
 
 
+def test_without_a_duration_the_method_lasts_until_the_last_fault_ended() -> None:
+    """A fault applied late (here an apply that takes 0.5 s, as a kill or a pause may on a
+    busy machine) delays the faults after it, and the method waits for every one of them to
+    be applied and to end on its own timeline, instead of stopping at the planned 0.2 s."""
+    late = Switch()
+    journal = run(
+        Experiment.build(
+            "a slow fault first",
+            method=[
+                faults.action("slow", apply=lambda: time.sleep(0.5), for_s=0.1),
+                late.breaks("late", start_after_s=0.1, for_s=0.1),
+            ],
+        )
+    )
+    (broken, at), (repaired, end) = late.changes
+    assert (broken, repaired) == ("broken", "repaired")
+    assert end - at >= 0.1
+    timeline = journal["pytest_chaos"]["timeline"]
+    assert [entry["error"] for entry in timeline] == [None, None]
+    assert all(entry["ended_at_s"] is not None for entry in timeline), timeline
+    assert [run["activity"]["name"] for run in journal["rollbacks"]] == [
+        "end action of slow for 0.1 s",
+        "end action of late from 0.1 s for 0.1 s",
+    ]
+
+
 def test_a_deviation_during_the_method_fails_with_an_account() -> None:
     switch = Switch()
     with pytest.raises(Deviated) as raised:
