@@ -232,6 +232,7 @@ def _repeat(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, to signal as a whole
+            preexec_fn=default_signals,
         )
         halt = watch.until_exit(process, number)
     summary = _summary(directory)
@@ -317,6 +318,15 @@ def _probe(probe: HaltProbe) -> str | None:
     if status != probe.status:
         return f"halt probe {probe.url} answered {status}, expected {probe.status}"
     return None
+
+
+def default_signals() -> None:
+    """In the child, before it runs pytest: the signals a halt sends get their default
+    handling back, so that SIGINT rolls experiments back as Ctrl-C does even when the game
+    day itself ignores it (started with ``nohup ... &``, which ignores SIGINT and SIGQUIT,
+    and children inherit an ignored signal)."""
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
