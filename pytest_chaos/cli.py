@@ -16,9 +16,12 @@ def parser() -> argparse.ArgumentParser:
     from .gameday import command as gameday_command
     from .report import command as report_command
 
+    from . import __version__
+
     top = argparse.ArgumentParser(
         prog="pytest-chaos", description="Chaos reports and game days for pytest-chaos."
     )
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     report_command.add_parser(commands)
     gameday_command.add_parser(commands)
@@ -26,8 +29,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; its exit code (0 done, 1 failed, 2 bad usage)."""
-    args = parser().parse_args(argv)
+    """Run one command; its exit code (0 done, 1 failed, 2 bad usage). With no arguments,
+    print the help."""
+    top = parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        top.print_help()
+        return 0
+    args = top.parse_args(argv)
     code: int = args.run(args)
     return code
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,22 @@ from .servers import (
 )
 
 pytest_plugins = ["pytester"]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Skipped tests, one line per reason with its count (pyproject's addopts leave out
+    ``-rs``, which lists them one line per test)."""
+    reasons = Counter(_skip_reason(report) for report in terminalreporter.stats.get("skipped", []))
+    if reasons:
+        terminalreporter.section("skipped, by reason")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count:5d}  {reason}")
+
+
+def _skip_reason(report: Any) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return str(reason).removeprefix("Skipped: ")
 
 
 @pytest.fixture(scope="session", autouse=True)

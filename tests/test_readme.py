@@ -4,10 +4,16 @@ tests/test_docs_site.py, which audits README.md like a page of the docs.)"""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import re
+import socket
+import subprocess
+from pathlib import Path
 
 import pytest
 
+from .docs.support import FIXED_PORTS_LOCK
 from .servers import ROOT
 
 QUICKSTART = ROOT / "examples" / "quickstart" / "test_quickstart.py"
@@ -31,3 +37,31 @@ def test_quick_start_runs_a_real_chaos_experiment(pytester: pytest.Pytester) -> 
     )
     result.assert_outcomes(passed=2)
     assert (pytester.path / "report" / "report.html").is_file()
+
+
+def drop_in_shell_block() -> str:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Without pytest: a drop-in Toxiproxy server", 1)[1]
+    return re.search(r"```sh\n(.*?)```", section, re.S).group(1)  # type: ignore[union-attr]
+
+
+def test_the_drop_in_servers_shell_block_runs_as_written(tmp_path: Path) -> None:
+    """The README's shell block pasted whole into bash: the server starts on 8474, each
+    curl prints the object it created on a line of its own. (Fixed ports: one such test
+    at a time on the machine, as for the docs' fragments.)"""
+    script = drop_in_shell_block() + 'kill "$!"; wait "$!"\n'  # $!: the server
+    with FIXED_PORTS_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            for port in (8474, 26379):
+                socket.create_server(("127.0.0.1", port)).close()  # free, or fail here
+            done = subprocess.run(
+                ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+            )
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    printed = [line for line in done.stdout.splitlines() if not line.startswith("pytest-chaos")]
+    proxy, toxic = (json.loads(line) for line in printed)  # the server's banner aside
+    assert done.stdout.endswith("}\n")
+    assert (proxy["name"], proxy["listen"], proxy["enabled"]) == ("redis", "127.0.0.1:26379", True)
+    assert (toxic["type"], toxic["attributes"]) == ("latency", {"latency": 300, "jitter": 0})
