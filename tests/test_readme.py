@@ -9,6 +9,7 @@ import json
 import re
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,13 +31,30 @@ def test_the_quick_start_shows_the_example_as_it_is() -> None:
 
 
 def test_quick_start_runs_a_real_chaos_experiment(pytester: pytest.Pytester) -> None:
+    """The quick start's command in a git work tree with the repository's .gitignore:
+    it passes, writes its report, and leaves nothing for ``git status`` to show."""
     pytester.makepyfile(test_quickstart=QUICKSTART.read_text())
-    result = pytester.runpytest_subprocess("test_quickstart.py", "--chaos-report", "report")
+    (pytester.path / ".gitignore").write_text((ROOT / ".gitignore").read_text())
+    git = ["git", "-C", str(pytester.path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    result = pytester.runpytest_subprocess(
+        "test_quickstart.py", "--chaos-report", "chaos-report"
+    )
     result.stdout.fnmatch_lines(
         ["chaos: seed=* toxiproxy=embedded", "resilience score 100/100", "chaos report: *"]
     )
     result.assert_outcomes(passed=2)
-    assert (pytester.path / "report" / "report.html").is_file()
+    assert (pytester.path / "chaos-report" / "report.html").is_file()
+    status = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pytesters_own = {"?? stdout", "?? stderr", "?? runpytest-current"}
+    left = [line for line in status.stdout.splitlines() if line not in pytesters_own]
+    assert left == ["A  .gitignore", "A  test_quickstart.py"]
 
 
 def drop_in_shell_block() -> str:
@@ -49,7 +67,8 @@ def test_the_drop_in_servers_shell_block_runs_as_written(tmp_path: Path) -> None
     """The README's shell block pasted whole into bash: the server starts on 8474, each
     curl prints the object it created on a line of its own. (Fixed ports: one such test
     at a time on the machine, as for the docs' fragments.)"""
-    script = drop_in_shell_block() + 'kill "$!"; wait "$!"\n'  # $!: the server
+    block = drop_in_shell_block().replace(".venv/bin/python", sys.executable)
+    script = block + 'kill "$!"; wait "$!"\n'  # $!: the server
     with FIXED_PORTS_LOCK.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

@@ -236,14 +236,14 @@ def test_a_stalled_server_gets_requests_on_schedule_up_to_the_cap_and_latency_co
     for s in stalled:
         assert s.ended >= stall_at + stall_s - 0.01
         assert s.latency_s >= stall_at + stall_s - 0.01 - s.intended
-    # the first few were sent on time and spent the stall at the server...
-    on_time = [s for s in stalled if s.lag_s < 0.05]
-    assert 1 <= len(on_time) <= cap
-    assert all(s.service_time_s > s.lag_s for s in on_time)
+    # at most ``cap`` of them were sent before the stall ended, and spent it at the server...
+    stall_end = stall_at + stall_s
+    sent_during = [s for s in stalled if s.started < stall_end - 0.01]
+    assert len(sent_during) <= cap
+    assert all(s.started + s.service_time_s >= stall_end - 0.01 for s in sent_during)
     # ... the rest waited for a free lane: queued in the generator, not at the server
-    queued = [s for s in stalled if s.lag_s >= 0.05]
-    assert len(queued) >= len(stalled) - cap
-    assert all(s.lag_s > s.service_time_s for s in queued)
+    queued = [s for s in stalled if s not in sent_during]
+    assert len(queued) >= len(stalled) - cap >= 11
     # the queueing is in the latency percentiles, not hidden in fewer samples
     service_p50 = sorted(s.service_time_s for s in queued)[len(queued) // 2]
     latency_p50 = sorted(s.latency_s for s in queued)[len(queued) // 2]
