@@ -13,10 +13,9 @@ from collections.abc import Sequence
 
 
 def parser() -> argparse.ArgumentParser:
+    from . import __version__
     from .gameday import command as gameday_command
     from .report import command as report_command
-
-    from . import __version__
 
     top = argparse.ArgumentParser(
         prog="pytest-chaos", description="Chaos reports and game days for pytest-chaos."

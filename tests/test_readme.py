@@ -38,9 +38,7 @@ def test_quick_start_runs_a_real_chaos_experiment(pytester: pytest.Pytester) -> 
     git = ["git", "-C", str(pytester.path)]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "."], check=True)
-    result = pytester.runpytest_subprocess(
-        "test_quickstart.py", "--chaos-report", "chaos-report"
-    )
+    result = pytester.runpytest_subprocess("test_quickstart.py", "--chaos-report", "chaos-report")
     result.stdout.fnmatch_lines(
         ["chaos: seed=* toxiproxy=embedded", "resilience score 100/100", "chaos report: *"]
     )
