@@ -25,10 +25,29 @@ def fresh_seed() -> int:
     return secrets.randbits(SEED_BITS)
 
 
-def derive(seed: int, *names: str) -> int:
-    """A 64-bit seed for the stream named by ``names`` under ``seed``."""
-    material = "\0".join((str(seed), *names)).encode()
+def derive(seed: int, *names: object) -> int:
+    """A 64-bit seed for the stream named by ``names`` under ``seed`` (each name is
+    written with ``str``: ``derive(s, "x", 3)`` is ``derive(s, "x", "3")``)."""
+    material = "\0".join(map(str, (seed, *names))).encode()
     return int.from_bytes(hashlib.sha256(material).digest()[:8], "big")
+
+
+def draw(seed: int, *identity: object) -> float:
+    """A number in [0, 1) that ``seed`` and ``identity`` alone decide.
+
+    The identity names what the draw decides (a proxy's toxic on its 7th connection, the
+    12th call of a fault...), so no other draw, taken earlier or later or on another
+    thread, can shift it: the replay rule of every random choice in the package."""
+    return (derive(seed, *identity) >> 11) * _TWO_TO_MINUS_53
+
+
+def rng_for(seed: int, *identity: object) -> random.Random:
+    """A random stream for one decision that needs several numbers (a slicer's cuts of one
+    chunk), fixed by ``seed`` and ``identity`` as :func:`draw` is."""
+    return random.Random(derive(seed, *identity))
+
+
+_TWO_TO_MINUS_53 = 2.0**-53
 
 
 def stream(seed: int, nodeid: str, purpose: str) -> random.Random:

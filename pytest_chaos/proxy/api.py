@@ -3,7 +3,8 @@
 Routes, statuses, bodies and content types are Toxiproxy's (gorilla/mux routing included:
 unclean paths redirect, a known path with the wrong method answers 405, anything else 404),
 so every Toxiproxy client drives this server as it drives the Go one. Each connection is
-served by one task with keep-alive; engine calls are serialized by one lock, as Toxiproxy
+served by one task with keep-alive (:mod:`.apiconn`), at most ``max_connections`` at once;
+engine calls are serialized by one lock, as Toxiproxy
 serializes them with its collection mutex, so every request sees a consistent state.
 No request can end the server: a protocol error answers 400 and closes, an unexpected
 exception answers 500 with its message and is logged.
@@ -13,137 +14,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import http
-import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
-import h11
-
-from .. import __version__
+from .apiconn import ApiConnection
 from .engine import Engine
-from .errors import ToxiproxyError, bad_body
+from .errors import ToxiproxyError
+from .messages import METRICS_TYPE, Reply, Request, dump_json, parse_json
+from .metrics import process_metrics
+
+__all__ = [
+    "ApiServer",
+    "Handler",
+    "Params",
+    "Reply",
+    "Request",
+    "Route",
+    "ServerThread",
+    "dump_json",
+    "parse_json",
+    "run",
+    "url_for",
+]
 
 log = logging.getLogger("pytest_chaos.proxy.api")
 
 #: The Toxiproxy release whose API this server implements, answered by ``GET /version``.
 TOXIPROXY_VERSION = "2.12.0"
-SERVER_HEADER = f"pytest-chaos/{__version__}"
 #: Largest request body accepted; a larger one answers 413.
 MAX_BODY = 1 << 20
-#: A request must arrive in full within this many seconds of its first byte (Toxiproxy: 15).
-READ_TIMEOUT = 15.0
-#: A keep-alive connection idle for this many seconds is closed (Toxiproxy: 60).
-IDLE_TIMEOUT = 60.0
-#: Largest request head (request line and headers); a larger one answers 431.
-MAX_HEAD = 64 * 1024
-#: After refusing a request mid-body, read and drop at most this much for at most this long
-#: before closing, so the client reads the answer instead of a reset (as Go's server does).
-LINGER_BYTES = 4 << 20
-LINGER_TIMEOUT = 1.0
-
-JSON_TYPE = "application/json"
-TEXT_TYPE = "text/plain; charset=utf-8"
-METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_READ_SIZE = 64 * 1024
+#: Client connections served at once; one more is answered 503 and closed.
+MAX_CONNECTIONS = 512
 
 T = TypeVar("T")
-
-
-# -- requests and replies -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Request:
-    """An HTTP request read in full: the decoded path, headers by lower-case name, body."""
-
-    method: str
-    target: str
-    headers: Mapping[str, str]
-    body: bytes
-
-    @property
-    def path(self) -> str:
-        return self.target.partition("?")[0]
-
-    @property
-    def query(self) -> str:
-        return self.target.partition("?")[2]
-
-
-@dataclass(frozen=True)
-class Reply:
-    """An HTTP answer; ``close`` asks for the connection to be closed after it."""
-
-    status: int
-    body: bytes = b""
-    content_type: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    close: bool = False
-
-    @classmethod
-    def json(cls, value: Any, status: int = 200) -> Reply:
-        """Compact JSON, as Go's encoder writes it (ASCII-safe, so any string encodes)."""
-        return cls(status, dump_json(value), JSON_TYPE)
-
-    @classmethod
-    def text(cls, status: int, text: str, **kwargs: Any) -> Reply:
-        """A plain-text answer the way Go's ``http.Error`` writes it."""
-        headers = (("X-Content-Type-Options", "nosniff"),)
-        return cls(status, text.encode() + b"\n", TEXT_TYPE, headers, **kwargs)
-
-    @classmethod
-    def error(cls, error: ToxiproxyError, **kwargs: Any) -> Reply:
-        """Toxiproxy's error answer: JSON, but labelled text/plain by ``http.Error``."""
-        return cls.text(error.status, dump_json(error.to_json()).decode(), **kwargs)
-
-
-def dump_json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-def parse_json(body: bytes) -> Any:
-    """Decode a request body as JSON, or raise a 400 that says what is wrong with it."""
-    if not body.strip():
-        raise bad_body("the body is empty; expected JSON")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise bad_body(f"the body is not UTF-8 (invalid byte at offset {error.start})") from None
-    try:
-        return _without_lone_surrogates(json.loads(text, parse_constant=_reject_constant))
-    except json.JSONDecodeError as error:
-        where = f"line {error.lineno} column {error.colno}"
-        if error.pos >= len(text.rstrip()):
-            raise bad_body(f"invalid JSON: the body ends too early, at {where}") from None
-        raise bad_body(f"invalid JSON at {where}: {error.msg}") from None
-    except RecursionError:
-        raise bad_body("invalid JSON: nested too deeply") from None
-    except ValueError as error:  # NaN/Infinity, or an integer with too many digits
-        raise bad_body(f"invalid JSON: {error}") from None
-
-
-def _without_lone_surrogates(value: Any) -> Any:
-    """Replace escaped lone surrogates (``"\\ud800"``) with U+FFFD, as Go's decoder does: a
-    name holding one could never be addressed in a URL path again."""
-    if isinstance(value, str):
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if isinstance(value, list):
-        return [_without_lone_surrogates(item) for item in value]
-    if isinstance(value, dict):
-        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
-    return value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 # -- routing --------------------------------------------------------------------------------
@@ -209,14 +117,28 @@ NO_CONTENT = Reply(204)
 class ApiServer:
     """Serves the Toxiproxy HTTP API for one engine; start() listens, close() stops."""
 
-    def __init__(self, engine: Engine, *, max_body: int = MAX_BODY) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_body: int = MAX_BODY,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.engine = engine
         self.max_body = max_body
         self._lock = asyncio.Lock()
         limit = ToxiproxyError(f"request body too large: the limit is {max_body} bytes", 413)
         self.too_large = Reply.error(limit, close=True)
         self._server: asyncio.AbstractServer | None = None
-        self._clients: set[_Client] = set()
+        self.max_connections = max_connections
+        full = ToxiproxyError(
+            f"too many API connections: the limit is {max_connections}; close idle "
+            "connections or retry",
+            503,
+        )
+        refusal = Reply.error(full, close=True)
+        self.full = replace(refusal, headers=(*refusal.headers, ("Retry-After", "1")))
+        self._clients: set[ApiConnection] = set()
         self._routes = [
             Route.of("/reset", POST=self._reset),
             Route.of("/proxies", GET=self._proxy_index, POST=self._proxy_create),
@@ -267,7 +189,11 @@ class ApiServer:
         await asyncio.gather(*(client.finished() for client in clients))
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = _Client(self, reader, writer)
+        client = ApiConnection(self, reader, writer)
+        if len(self._clients) >= self.max_connections:
+            log.warning("API connection refused: %d connections open", len(self._clients))
+            await client.shed(self.full)
+            return
         self._clients.add(client)
         try:
             await client.serve()
@@ -368,175 +294,8 @@ class ApiServer:
         return Reply(200, body, "application/json;charset=utf-8")
 
     async def _metrics(self, request: Request, params: Params) -> Reply:
-        return Reply(200, self.engine.metrics().encode(), METRICS_TYPE)
-
-
-# -- one HTTP connection ---------------------------------------------------------------------
-
-
-class _Disconnected(Exception):
-    """The client went away, or was too slow, before a request arrived in full."""
-
-
-class _Client:
-    """One client connection: reads requests with h11, answers them, keeps the connection
-    alive between requests until the client, a timeout or an error ends it."""
-
-    def __init__(
-        self, api: ApiServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self.api = api
-        self.reader = reader
-        self.writer = writer
-        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
-        self._done = asyncio.Event()
-        self._head = False
-
-    async def serve(self) -> None:
-        try:
-            while await self._serve_one():
-                pass
-            if self.conn.their_state in (h11.SEND_BODY, h11.ERROR):
-                await self._linger()
-        except (_Disconnected, ConnectionError):
-            pass
-        except Exception:
-            log.exception("API connection failed")
-        finally:
-            self.writer.close()
-            self._done.set()
-
-    async def _linger(self) -> None:
-        """Half-close, then drop what the client is still sending (bounded in bytes and
-        time): closing with unread data would reset the connection, and the client could
-        lose the answer it has not read yet."""
-        if not self.writer.can_write_eof():
-            return
-        self.writer.write_eof()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + LINGER_TIMEOUT
-        dropped = 0
-        while dropped < LINGER_BYTES and (remaining := deadline - loop.time()) > 0:
-            try:
-                data = await asyncio.wait_for(self.reader.read(_READ_SIZE), remaining)
-            except asyncio.TimeoutError:
-                return
-            if not data:
-                return
-            dropped += len(data)
-
-    def abort(self) -> None:
-        transport = self.writer.transport
-        transport.abort()
-
-    async def finished(self) -> None:
-        await self._done.wait()
-
-    async def _serve_one(self) -> bool:
-        """Answer one request; True if the connection can carry another."""
-        try:
-            event = await self._next_event(IDLE_TIMEOUT)
-            if not isinstance(event, h11.Request):
-                return False
-            started = time.monotonic()
-            self._head = event.method == b"HEAD"
-            reply = await self._answer(event, started + READ_TIMEOUT)
-        except h11.RemoteProtocolError as error:
-            await self._reject(error)
-            return False
-        await self._send(reply)
-        log.debug(
-            "%s %s %d (%.1f ms)",
-            event.method.decode("latin-1"),
-            event.target.decode("latin-1"),
-            reply.status,
-            (time.monotonic() - started) * 1000,
-        )
-        if self.conn.our_state is not h11.DONE or self.conn.their_state is not h11.DONE:
-            return False
-        self.conn.start_next_cycle()
-        return True
-
-    async def _answer(self, event: h11.Request, deadline: float) -> Reply:
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in event.headers
-        }
-        if _declared_length(headers) > self.api.max_body:
-            return self.api.too_large
-        body = await self._read_body(deadline)
-        if body is None:
-            return self.api.too_large
-        method = event.method.decode("latin-1")
-        target = event.target.decode("latin-1")
-        return await self.api.dispatch(Request(method, target, headers, body))
-
-    async def _read_body(self, deadline: float) -> bytes | None:
-        """The whole body, or None once it exceeds the limit."""
-        if self.conn.they_are_waiting_for_100_continue:
-            await self._write(
-                self.conn.send(h11.InformationalResponse(status_code=100, headers=[]))
-            )
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            event = await self._next_event(deadline - time.monotonic())
-            if isinstance(event, h11.EndOfMessage):
-                return b"".join(chunks)
-            if not isinstance(event, h11.Data):
-                raise _Disconnected()
-            size += len(event.data)
-            if size > self.api.max_body:
-                return None
-            chunks.append(bytes(event.data))
-
-    async def _next_event(self, timeout: float) -> Any:
-        while True:
-            event = self.conn.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            try:
-                data = await asyncio.wait_for(self.reader.read(_READ_SIZE), max(timeout, 0))
-            except asyncio.TimeoutError:
-                raise _Disconnected() from None
-            self.conn.receive_data(data)
-
-    async def _reject(self, error: h11.RemoteProtocolError) -> None:
-        """Answer a request h11 could not parse (400, or 431 for a huge head), then close."""
-        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-            return
-        status = error.error_status_hint
-        phrase = http.HTTPStatus(status).phrase
-        log.debug("bad HTTP request: %s", error)
-        with contextlib.suppress(h11.LocalProtocolError):
-            await self._send(Reply.text(status, f"{status} {phrase}: {error}", close=True))
-
-    async def _send(self, reply: Reply) -> None:
-        status = http.HTTPStatus(reply.status)
-        headers = [("Server", SERVER_HEADER), ("Date", email.utils.formatdate(usegmt=True))]
-        if reply.content_type is not None:
-            headers.append(("Content-Type", reply.content_type))
-        headers.extend(reply.headers)
-        if reply.status != 204:
-            headers.append(("Content-Length", str(len(reply.body))))
-        if reply.close:
-            headers.append(("Connection", "close"))
-        conn = self.conn
-        data = conn.send(h11.Response(status_code=status, headers=headers, reason=status.phrase))
-        if reply.body and reply.status != 204 and not self._head:
-            data += conn.send(h11.Data(data=reply.body)) or b""
-        data += conn.send(h11.EndOfMessage()) or b""
-        await self._write(data or b"")
-
-    async def _write(self, data: bytes | None) -> None:
-        if data:
-            self.writer.write(data)
-            await self.writer.drain()
-
-
-def _declared_length(headers: Mapping[str, str]) -> int:
-    """The Content-Length announced (h11 has validated it), or 0 if none was."""
-    values = headers.get("content-length", "").split(",")
-    return max((int(value) for value in values if value.strip().isdigit()), default=0)
+        text = self.engine.metrics() + process_metrics()
+        return Reply(200, text.encode(), METRICS_TYPE)
 
 
 # -- running on a background thread ----------------------------------------------------------

@@ -1,10 +1,8 @@
 """The embedded proxy engine: listeners, connections, and a toxic pipeline per direction.
 
-Every accepted client gets two links: upstream (client to server) and downstream (server to
-client). A link with no active toxic relays bytes straight from ``data_received`` to the
-other socket, with flow control and nothing else; once a toxic is active, chunks go through
-a queue to one pump task that runs them through the toxics in the order they were added.
-Chain changes apply to live connections without dropping or reordering a byte.
+Every accepted client gets two links (:mod:`.link`): upstream (client to server) and
+downstream (server to client). Chain changes apply to live connections without dropping or
+reordering a byte.
 
 Everything here runs on one asyncio loop; the HTTP API calls the engine on that loop.
 """
@@ -14,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
+import secrets
 import socket
 import struct
-from collections import deque
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, cast
 
-from . import timers
+from ..seeding import derive
 from .errors import (
     BadRequest,
     ListenError,
@@ -32,12 +30,11 @@ from .errors import (
     bad_body,
     missing_field,
 )
-from .toxics import STREAMS, Chunk, Push, Toxic, ToxicState, parse_toxic, parse_update
+from .link import Link
+from .toxics import STREAMS, Toxic, parse_toxic, parse_update
 
 log = logging.getLogger("pytest_chaos.proxy")
 
-#: Bytes a toxic link may hold queued before it stops reading its source.
-QUEUE_HIGH_WATER = 16 << 20  # throughput through a delay toxic is about this / the delay
 #: Bytes a socket's write buffer may hold before the relay stops reading the other side.
 WRITE_HIGH_WATER = 1 << 20
 DEFAULT_LISTEN = "127.0.0.1:0"
@@ -59,13 +56,14 @@ def format_address(sockaddr: tuple[Any, ...], family: int) -> str:
 
 
 class Engine:
-    """A set of named proxies; its seed seeds each proxy's random stream, unless the proxy
-    was created with a ``seed`` of its own."""
+    """A set of named proxies. Its seed, with a proxy's name, gives the proxy's seed (the
+    n-th proxy of a name gets ``name#n``), unless the proxy was created with a ``seed`` of
+    its own; without either, the proxy's seed is a fresh random one."""
 
     def __init__(self, *, seed: int | None = None) -> None:
-        self.rng = random.Random(seed)
         self.seed = seed
         self._proxies: dict[str, Proxy] = {}
+        self._created: Counter[str] = Counter()
 
     @property
     def proxies(self) -> dict[str, Proxy]:
@@ -84,13 +82,21 @@ class Engine:
     async def _create(self, spec: ProxySpec) -> Proxy:
         if spec.name in self._proxies:
             raise ProxyExists()
-        seed = spec.seed if spec.seed is not None else self.rng.getrandbits(64)
+        self._created[spec.name] += 1
+        seed = spec.seed
+        if seed is None:
+            seed = secrets.randbits(64) if self.seed is None else self._derive(spec.name)
         proxy = Proxy(self, spec.name, spec.listen, spec.upstream, seed)
         if spec.enabled:
             await proxy.start()
         self._proxies[spec.name] = proxy
         log.info("created proxy %s listen=%s upstream=%s", spec.name, proxy.listen, spec.upstream)
         return proxy
+
+    def _derive(self, name: str) -> int:
+        assert self.seed is not None
+        count = self._created[name]
+        return derive(self.seed, "proxy", name if count == 1 else f"{name}#{count}")
 
     async def update(self, name: str, spec: Any) -> Proxy:
         """``POST``/``PATCH /proxies/{name}``: change listen, upstream or enabled."""
@@ -104,7 +110,7 @@ class Engine:
         split_address(listen, "listen")
         split_address(upstream, "upstream")
         if seed is not None:
-            proxy.rng.seed(seed)
+            proxy.seed = seed
         if listen != proxy.listen or upstream != proxy.upstream:
             await proxy.stop()
             proxy.listen, proxy.upstream = listen, upstream
@@ -154,8 +160,7 @@ class Engine:
         toxic = parse_toxic(spec)
         if toxic.name in proxy.toxics:
             raise ToxicExists()
-        proxy.toxics[toxic.name] = toxic
-        proxy.rebuild(toxic.stream)
+        proxy.add_toxic(toxic)
         log.info("added toxic %s (%s) to %s", toxic.name, toxic.type, proxy_name)
         return toxic
 
@@ -169,15 +174,13 @@ class Engine:
         toxic = self.get_toxic(proxy_name, toxic_name)
         attributes, toxicity = parse_update(toxic, spec)
         toxic.update(attributes, toxicity)
-        self.get(proxy_name).rebuild(toxic.stream)
+        self.get(proxy_name).each_link(toxic, Link.update)
         log.info("updated toxic %s on %s", toxic_name, proxy_name)
         return toxic
 
     def remove_toxic(self, proxy_name: str, toxic_name: str) -> None:
         toxic = self.get_toxic(proxy_name, toxic_name)
-        proxy = self.get(proxy_name)
-        del proxy.toxics[toxic_name]
-        proxy.rebuild(toxic.stream)
+        self.get(proxy_name).remove_toxic(toxic)
         log.info("removed toxic %s from %s", toxic_name, proxy_name)
 
     async def close(self) -> None:
@@ -217,8 +220,8 @@ def _optional(spec: dict[str, Any], key: str, kind: type, default: Any) -> Any:
 
 
 def _seed(spec: dict[str, Any]) -> int | None:
-    """The ``seed`` extension: Toxiproxy ignores the field, the engine seeds the proxy's
-    random stream (toxicity, jitter, slicing) with it."""
+    """The ``seed`` extension: Toxiproxy ignores the field; the engine derives the proxy's
+    draws (toxicity, jitter, slicing) from it."""
     seed = spec.get("seed")
     if seed is None:
         return None
@@ -259,12 +262,14 @@ class Proxy:
 
     def __init__(self, engine: Engine, name: str, listen: str, upstream: str, seed: int) -> None:
         self.engine = engine
-        self.rng = random.Random(seed)
+        self.seed = seed
         self.name = name
         self.listen = listen
         self.upstream = upstream
         self.toxics: dict[str, Toxic] = {}
         self.connections: set[Connection] = set()
+        self.accepted = 0  # connections accepted so far: the next one's ordinal, less one
+        self._added: Counter[str] = Counter()
         self._server: asyncio.AbstractServer | None = None
         self._closed_bytes = {(d, m): 0 for d in STREAMS for m in ("received", "sent")}
 
@@ -335,18 +340,29 @@ class Proxy:
         if server is not None:
             await server.wait_closed()
 
-    def remove_all_toxics(self) -> None:
-        self.toxics.clear()
-        for stream in STREAMS:
-            self.rebuild(stream)
+    def add_toxic(self, toxic: Toxic) -> None:
+        """Append ``toxic`` to its stream's chain, on every live connection too."""
+        self._added[toxic.name] += 1
+        count = self._added[toxic.name]
+        toxic.identity = toxic.name if count == 1 else f"{toxic.name}#{count}"
+        self.toxics[toxic.name] = toxic
+        self.each_link(toxic, Link.add)
 
-    def rebuild(self, stream: str) -> None:
-        """Apply the current chain of ``stream`` to every live connection."""
-        chain = self.chain(stream)
+    def remove_toxic(self, toxic: Toxic) -> None:
+        del self.toxics[toxic.name]
+        self.each_link(toxic, Link.remove)
+
+    def remove_all_toxics(self) -> None:
+        for toxic in list(self.toxics.values()):
+            self.remove_toxic(toxic)
+
+    def each_link(self, toxic: Toxic, change: Any) -> None:
+        """Apply ``change(link, toxic)`` on the link of ``toxic``'s stream of every live
+        connection: one toxic's change costs the same whatever the chain's length."""
         # a copy: removing a timeout toxic closes connections, which forgets them
         for connection in list(self.connections):
             if not connection.closed:
-                connection.links[stream].rebuild(chain)
+                change(connection.links[toxic.stream], toxic)
 
     def byte_count(self, direction: str, metric: str) -> int:
         live: int = sum(getattr(c.links[direction], metric) for c in self.connections)
@@ -367,18 +383,24 @@ class Connection:
         self.proxy = proxy
         self.loop = asyncio.get_running_loop()
         self.client = client
-        self.server = _Side(proxy, self)
+        self.server = server = _Side(proxy, self)
         self.links = {
-            "upstream": Link(self, "upstream", client, self.server),
-            "downstream": Link(self, "downstream", self.server, client),
+            "upstream": Link(self, "upstream", client, server),
+            "downstream": Link(self, "downstream", server, client),
         }
+        client.outbound = server.inbound = self.links["upstream"]
+        server.outbound = client.inbound = self.links["downstream"]
         self.closed = False
         self.peer = "?"
+        self.ordinal = 0  # the proxy's count of connections when this one was accepted
         self._connecting: asyncio.Task[None] | None = None
 
     def begin(self) -> None:
         """Hold the client until the upstream answers, then let bytes flow."""
-        self.proxy.connections.add(self)
+        proxy = self.proxy
+        proxy.accepted += 1
+        self.ordinal = proxy.accepted
+        proxy.connections.add(self)
         self.peer = self.client.peer()
         log.debug(
             "proxy %s: accepted client %s (upstream %s)",
@@ -386,8 +408,8 @@ class Connection:
             self.peer,
             self.proxy.upstream,
         )
-        for stream, link in self.links.items():
-            link.rebuild(self.proxy.chain(stream))
+        for toxic in proxy.toxics.values():
+            self.links[toxic.stream].add(toxic)
         self.client.pause()
         self._connecting = self.loop.create_task(self._connect())
 
@@ -409,7 +431,7 @@ class Connection:
             link.start()
         # Flow control may already hold the client (data queued past the high-water mark
         # while connecting): resuming behind the link's back would read without bound.
-        if not self.links["upstream"]._reading_paused:
+        if not self.links["upstream"].reading_paused:
             self.client.resume()
 
     def close(self) -> None:
@@ -436,176 +458,6 @@ class Connection:
         how(self.server)
         self.proxy.forget(self)
         log.debug("proxy %s: closed client %s", self.proxy.name, self.peer)
-
-
-class Link:
-    """One direction of a connection: reads ``source``, writes ``dest``, through toxics."""
-
-    def __init__(self, connection: Connection, direction: str, source: _Side, dest: _Side) -> None:
-        self.connection = connection
-        self.direction = direction
-        self.loop = connection.loop
-        self.rng = connection.proxy.rng
-        self.source = source
-        self.dest = dest
-        source.outbound = self
-        dest.inbound = self
-        self.received = 0
-        self.sent = 0
-        self.ready = False  # the upstream socket is connected
-        self.direct = False
-        self.ended = False
-        self._active: list[Toxic] = []
-        self._states: dict[Toxic, ToxicState] = {}
-        self._entry: Push = self._write
-        self._queue: deque[Chunk] = deque()
-        self._queued_bytes = 0
-        self._pump: asyncio.Task[None] | None = None
-        self._wakeup: asyncio.Future[None] | None = None
-        self._dest_paused = False
-        self._writable: asyncio.Future[None] | None = None
-        self._reading_paused = False
-
-    # -- the chain -------------------------------------------------------------------------
-
-    def rebuild(self, chain: list[Toxic]) -> None:
-        """Re-draw toxicity for ``chain`` and make it the pipeline for the next chunks."""
-        active = [toxic for toxic in chain if self.rng.random() < toxic.toxicity]
-        for toxic in self._active:
-            if toxic not in active:
-                toxic.unbind(self, self._states[toxic], removed=toxic not in chain)
-        for toxic in [t for t in self._states if t not in chain]:
-            self._states.pop(toxic).retire()
-        if self.connection.closed:  # an unbind above closed it (a removed timeout toxic)
-            return
-        entry: Push = self._write
-        for toxic in reversed(active):
-            state = self._states.get(toxic)
-            if state is None:
-                state = self._states[toxic] = ToxicState(self.loop)
-            elif state.bound_version != toxic.version:
-                state.interrupt()
-            toxic.bind(self, state)
-            entry = toxic.stage(self, state, entry)
-        self._active = active
-        self._entry = entry
-        self.direct = self.ready and not active and self._pump is None
-        if self.ready and active and self._queue and self._pump is None:
-            self._start_pump()
-        self._wake()
-        self._sync_reading()
-
-    # -- input from the source -------------------------------------------------------------
-
-    def feed(self, data: bytes) -> None:
-        self.received += len(data)
-        self._queue.append(Chunk(data, timers.now()))
-        self._queued_bytes += len(data)
-        self._after_enqueue()
-
-    def feed_eof(self) -> None:
-        if self.direct:
-            self._finish()
-            return
-        self._queue.append(Chunk(None, timers.now()))
-        self._after_enqueue()
-
-    def _after_enqueue(self) -> None:
-        if self._pump is not None:
-            self._wake()
-        elif self.ready:
-            self._start_pump()
-        self._sync_reading()
-
-    def start(self) -> None:
-        """Both sockets are connected: let what arrived meanwhile through, then relay."""
-        self.ready = True
-        if self._queue:
-            self._start_pump()
-        else:
-            self.direct = not self._active
-        self._sync_reading()
-
-    def _start_pump(self) -> None:
-        self.direct = False
-        self._pump = self.loop.create_task(self._run_pump())
-
-    def _wake(self) -> None:
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
-
-    async def _run_pump(self) -> None:
-        try:
-            # Once the link has ended (end of stream delivered, or the connection closed from
-            # inside this very pump, which stop() cannot cancel) nothing more can be written.
-            while not self.ended:
-                if not self._queue:
-                    if not self._active:
-                        break
-                    self._wakeup = self.loop.create_future()
-                    await self._wakeup
-                    continue
-                chunk = self._queue.popleft()
-                if chunk.data is not None:
-                    self._queued_bytes -= len(chunk.data)
-                    self._sync_reading()
-                await self._entry(chunk)
-        finally:
-            self._pump = None
-            self.direct = self.ready and not self._active and not self._queue
-            self._sync_reading()
-
-    # -- output to the destination ---------------------------------------------------------
-
-    async def _write(self, chunk: Chunk) -> None:
-        if chunk.data is None:
-            self._finish()
-            return
-        while self._dest_paused and not self.connection.closed:
-            self._writable = self.loop.create_future()
-            await self._writable
-        if self.connection.closed or self.ended:
-            return
-        self.dest.write(chunk.data)
-        self.sent += len(chunk.data)
-
-    def _finish(self) -> None:
-        """End of stream reached the destination: half-close it, and close the connection
-        once both directions have ended."""
-        if self.ended:
-            return
-        self.ended = True
-        other = self.connection.links["downstream" if self.direction == "upstream" else "upstream"]
-        if other.ended or not self.dest.write_eof():
-            self.connection.close()
-
-    def dest_paused(self, paused: bool) -> None:
-        self._dest_paused = paused
-        if not paused and self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
-        self._sync_reading()
-
-    def _sync_reading(self) -> None:
-        want = (self.direct and self._dest_paused) or self._queued_bytes >= QUEUE_HIGH_WATER
-        if want != self._reading_paused:
-            self._reading_paused = want
-            if want:
-                self.source.pause()
-            else:
-                self.source.resume()
-
-    def stop(self) -> None:
-        """The connection is gone: end timers, waits and the pump."""
-        self.ended = True
-        for toxic in self._active:
-            toxic.unbind(self, self._states[toxic], removed=False)
-        for state in self._states.values():
-            state.retire()
-        if self._pump is not None and self._pump is not asyncio.current_task():
-            self._pump.cancel()
-        self._wake()
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
 
 
 class _Side(asyncio.Protocol):

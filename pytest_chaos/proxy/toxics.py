@@ -2,9 +2,11 @@
 
 A toxic is a description (type, name, stream, toxicity, attributes) plus the behaviour of one
 stage in a link's pipeline. Attribute names, units and defaults are Toxiproxy's: its Go code
-is the reference. Stages run sequentially inside one pump per link; waits use absolute
-deadlines measured from when a chunk was read, so a latency toxic pipelines exactly as the
-goroutine chain of Toxiproxy does.
+is the reference. A stage is an async generator: it takes one
+chunk and yields what goes on to the next stage, waiting in between as it must; one pump
+per link runs the stages in turn (see :mod:`.link`). Waits use absolute deadlines measured
+from when a chunk was read, so a latency toxic pipelines exactly as the goroutine chain of
+Toxiproxy does.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-from collections.abc import Awaitable, Callable, Mapping
+import random
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,7 +23,7 @@ from . import timers
 from .errors import InvalidToxic, bad_body
 
 if TYPE_CHECKING:
-    from .engine import Link
+    from .link import Link
 
 STREAMS = ("upstream", "downstream")
 #: A bandwidth-limited link idle longer than this starts its schedule afresh.
@@ -36,28 +39,35 @@ class Chunk:
     ts: float
 
 
-Push = Callable[[Chunk], Awaitable[None]]
+Pieces = AsyncGenerator[Chunk, None]
 
 
 class ToxicState:
     """What one toxic remembers on one link, across updates of the toxic and re-draws of
-    toxicity: byte counts, timers, and the waits that a change must cut short."""
+    toxicity: byte counts, timers, and the waits that a change must cut short. ``draw``
+    decides whether the toxic applies on the link (it does while ``draw < toxicity``)."""
 
     __slots__ = (
         "_loop",
         "_waiters",
+        "active",
         "bound_version",
+        "chunks",
         "clock",
+        "draw",
         "last_done",
         "retired",
         "timer",
         "transmitted",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, draw: float = 0.0) -> None:
         self._loop = loop
         self._waiters: set[asyncio.Future[bool]] = set()
+        self.draw = draw
+        self.active = False
         self.retired = False
+        self.chunks = 0  # chunks the toxic has taken in on this link: identifies each one
         self.bound_version = -1
         self.transmitted = 0
         self.clock = 0.0
@@ -89,6 +99,7 @@ class ToxicState:
     def retire(self) -> None:
         """The toxic left the chain: pending waits end and later chunks pass untouched."""
         self.retired = True
+        self.active = False
         self.interrupt()
         self.cancel_timer()
 
@@ -108,6 +119,8 @@ class Toxic:
 
     type: ClassVar[str]
     attribute_defaults: ClassVar[dict[str, int]] = {}
+    #: Passes every chunk on unchanged at once: the pump need not run it at all.
+    transparent: ClassVar[bool] = False
 
     def __init__(
         self, name: str, stream: str, toxicity: float, attributes: Mapping[str, int]
@@ -117,6 +130,9 @@ class Toxic:
         self.toxicity = toxicity
         self.attributes = {**self.attribute_defaults, **attributes}
         self.version = 0
+        #: What its draws are named by: the name, and ``#n`` for the n-th toxic of that
+        #: name on its proxy (set by the proxy when the toxic is added).
+        self.identity = name
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,19 +150,9 @@ class Toxic:
             self.toxicity = toxicity
         self.version += 1
 
-    def stage(self, link: Link, state: ToxicState, nxt: Push) -> Push:
-        """The function one chunk goes through on ``link`` before ``nxt``."""
-
-        async def push(chunk: Chunk) -> None:
-            if state.retired:
-                await nxt(chunk)
-            else:
-                await self.pipe(link, state, nxt, chunk)
-
-        return push
-
-    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
-        await nxt(chunk)
+    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+        """What becomes of one chunk on ``link``: the pieces passed on, in order."""
+        yield chunk
 
     def bind(self, link: Link, state: ToxicState) -> None:
         """Called when the toxic becomes (or stays) active on a link after a chain change."""
@@ -159,6 +165,7 @@ class Toxic:
 
 class NoopToxic(Toxic):
     type = "noop"
+    transparent = True
 
 
 class LatencyToxic(Toxic):
@@ -167,18 +174,19 @@ class LatencyToxic(Toxic):
     type = "latency"
     attribute_defaults: ClassVar[dict[str, int]] = {"latency": 0, "jitter": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
         if chunk.data is None:
-            await nxt(chunk)
+            yield chunk
             return
+        state.chunks += 1
         delay_ms = self.attributes["latency"]
         jitter = self.attributes["jitter"]
-        if jitter > 0:
-            delay_ms += link.rng.randrange(-jitter, jitter)
+        if jitter > 0:  # Toxiproxy's rand.Int63n(2 * jitter) - jitter, drawn per chunk
+            delay_ms += int(link.draw("jitter", self, state.chunks) * 2 * jitter) - jitter
         release = chunk.ts + delay_ms / 1000.0
         if await state.sleep_until(release):
             chunk = Chunk(chunk.data, release)
-        await nxt(chunk)
+        yield chunk
 
 
 class BandwidthToxic(Toxic):
@@ -188,15 +196,15 @@ class BandwidthToxic(Toxic):
     type = "bandwidth"
     attribute_defaults: ClassVar[dict[str, int]] = {"rate": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
         rate = self.attributes["rate"]  # bytes per millisecond
         data = chunk.data
         if data is None:
-            await nxt(chunk)
+            yield chunk
             return
         if rate <= 0:
             await state.sleep_until(math.inf)
-            await nxt(chunk)
+            yield chunk
             return
         slice_size = rate * 100
         now = timers.now()
@@ -211,9 +219,9 @@ class BandwidthToxic(Toxic):
             state.clock += len(piece) / (rate * 1000.0)
             if not await state.sleep_until(state.clock):
                 state.clock = timers.now()
-                await nxt(Chunk(bytes(view[offset:]), chunk.ts))
+                yield Chunk(bytes(view[offset:]), chunk.ts)
                 return
-            await nxt(Chunk(bytes(piece), chunk.ts))
+            yield Chunk(bytes(piece), chunk.ts)
         state.last_done = timers.now()
 
 
@@ -223,10 +231,10 @@ class SlowCloseToxic(Toxic):
     type = "slow_close"
     attribute_defaults: ClassVar[dict[str, int]] = {"delay": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
         if chunk.data is None:
             await state.sleep_until(timers.now() + self.attributes["delay"] / 1000.0)
-        await nxt(chunk)
+        yield chunk
 
 
 class TimeoutToxic(Toxic):
@@ -236,12 +244,12 @@ class TimeoutToxic(Toxic):
     type = "timeout"
     attribute_defaults: ClassVar[dict[str, int]] = {"timeout": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
         if chunk.data is None:
             state.cancel_timer()
-            await nxt(chunk)
+            yield chunk
             return
-        self._arm(link, state)
+        self._arm(link, state)  # the data itself is dropped
 
     def bind(self, link: Link, state: ToxicState) -> None:
         if state.bound_version != self.version or state.timer is None:
@@ -266,12 +274,12 @@ class ResetPeerToxic(Toxic):
     type = "reset_peer"
     attribute_defaults: ClassVar[dict[str, int]] = {"timeout": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
         when = timers.now() + self.attributes["timeout"] / 1000.0
         if await state.sleep_until(when):
             link.connection.reset()
         else:
-            await nxt(chunk)
+            yield chunk
 
 
 class SlicerToxic(Toxic):
@@ -285,22 +293,23 @@ class SlicerToxic(Toxic):
         "delay": 0,
     }
 
-    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
         data = chunk.data
         average = self.attributes["average_size"]
         if data is None or average <= 0:
-            await nxt(chunk)
+            yield chunk
             return
-        bounds = self._cut(link, 0, len(data))
+        state.chunks += 1
+        bounds = self.cut(link.rng("slicer", self, state.chunks), 0, len(data))
         delay_s = self.attributes["delay"] / 1_000_000.0
         for start, end in itertools.pairwise(bounds):
-            await nxt(Chunk(data[start:end], chunk.ts))
+            yield Chunk(data[start:end], chunk.ts)
             if delay_s and not await state.sleep_until(timers.now() + delay_s):
                 if end < len(data):
-                    await nxt(Chunk(data[end:], chunk.ts))
+                    yield Chunk(data[end:], chunk.ts)
                 return
 
-    def _cut(self, link: Link, start: int, end: int) -> list[int]:
+    def cut(self, rng: random.Random, start: int, end: int) -> list[int]:
         """Cut points as Toxiproxy's slicer chooses them: halve around a random offset until
         each piece is within ``size_variation`` of ``average_size``."""
         average = self.attributes["average_size"]
@@ -312,7 +321,7 @@ class SlicerToxic(Toxic):
             if (hi - lo) - average <= variation or hi - lo < 2:
                 points.append(hi)
                 continue
-            offset = link.rng.randrange(-variation, variation) if variation > 0 else 0
+            offset = rng.randrange(-variation, variation) if variation > 0 else 0
             mid = min(max(lo + (hi - lo) // 2 + offset, lo + 1), hi - 1)
             pending.append((mid, hi))
             pending.append((lo, mid))
@@ -325,17 +334,17 @@ class LimitDataToxic(Toxic):
     type = "limit_data"
     attribute_defaults: ClassVar[dict[str, int]] = {"bytes": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, nxt: Push, chunk: Chunk) -> None:
+    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
         data = chunk.data
         if data is None:
-            await nxt(chunk)
+            yield chunk
             return
         remaining = max(self.attributes["bytes"] - state.transmitted, 0)
         if remaining < len(data):
             data = data[:remaining]
         if data:
             state.transmitted += len(data)
-            await nxt(Chunk(data, chunk.ts))
+            yield Chunk(data, chunk.ts)
         if self.attributes["bytes"] - state.transmitted <= 0:
             link.connection.close()
 
