@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .api import TOXIPROXY_VERSION, ApiServer, run, url_for
+from .api import MAX_CONNECTIONS, TOXIPROXY_VERSION, ApiServer, run, url_for
 from .engine import Engine
 from .errors import ToxiproxyError
 
@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="debug, info, warn or error (default: $LOG_LEVEL or info)",
     )
     parser.add_argument(
+        "--max-connections",
+        type=_positive,
+        default=MAX_CONNECTIONS,
+        metavar="N",
+        help=f"API connections served at once; more are answered 503 ({MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
         "--no-uvloop",
         action="store_true",
         help="use asyncio's event loop even if uvloop is installed",
@@ -97,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         version=f"pytest-chaos {__version__} (Toxiproxy API {TOXIPROXY_VERSION})",
     )
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: expected 1 or more")
+    return int(text)
 
 
 def _port(text: str) -> int:
@@ -156,7 +169,7 @@ def load_config(path: Path) -> list[Any]:
 async def serve(args: argparse.Namespace, specs: list[Any] | None) -> int:
     """Populate the engine, serve the API until SIGINT/SIGTERM, then close everything."""
     engine = Engine(seed=args.seed)
-    api = ApiServer(engine)
+    api = ApiServer(engine, max_connections=args.max_connections)
     try:
         if specs is not None:
             await _populate(engine, specs, args.config)

@@ -38,6 +38,8 @@ log = logging.getLogger("pytest_chaos.proxy")
 #: Bytes a socket's write buffer may hold before the relay stops reading the other side.
 WRITE_HIGH_WATER = 1 << 20
 DEFAULT_LISTEN = "127.0.0.1:0"
+#: Listen hosts that mean every address: Go binds both IPv4 and IPv6 for each of them.
+WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 
 
 def split_address(address: str, what: str) -> tuple[str, int]:
@@ -308,6 +310,9 @@ class Proxy:
 
     def _bind(self) -> socket.socket:
         host, port = split_address(self.listen, "listen")
+        if host in WILDCARDS and socket.has_dualstack_ipv6():
+            # Go listens on both families for any wildcard, and reports it as [::]:PORT
+            return self._listen(socket.AF_INET6, ("::", port), dual_stack=True)
         try:
             infos = socket.getaddrinfo(
                 host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -317,9 +322,16 @@ class Proxy:
                 f"listen tcp {self.listen}: lookup {host}: {getattr(error, 'strerror', None) or error}"
             ) from None
         family, _, _, _, sockaddr = sorted(infos, key=lambda info: info[0] != socket.AF_INET)[0]
+        return self._listen(family, sockaddr)
+
+    def _listen(
+        self, family: int, sockaddr: tuple[Any, ...], dual_stack: bool = False
+    ) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if dual_stack:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             sock.bind(sockaddr)
             sock.listen(1024)
             sock.setblocking(False)
