@@ -71,6 +71,12 @@ class TestSeeds:
             rng = self._streams[purpose] = stream(self.seed, self.nodeid, purpose)
         return rng
 
+    def decision(self, purpose: str, *identity: object) -> random.Random:
+        """A stream for one decision of this test, named by ``purpose`` and ``identity``
+        (``decision("pick", 3)``: the test's third pick), so that no other decision, taken
+        before or after it or on another thread, shifts what it draws."""
+        return rng_for(self.seed, self.nodeid, purpose, *identity)
+
     def int_seed(self, purpose: str) -> int:
         """A plain integer seed for a component that takes one (a proxy server's ``--seed``)."""
         return derive(self.seed, self.nodeid, purpose)

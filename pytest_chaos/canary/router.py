@@ -8,8 +8,10 @@ rollouts to read.
 
 How a pool is chosen:
 
-- without a sticky key, from a seeded :class:`random.Random`: the same seed and the same
-  order of requests give the same choices;
+- without a sticky key, by a draw that the seed and the request's number alone fix (the
+  n-th request without a key routed by this router): the same seed gives the n-th such
+  request the same pool, whatever came before it (which request is the n-th is up to the
+  clients, when several send at once);
 - with one (an HTTP header's value, or the client's IP address in TCP mode), by weighted
   rendezvous hashing: each pool with a positive weight scores ``-ln(u) / weight``, ``u`` a
   hash of (pool, key) in (0, 1), and the lowest score wins. A key keeps its pool while the
@@ -47,7 +49,6 @@ import hashlib
 import http
 import logging
 import math
-import random
 import re
 import threading
 import time
@@ -61,6 +62,7 @@ from ..proxy import timers
 from ..proxy.api import run, url_for
 from ..proxy.engine import Connection, Engine, Proxy, _Side, format_address, split_address
 from ..proxy.errors import BadRequest
+from ..seeding import draw, fresh_seed
 
 if TYPE_CHECKING:
     from h11._headers import Headers
@@ -120,8 +122,8 @@ class Router:
     ``weights`` are relative (``{"stable": 95, "canary": 5}``), missing pools weigh 0, and
     without them all traffic goes to the first pool. ``sticky`` is, in HTTP mode, the name
     of a request header whose value keys the choice (requests without it are spread by
-    chance), and in TCP mode ``"client"``: the client's IP address. ``seed`` seeds the
-    choices for traffic without a key.
+    chance), and in TCP mode ``"client"``: the client's IP address. ``seed`` fixes the
+    choices for traffic without a key (a fresh random seed when None).
     """
 
     def __init__(
@@ -146,7 +148,8 @@ class Router:
         first = next(iter(checked))
         parsed = _check_weights(weights, checked) if weights is not None else {first: 100.0}
         self._table = _Table(checked, parsed)
-        self._rng = random.Random(seed)
+        self._chance_seed = fresh_seed() if seed is None else seed
+        self._by_chance = 0  # requests routed without a key so far
         self._turns: dict[str, int] = {}
         self._lock = threading.Lock()
         self._changing = threading.Lock()
@@ -297,7 +300,11 @@ class Router:
     def _route(self, key: str | None) -> tuple[str, str]:
         """A pool for ``key`` (or by chance without one), and its next instance in turn."""
         table = self._table
-        pool = table.by_key(key) if key is not None else table.by_chance(self._rng)
+        if key is not None:
+            pool = table.by_key(key)
+        else:
+            self._by_chance += 1
+            pool = table.by_chance(draw(self._chance_seed, "route", self._by_chance))
         instances = table.pools[pool]
         if not instances:
             return pool, ""
@@ -374,8 +381,9 @@ class _Table:
         self.total = sum(weight for _, weight in self.live)
         self.upstreams = frozenset(u for instances in self.pools.values() for u in instances)
 
-    def by_chance(self, rng: random.Random) -> str:
-        point = rng.random() * self.total
+    def by_chance(self, unit: float) -> str:
+        """The pool that ``unit`` (in [0, 1)) falls in, pools laid end to end by weight."""
+        point = unit * self.total
         for name, weight in self.live:
             point -= weight
             if point < 0:

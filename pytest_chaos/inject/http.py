@@ -117,7 +117,7 @@ class HttpFault(Rule):
         # named by kind and order, not by the match (which may hold a port that changes
         # from run to run), so that a seed replays the rule's pattern
         name = monkey.fault_name(f"http.{kind}")
-        super().__init__(name, trigger, monkey.stream(name))
+        super().__init__(name, trigger, monkey.seed)
         self.monkey = monkey
         self.kind = kind
         self.ends = kind in ENDING_KINDS

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -20,9 +19,9 @@ from time import time as wall_clock
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from ..faults import ActiveFault, FaultLog, FaultRecord
-from ..seeding import derive, fresh_seed
+from ..seeding import fresh_seed
 from . import patching
-from .rules import Injection, Rule, Strike, check_keywords
+from .rules import CallDraws, Injection, Rule, Strike, check_keywords
 from .trigger import Trigger, check_rate, latency_range
 
 if TYPE_CHECKING:
@@ -136,7 +135,7 @@ class FunctionFault(Rule):
         )
         make_error = _error_factory(error, target, service)
         name = monkey.fault_name(target)  # only once the fault is known to be valid
-        super().__init__(name, trigger, monkey.stream(name))
+        super().__init__(name, trigger, monkey.seed)
         self.monkey = monkey
         self.target = target
         self.service = service
@@ -181,12 +180,12 @@ class FunctionFault(Rule):
             return None
         return Strike(delay_ms / 1000, error)
 
-    def _choose(self, rng: random.Random) -> tuple[float, bool]:
-        fail = rng.random() < 0.5 if self.either else self.fails
+    def _choose(self, draws: CallDraws) -> tuple[float, bool]:
+        fail = draws.random() < 0.5 if self.either else self.fails
         delay_ms = 0.0
         if self.latency is not None and not (self.either and fail):
             low, high = self.latency
-            delay_ms = low if low == high else rng.uniform(low, high)
+            delay_ms = low if low == high else draws.uniform(low, high)
         return delay_ms, fail
 
 
@@ -231,7 +230,8 @@ def _made(factory: Callable[[], BaseException], victim: str) -> BaseException:
 class ChaosMonkey:
     """Injects exceptions and latency into functions, reproducibly.
 
-    ``seed`` names every fault's random stream (a fresh one when omitted; see ``.seed``).
+    ``seed``, with each fault's name and each call's number, fixes every draw (a fresh
+    seed when omitted; see ``.seed``).
     ``log`` receives each fault as a FaultRecord with its undo; ``on_injection`` hears of
     every struck call. Under a dry-run log, decisions are recorded but nothing is raised
     or delayed.
@@ -446,10 +446,6 @@ class ChaosMonkey:
             self._names[target] += 1
             count = self._names[target]
         return target if count == 1 else f"{target}#{count}"
-
-    def stream(self, name: str) -> random.Random:
-        """The random stream of the fault ``name`` under this monkey's seed."""
-        return random.Random(derive(self.seed, "monkey", name))
 
     def record(self, injection: Injection) -> None:
         with self._lock:

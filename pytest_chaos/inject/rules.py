@@ -1,4 +1,4 @@
-"""What every in-process fault shares: a trigger, a seeded stream of its own, counters, and a
+"""What every in-process fault shares: a trigger, seeded draws of its own, counters, and a
 record of each call it struck.
 
 Sleeps and clocks are imported by name, bound once: a test may put a fault on
@@ -7,7 +7,6 @@ Sleeps and clocks are imported by name, bound once: a test may put a fault on
 
 from __future__ import annotations
 
-import random
 import threading
 from asyncio import sleep as async_sleep
 from collections.abc import Callable, Mapping
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from time import monotonic, sleep
 from typing import Any, TypeVar
 
+from ..seeding import draw
 from .trigger import Trigger
 
 _Choice = TypeVar("_Choice")
@@ -87,29 +87,54 @@ def check_keywords(where: str, given: Mapping[str, object], allowed: type) -> No
         )
 
 
+class CallDraws:
+    """The random numbers of one call of a fault: the k-th is fixed by the seed, the fault's
+    name, the call's number and k, so no other call (earlier, later, on another thread)
+    can change what this one draws."""
+
+    __slots__ = ("_call", "_name", "_seed", "_taken")
+
+    def __init__(self, seed: int, name: str, call: int) -> None:
+        self._seed = seed
+        self._name = name
+        self._call = call
+        self._taken = 0
+
+    def random(self) -> float:
+        """The next number in [0, 1)."""
+        self._taken += 1
+        return draw(self._seed, "monkey", self._name, self._call, self._taken)
+
+    def uniform(self, low: float, high: float) -> float:
+        return low + (high - low) * self.random()
+
+
 class Rule:
     """An armed fault: counts the calls that match it and decides, under a lock so threads
-    and tasks see one sequence, which of them it strikes. ``name`` names its stream, so the
-    same fault replays the same call-by-call pattern under the same seed."""
+    and tasks see one sequence of call numbers, which of them it strikes. Each call's draws
+    are named by ``seed``, the fault's ``name`` and the call's number, so the same fault
+    replays the same call-by-call pattern under the same seed."""
 
-    def __init__(self, name: str, trigger: Trigger, rng: random.Random) -> None:
+    def __init__(self, name: str, trigger: Trigger, seed: int) -> None:
         self.name = name
         self.trigger = trigger
         self.armed = True
         self.matched = 0
-        self._rng = rng
+        self.seed = seed
         self._lock = threading.Lock()
         self._first_call_at: float | None = None
 
-    def draw(self, choose: Callable[[random.Random], _Choice]) -> tuple[int, _Choice] | None:
+    def draw(self, choose: Callable[[CallDraws], _Choice]) -> tuple[int, _Choice] | None:
         """Count one matching call; when the trigger fires, return its number and what
-        ``choose`` drew for it from this fault's stream (in the same locked step)."""
+        ``choose`` drew for it from the call's own draws."""
         with self._lock:
             self.matched += 1
             call = self.matched
-            if not self.trigger.fires(call, self._elapsed(), self._rng):
-                return None
-            return call, choose(self._rng)
+            elapsed = self._elapsed()
+        draws = CallDraws(self.seed, self.name, call)
+        if not self.trigger.fires(call, elapsed, draws):
+            return None
+        return call, choose(draws)
 
     def _elapsed(self) -> float:
         """Seconds since the first matching call (read only when the trigger has a window)."""

@@ -4,17 +4,20 @@ for the first N calls or the first T seconds. Shared by function faults and HTTP
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..checks import seconds
+
+if TYPE_CHECKING:
+    from .rules import CallDraws
 
 
 @dataclass(frozen=True)
 class Trigger:
     """Which matching calls a fault hits.
 
-    ``rate`` is the chance that a call is hit (a draw from the fault's seeded stream);
+    ``rate`` is the chance that a call is hit (a draw named by the fault and the call);
     ``every=N`` hits calls N, 2N, 3N... with no randomness (Chaos Monkey for Spring Boot's
     "level"). ``first=N`` limits the fault to the first N matching calls, ``for_s=T`` to the
     T seconds that follow the first matching call (not the arming, so that a fault made at
@@ -49,10 +52,9 @@ class Trigger:
             for_s=None if for_s is None else seconds("for_s", for_s, allow_zero=False),
         )
 
-    def fires(self, call: int, elapsed_s: float, rng: random.Random) -> bool:
+    def fires(self, call: int, elapsed_s: float, draws: CallDraws) -> bool:
         """Whether the ``call``-th matching call (from 1), ``elapsed_s`` after the first, is
-        hit. A draw is taken only for a rate strictly between 0 and 1, so that the stream
-        depends on nothing but the calls that reach it."""
+        hit. The call's first draw decides, for a rate strictly between 0 and 1."""
         if self.first is not None and call > self.first:
             return False
         if self.for_s is not None and elapsed_s > self.for_s:
@@ -63,7 +65,7 @@ class Trigger:
             return True
         if self.rate <= 0.0:
             return False
-        return rng.random() < self.rate
+        return draws.random() < self.rate
 
     def describe(self) -> dict[str, float | int]:
         """The trigger's settings, for fault records and the journal."""

@@ -45,6 +45,7 @@ class ServiceManager:
     ) -> None:
         self._log = log
         self._seeds = seeds
+        self._picks = 0
         self._workdir = workdir
         self._engine = engine  # the session's; without one, a private one on first use
         self._own_engine: Engine | None = None
@@ -204,9 +205,12 @@ class ServiceManager:
         self, instances: Iterable[T], *, count: int | None = None, percent: float | None = None
     ) -> list[T]:
         """Choose which instances a fault hits: ``count`` of them, or ``percent`` % rounded
-        up; one when neither is given. The choice comes from the test's seeded stream
-        ``pick``, so a replay (same ``--chaos-seed``) chooses the same instances."""
-        return blast.pick(self._seeds("pick"), instances, count=count, percent=percent)
+        up; one when neither is given. The n-th pick of a test draws from a stream the
+        seed, the test and n alone fix, so a replay (same ``--chaos-seed``) chooses the
+        same instances."""
+        self._picks += 1
+        rng = self._seeds.decision("pick", self._picks)
+        return blast.pick(rng, instances, count=count, percent=percent)
 
     # -- resource faults on this machine ---------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import re
 import socket
 import threading
@@ -22,6 +21,7 @@ import httpx
 import pytest
 
 from pytest_chaos.canary.router import Router
+from pytest_chaos.seeding import draw
 
 from ..doc_examples import examples_test
 from .routerhelpers import (
@@ -60,12 +60,12 @@ def names(client: httpx.Client, count: int, path: str = "/", **options: Any) -> 
 
 
 def expected_choices(seed: int, weights: list[tuple[str, float]], count: int) -> list[str]:
-    """The choices a seeded router makes: a uniform point on the cumulative weights."""
-    rng = random.Random(seed)
+    """The choices a seeded router makes: for its n-th request without a key, a point on
+    the cumulative weights that the seed and n alone fix."""
     total = sum(weight for _, weight in weights)
     chosen = []
-    for _ in range(count):
-        point = rng.random() * total
+    for number in range(1, count + 1):
+        point = draw(seed, "route", number) * total
         for name, weight in weights:
             point -= weight
             if point < 0:

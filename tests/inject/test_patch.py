@@ -321,7 +321,7 @@ def test_an_instance_without_the_attribute_is_a_value_error(monkey: ChaosMonkey)
 
 def test_disabled_monkey_patch_passes_calls_through() -> None:
     monkey = ChaosMonkey(seed=1)
-    with monkey.patch(f"{HERE}.charge", error=ValueError):
+    with monkey.patch(f"{HERE}.charge", error=ValueError, rate=1.0):
         assert targets.checkout(1) == "receipt: charged 1 EUR"
         with monkey.active(), pytest.raises(ValueError):
             targets.checkout(2)

@@ -60,12 +60,19 @@ def test_bad_values_are_refused(arguments: dict[str, float], message: str) -> No
         pick(random.Random(1), "abc", **arguments)  # type: ignore[arg-type]
 
 
-def test_the_choice_comes_from_the_tests_pick_stream(
+def test_the_nth_pick_draws_from_the_tests_nth_pick_stream(
     service: ServiceManager, request: pytest.FixtureRequest
 ) -> None:
+    """Each pick has a stream of its own (the test's n-th pick), so one pick more or less
+    before it changes nothing."""
     seeds = chaos_session(request.config).seeds(request.node.nodeid)
-    expected = pick(seeds("pick"), range(100), count=5), pick(seeds("pick"), range(100), percent=7)
-    assert (service.pick(range(100), count=5), service.pick(range(100), percent=7)) == expected
+    first = pick(seeds.decision("pick", 1), range(100), count=5)
+    second = pick(seeds.decision("pick", 2), range(100), percent=7)
+    assert first != pick(seeds.decision("pick", 2), range(100), count=5)
+    assert (service.pick(range(100), count=5), service.pick(range(100), percent=7)) == (
+        first,
+        second,
+    )
 
 
 def test_the_same_seed_picks_the_same_instances(
