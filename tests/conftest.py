@@ -26,6 +26,12 @@ from .servers import (
 pytest_plugins = ["pytester"]
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Twice as many workers as cores, at most 6: most of the suite waits on real servers,
+    processes and timers rather than computing, so two workers a core keep the cores busy."""
+    return min(6, 2 * (os.cpu_count() or 1))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Skipped tests, one line per reason with its count (pyproject's addopts leave out
     ``-rs``, which lists them one line per test)."""

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 import pytest
@@ -414,13 +414,38 @@ class Stopwatch:
         return time.perf_counter() - self.start
 
 
+class TooLate(AssertionError):
+    """A timing came later than allowed. A busy machine's scheduler can do that to a timer
+    that fired on time, so a fresh measurement may be taken; nothing can make one early."""
+
+
 def assert_duration(what: str, actual: float, expected: float, early: float, late: float) -> None:
-    """``actual`` is in ``[expected - early, expected + late]`` seconds."""
+    """``actual`` is in ``[expected - early, expected + late]`` seconds: AssertionError when
+    it is early, TooLate when it is late."""
     low, high = expected - early, expected + late
-    assert low <= actual <= high, (
+    shown = (
         f"{what}: took {actual * 1000:.1f} ms, expected {expected * 1000:.0f} ms "
         f"(allowed {low * 1000:.0f}..{high * 1000:.0f} ms)"
     )
+    assert low <= actual, shown
+    if actual > high:
+        raise TooLate(shown)
+
+
+T = TypeVar("T")
+
+
+def on_time(measure: Callable[[], T], attempts: int = 3) -> T:
+    """``measure()`` (which measures and asserts its durations) again after a TooLate, up
+    to ``attempts`` times in all: the fastest of a few measurements is the one the
+    scheduler delayed least. Every other failure, and the last TooLate, propagate."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return measure()
+        except TooLate:
+            if attempt == attempts:
+                raise
+    raise AssertionError("attempts must be 1 or more")
 
 
 def assert_fixture_suite_passed(result: pytest.RunResult, backend: str) -> int:

@@ -32,6 +32,7 @@ from .helpers import (
     echo_through,
     exchange,
     in_background,
+    on_time,
     read_until_closed,
     recv_exactly,
     send_in_background,
@@ -40,8 +41,13 @@ from .helpers import (
 
 #: A timer may fire this much earlier than asked, as measured from the client side.
 EARLY = 0.005
-#: ... and this much later: Toxiproxy allows 10 ms; 25 leaves room for a busy 2-core machine.
+#: ... and this much later: Toxiproxy allows 10 ms; 25 leaves room for a 2-core machine. A
+#: busier machine can delay a timer that fired on time by more: such a timing is measured
+#: again (``on_time``), and the fastest of three must be within the bound.
 LATE = 0.025
+#: Data a toxic must not hold back arrives within this, which tells "not delayed" from
+#: the 300 ms delays of the tests that check it, on a machine busy with other work too.
+NOT_HELD = 0.150
 
 Pair = tuple[socket.socket, socket.socket]  # a proxied client's socket and the upstream's
 
@@ -289,16 +295,27 @@ def test_latency(
     for stream, latency in (("upstream", up_ms), ("downstream", down_ms)):
         if latency is not None:
             proxy.add_toxic("latency", stream, latency=latency)
-    up, down = timed_exchange(*pair)
-    assert_duration("upstream", up, (up_ms or 0) / 1000, EARLY, LATE)
-    assert_duration("downstream", down, (down_ms or 0) / 1000, EARLY, LATE)
+
+    def exchange_on_time() -> None:
+        up, down = timed_exchange(*pair)
+        assert_duration("upstream", up, (up_ms or 0) / 1000, EARLY, LATE)
+        assert_duration("downstream", down, (down_ms or 0) / 1000, EARLY, LATE)
+
+    on_time(exchange_on_time)
 
 
 def test_latency_jitter_stays_within_bounds(proxy: Proxy, pair: Pair) -> None:
     proxy.add_toxic("latency", "upstream", latency=60, jitter=40)
-    samples = [timed_exchange(*pair, b"ping %d" % i)[0] for i in range(20)]
-    for sample in samples:
-        assert_duration("jittered latency", sample, 0.060, 0.040 + EARLY, 0.040 + LATE)
+
+    def sample(i: int) -> float:
+        def one() -> float:
+            took = timed_exchange(*pair, b"ping %d" % i)[0]
+            assert_duration("jittered latency", took, 0.060, 0.040 + EARLY, 0.040 + LATE)
+            return took
+
+        return on_time(one)
+
+    samples = [sample(i) for i in range(20)]
     assert max(samples) - min(samples) > 0.020, f"no jitter in {samples}"
 
 
@@ -306,9 +323,13 @@ def test_chained_latencies_add_up(proxy: Proxy, pair: Pair) -> None:
     """Toxiproxy's TestTwoLatencyToxics."""
     proxy.add_toxic("latency", "upstream", name="latency_0", latency=150)
     proxy.add_toxic("latency", "upstream", name="latency_1", latency=150)
-    up, down = timed_exchange(*pair)
-    assert_duration("two upstream latencies", up, 0.300, EARLY, LATE)
-    assert_duration("downstream", down, 0, EARLY, LATE)
+
+    def exchange_on_time() -> None:
+        up, down = timed_exchange(*pair)
+        assert_duration("two upstream latencies", up, 0.300, EARLY, LATE)
+        assert_duration("downstream", down, 0, EARLY, LATE)
+
+    on_time(exchange_on_time)
 
 
 def test_latency_pipelines_instead_of_stalling_each_chunk(proxy: Proxy, upstream: Upstream) -> None:
@@ -335,12 +356,16 @@ def test_bandwidth_rate(proxy: Proxy, pair: Pair, stream: str) -> None:
     client, server = pair
     source, sink = (client, server) if stream == "upstream" else (server, client)
     payload = b"hello world " * 40000
-    clock = Stopwatch()
-    sender = send_in_background(source, payload)
-    assert recv_exactly(sink, len(payload)) == payload
-    elapsed = clock()
-    sender.join(10)
-    assert_duration("480 KB at 1000 KB/s", elapsed, 0.480, 0.480 * 0.03, 0.480 * 0.05)
+
+    def send_on_time() -> None:
+        clock = Stopwatch()
+        sender = send_in_background(source, payload)
+        assert recv_exactly(sink, len(payload)) == payload
+        elapsed = clock()
+        sender.join(10)
+        assert_duration("480 KB at 1000 KB/s", elapsed, 0.480, 0.480 * 0.03, 0.480 * 0.05)
+
+    on_time(send_on_time)
 
 
 def test_bandwidth_leaves_other_stream_alone(proxy: Proxy, pair: Pair) -> None:
@@ -349,47 +374,69 @@ def test_bandwidth_leaves_other_stream_alone(proxy: Proxy, pair: Pair) -> None:
     clock = Stopwatch()
     server.sendall(MESSAGE)
     assert recv_exactly(client, len(MESSAGE)) == MESSAGE
-    assert clock() < LATE
+    assert clock() < NOT_HELD
 
 
 # -- slow_close ---------------------------------------------------------------------------------
 
 
-def test_slow_close_delays_close_not_data(proxy: Proxy, pair: Pair) -> None:
+def fresh_pair(proxy: Proxy, upstream: Upstream) -> Pair:
+    """A new connection through the proxy, for a measurement that uses one up."""
+    client = proxy.connect()
+    return client, upstream.accept()
+
+
+def test_slow_close_delays_close_not_data(proxy: Proxy, upstream: Upstream) -> None:
     proxy.add_toxic("slow_close", "downstream", delay=300)
-    client, server = pair
-    server.sendall(b"goodbye")
-    server.shutdown(socket.SHUT_RDWR)
-    clock = Stopwatch()
-    assert recv_exactly(client, 7) == b"goodbye"
-    assert clock() < LATE, "slow_close held back data"
-    assert wait_closed(client) == "eof"
-    assert_duration("slow close", clock(), 0.300, EARLY, LATE)
+
+    def close_on_time() -> None:
+        client, server = fresh_pair(proxy, upstream)
+        with client, server:
+            server.sendall(b"goodbye")
+            server.shutdown(socket.SHUT_RDWR)
+            clock = Stopwatch()
+            assert recv_exactly(client, 7) == b"goodbye"
+            assert clock() < NOT_HELD, "slow_close held back data"
+            assert wait_closed(client) == "eof"
+            assert_duration("slow close", clock(), 0.300, EARLY, LATE)
+
+    on_time(close_on_time)
 
 
-def test_slow_close_upstream(proxy: Proxy, pair: Pair) -> None:
+def test_slow_close_upstream(proxy: Proxy, upstream: Upstream) -> None:
     proxy.add_toxic("slow_close", "upstream", delay=300)
-    client, server = pair
-    client.sendall(b"goodbye")
-    client.shutdown(socket.SHUT_WR)
-    clock = Stopwatch()
-    assert recv_exactly(server, 7) == b"goodbye"
-    assert wait_closed(server) == "eof"
-    assert_duration("slow close", clock(), 0.300, EARLY, LATE)
+
+    def close_on_time() -> None:
+        client, server = fresh_pair(proxy, upstream)
+        with client, server:
+            client.sendall(b"goodbye")
+            client.shutdown(socket.SHUT_WR)
+            clock = Stopwatch()
+            assert recv_exactly(server, 7) == b"goodbye"
+            assert wait_closed(server) == "eof"
+            assert_duration("slow close", clock(), 0.300, EARLY, LATE)
+
+    on_time(close_on_time)
 
 
 # -- timeout ------------------------------------------------------------------------------------
 
 
-def test_timeout_drops_data_then_closes(proxy: Proxy, pair: Pair) -> None:
+def test_timeout_drops_data_then_closes(proxy: Proxy, upstream: Upstream) -> None:
     proxy.add_toxic("timeout", "upstream", timeout=300)
-    client, server = pair
-    client.sendall(b"dropped")
-    clock = Stopwatch()
-    assert wait_closed(server) == "eof"  # nothing arrives first
-    assert_duration("timeout", clock(), 0.300, EARLY, LATE)
-    _, how = read_until_closed(client)
-    assert how in ("eof", "reset")
+
+    def timeout_on_time() -> None:
+        client, server = fresh_pair(proxy, upstream)
+        with client, server:
+            client.sendall(b"dropped")
+            clock = Stopwatch()
+            assert wait_closed(server) == "eof"  # nothing arrives first
+            elapsed = clock()
+            _, how = read_until_closed(client)
+            assert how in ("eof", "reset")
+            assert_duration("timeout", elapsed, 0.300, EARLY, LATE)
+
+    on_time(timeout_on_time)
 
 
 def test_timeout_zero_never_closes_until_removed(proxy: Proxy, pair: Pair) -> None:
@@ -426,13 +473,17 @@ def test_timeout_behind_latency_does_not_hang_removal(proxy: Proxy, pair: Pair) 
 def test_reset_peer(echo_proxy: Proxy, stream: str, timeout_ms: int) -> None:
     """Toxiproxy's TestResetToxic*: data triggers a TCP RST ``timeout`` ms later."""
     echo_proxy.add_toxic("reset_peer", stream, timeout=timeout_ms)
-    with echo_proxy.connect() as client:
-        client.sendall(b"reset toxic payload\n")
-        clock = Stopwatch()
-        data, how = read_until_closed(client)
-        elapsed = clock()
-    assert (data, how) == (b"", "reset")
-    assert_duration("reset", elapsed, timeout_ms / 1000, EARLY, LATE)
+
+    def reset_on_time() -> None:
+        with echo_proxy.connect() as client:
+            client.sendall(b"reset toxic payload\n")
+            clock = Stopwatch()
+            data, how = read_until_closed(client)
+            elapsed = clock()
+        assert (data, how) == (b"", "reset")
+        assert_duration("reset", elapsed, timeout_ms / 1000, EARLY, LATE)
+
+    on_time(reset_on_time)
 
 
 # -- slicer -------------------------------------------------------------------------------------
@@ -510,10 +561,14 @@ def test_limit_data_count_survives_update(proxy: Proxy, pair: Pair) -> None:
 def test_toxicity(proxy: Proxy, upstream: Upstream, toxicity: float) -> None:
     """Toxicity 0 never applies the toxic to a connection, toxicity 1 always does."""
     proxy.add_toxic("latency", "upstream", toxicity=toxicity, latency=300)
-    for _ in range(5):
+
+    def connection_on_time() -> None:
         with proxy.connect() as client, upstream.accept() as server:
             up, _ = timed_exchange(client, server, b"ping")
         assert_duration("toxicity", up, 0.300 * toxicity, EARLY, LATE)
+
+    for _ in range(5):
+        on_time(connection_on_time)
 
 
 # -- proxies ------------------------------------------------------------------------------------

@@ -480,7 +480,11 @@ def test_stop_against_a_hung_server_is_bounded_by_the_timeout(server: LoadServer
     began = time.monotonic()
     running.stop()
     assert time.monotonic() - began < 5
-    assert {s.outcome for s in running.samples()} == {"ReadTimeout"}
+    # httpx's read timeout ends them; on a machine too busy to run the load's loop on time,
+    # the overall deadline (or the connect timeout) may come first
+    outcomes = {s.outcome for s in running.samples()}
+    assert outcomes and outcomes <= {"ReadTimeout", "Timeout", "ConnectTimeout"}, outcomes
+    assert not any(s.ok for s in running.samples())
 
 
 def test_samples_and_metrics_can_be_read_while_it_runs(server: LoadServer) -> None:
