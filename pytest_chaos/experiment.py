@@ -1,8 +1,8 @@
 """Experiments: prove the steady state, inject faults on a timeline while traffic flows, watch
 the hypothesis during and after, roll back whatever happened, and keep a journal.
 
-The vocabulary is Chaos Toolkit's (probes, tolerances, hypothesis strategies, rollbacks, a
-journal it can read); the outcomes are a test's: not steady before the faults is an error,
+The vocabulary is Chaos Toolkit's (probes, tolerances, hypothesis and rollback strategies, a
+journal its library validates); the outcomes are a test's: not steady before the faults is an error,
 a deviation or a halt is a failure with an account of what deviated, when and by how much.
 """
 
@@ -22,19 +22,14 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from . import __version__
 from .checks import seconds
+from .ctk import runtime
+from .ctk.activity import provider_of
 from .faults import Ending, Fault, Resolver
 from .steady.probes import Probe, ProbeContext, ProbeRun, SloProbe
 
 if TYPE_CHECKING:
     from .steady.load import Load, RunningLoad
 
-STRATEGIES = {
-    "default": ("before", "after"),
-    "before": ("before",),
-    "after": ("after",),
-    "during": ("during",),
-    "continuously": ("before", "during", "after"),
-}
 Journal = dict[str, Any]
 #: Seconds the load runs before a hypothesis with SLO probes is first checked, and after
 #: the rollback before it is checked again, so that each window has requests to judge.
@@ -75,6 +70,7 @@ class ExperimentOptions(TypedDict, total=False):
     frequency_s: float
     halt: Sequence[Probe]
     rollbacks: Sequence[Callable[[], object]]
+    rollback_strategy: str
     duration_s: float | None
     settle_s: float | None
     description: str | None
@@ -86,7 +82,8 @@ class Experiment:
     """An experiment described: its hypothesis (``steady_state`` probes), its ``method``
     (faults on a timeline), the ``load`` that runs throughout, when the hypothesis is
     checked (``strategy``, every ``frequency_s`` while it is watched), the ``halt``
-    probes that stop everything when breached, and extra ``rollbacks``."""
+    probes that stop everything when breached, and extra ``rollbacks`` (played as
+    ``rollback_strategy`` says)."""
 
     title: str
     steady_state: tuple[Probe, ...] = ()
@@ -96,6 +93,7 @@ class Experiment:
     frequency_s: float = 0.5
     halt: tuple[Probe, ...] = ()
     rollbacks: tuple[Callable[[], object], ...] = ()
+    rollback_strategy: str = "default"
     duration_s: float | None = None
     settle_s: float | None = None
     description: str | None = None
@@ -113,6 +111,7 @@ class Experiment:
         frequency_s: float = 0.5,
         halt: Sequence[Probe] = (),
         rollbacks: Sequence[Callable[[], object]] = (),
+        rollback_strategy: str = "default",
         duration_s: float | None = None,
         settle_s: float | None = None,
         description: str | None = None,
@@ -124,11 +123,17 @@ class Experiment:
         last as long as it runs."""
         if not isinstance(title, str) or not title.strip():
             raise ValueError(f"experiment title {title!r}: use a non-empty string")
-        if strategy not in STRATEGIES:
-            raise ValueError(f"strategy={strategy!r}: use one of {', '.join(STRATEGIES)}")
+        if description is not None and (not isinstance(description, str) or not description):
+            raise ValueError(f"description={description!r}: use a non-empty string")
+        if isinstance(tags, str) or not all(isinstance(tag, str) and tag for tag in tags):
+            raise ValueError(f"tags={tags!r}: use a list of non-empty strings")
+        strategy = runtime.hypothesis_strategy(strategy)
+        rollback_strategy = runtime.rollback_strategy(rollback_strategy)
         _items("steady_state", steady_state, Probe, "probes (probes.http(...), probes.slo(...))")
         _items("method", method, Fault, "faults (faults.down(...), faults.latency(...))")
         _items("halt", halt, Probe, "probes")
+        for probe in (*steady_state, *halt):
+            probe.validate_steady()
         for rollback in rollbacks:
             if not callable(rollback):
                 raise TypeError(f"rollbacks: {rollback!r} is not a function")
@@ -160,6 +165,7 @@ class Experiment:
             frequency_s,
             tuple(halt),
             tuple(rollbacks),
+            rollback_strategy,
             duration_s,
             settle_s,
             description,
@@ -182,7 +188,7 @@ class Experiment:
         return DEFAULT_SETTLE_S if slo and self.load is not None else 0.0
 
     def phases(self) -> tuple[str, ...]:
-        return STRATEGIES[self.strategy]
+        return runtime.HYPOTHESIS_STRATEGIES[self.strategy]
 
     def to_ctk(self) -> dict[str, Any]:
         """The experiment in Chaos Toolkit's format, as the journal carries it."""
@@ -197,7 +203,10 @@ class Experiment:
             },
             "method": [fault.to_activity() for fault in self.method],
             "rollbacks": [_rollback_activity(step) for step in self.rollbacks],
-            "runtime": {"hypothesis": {"strategy": self.strategy, "freq": self.frequency_s}},
+            "runtime": {
+                "hypothesis": {"strategy": self.strategy, "freq": self.frequency_s},
+                "rollbacks": {"strategy": self.rollback_strategy},
+            },
         }
 
 
@@ -260,7 +269,7 @@ class ExperimentRun:
         self._timeline_over = threading.Event()  # every fault applied and ended, or halted
         self._lock = threading.Lock()
         self._load: RunningLoad | None = None
-        self._rolled_back = False
+        self._faults_ended = False
 
     # -- the whole experiment --------------------------------------------------------------
 
@@ -312,7 +321,6 @@ class ExperimentRun:
         state = self._check(self.experiment.steady_state, "before", since)
         self.journal["steady_states"]["before"] = state
         if not state["steady_state_met"]:
-            self.journal["status"] = "failed"
             raise NotSteady(self._account("not in steady state before chaos"), self.journal)
 
     @contextmanager
@@ -334,22 +342,31 @@ class ExperimentRun:
             self._stop_event.set()
             conductor.join()
             observer.join()
-            self.rollback()
+            self.end_faults()
 
-    def rollback(self) -> None:
-        """End every fault still on (newest first) and run the experiment's own
-        rollbacks; each step runs even if another failed, and is journaled."""
-        if self._rolled_back:
+    def end_faults(self) -> None:
+        """End every fault still on (newest first), whatever the rollback strategy; each
+        ending runs even if another failed, and is journaled."""
+        if self._faults_ended:
             return
-        self._rolled_back = True
+        self._faults_ended = True
         self._phase("rollback")
         for item in reversed(self._scheduled):
             self._end(item)
-        for step in self.experiment.rollbacks:
-            self.journal["rollbacks"].append(_timed_run(_rollback_activity(step), step))
         for item in self._scheduled:
             if item.run:
                 self.journal["run"].append(item.run)
+
+    def _play_rollbacks(self) -> None:
+        """The experiment's own rollbacks, in order, if its rollback strategy plays them
+        now that the status and the deviation are known (Chaos Toolkit plays them after
+        the hypothesis was checked after the method, as here)."""
+        journal = self.journal
+        strategy = self.experiment.rollback_strategy
+        if not runtime.plays_rollbacks(strategy, journal["status"], journal["deviated"]):
+            return
+        for step in self.experiment.rollbacks:
+            journal["rollbacks"].append(_timed_run(_rollback_activity(step), step))
 
     def after(self) -> None:
         """Let the system settle, then check the hypothesis again (unless the strategy
@@ -384,24 +401,15 @@ class ExperimentRun:
         error raised by the run itself takes precedence and is re-raised by the caller)."""
         __tracebackhide__ = True
         with suppress(Exception):
-            self.rollback()
+            self.end_faults()
         if self._load is not None:
             self._load.stop()
         journal = self.journal
-        if isinstance(error, KeyboardInterrupt):
-            journal["status"] = "interrupted"
-        elif isinstance(error, NotSteady):
-            pass
-        elif error is not None:
-            journal["status"] = "failed"
+        journal["status"] = self._status(error)
+        if error is not None and not isinstance(error, (KeyboardInterrupt, NotSteady)):
             journal["pytest_chaos"]["error"] = f"{type(error).__name__}: {error}"
-        elif self._halted is not None:
-            journal["status"] = "aborted"
-        elif self._failed_faults():
-            journal["status"] = "failed"
-        else:
-            journal["status"] = "completed"
         journal["deviated"] = bool(self._deviations) and not isinstance(error, NotSteady)
+        self._play_rollbacks()
         self._close_journal()
         if error is not None:
             return
@@ -411,6 +419,26 @@ class ExperimentRun:
             raise Halted(self._account("halted"), journal)
         if self._deviations:
             raise Deviated(self._account("deviated from its steady state"), journal)
+
+    def _status(self, error: BaseException | None) -> str:
+        """The journal's status, by Chaos Toolkit's rules where it has them: a hypothesis
+        not met (before, or after the method) leaves the experiment ``completed`` unless one
+        of its probes could not run at all, which makes it ``failed``."""
+        states = self.journal["steady_states"]
+        if isinstance(error, KeyboardInterrupt):
+            return "interrupted"
+        if isinstance(error, NotSteady):
+            return _hypothesis_status(states["before"])
+        if error is not None:
+            return "failed"
+        if self._halted is not None:
+            return "aborted"
+        if self._failed_faults():
+            return "failed"
+        after = states["after"]
+        if after is not None and not after["steady_state_met"]:
+            return _hypothesis_status(after)
+        return "completed"
 
     def _failed_faults(self) -> list[_Scheduled]:
         return [item for item in self._scheduled if item.error or item.end_error]
@@ -683,6 +711,12 @@ def _new_journal(experiment: Experiment) -> Journal:
     }
 
 
+def _hypothesis_status(state: dict[str, Any]) -> str:
+    """``failed`` if a probe of a hypothesis not met could not run, else ``completed``."""
+    ran = all(probe["status"] == "succeeded" for probe in state["probes"])
+    return "completed" if ran else "failed"
+
+
 def _run_record(
     activity: dict[str, Any], started: datetime, problem: str | None, output: Any = None
 ) -> dict[str, Any]:
@@ -729,13 +763,8 @@ def _probe_record(probe: Probe, run: ProbeRun) -> dict[str, Any]:
 def _rollback_activity(step: Callable[[], object]) -> dict[str, Any]:
     return {
         "type": "action",
-        "name": getattr(step, "__qualname__", repr(step)),
-        "provider": {
-            "type": "python",
-            "module": getattr(step, "__module__", None) or __name__,
-            "func": getattr(step, "__name__", "rollback"),
-            "arguments": {},
-        },
+        "name": getattr(step, "__qualname__", None) or repr(step),
+        "provider": provider_of(step),
     }
 
 

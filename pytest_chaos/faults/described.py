@@ -9,11 +9,14 @@ the ``toxiproxy`` proxy or the ``service`` of that name).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ..checks import seconds
+from ..ctk.activity import provider_of, python_provider
 from .record import ActiveFault, FaultLog, FaultRecord
 
 
@@ -114,12 +117,11 @@ class Fault:
 
     def to_activity(self) -> dict[str, Any]:
         """The fault as a Chaos Toolkit action, for the journal's experiment."""
-        provider = self.provider or {
-            "type": "python",
-            "module": __package__,
-            "func": self.func or self.kind,
-            "arguments": {"target": self.target, **_jsonable(self.arguments)},
-        }
+        provider = self.provider or python_provider(
+            __package__ or __name__,
+            self.func or self.kind,
+            {"target": self.target, **_jsonable(self.arguments)},
+        )
         activity: dict[str, Any] = {
             "type": "action",
             "name": self.describe(),
@@ -139,6 +141,49 @@ def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
 
 def _name_of(target: Any) -> str:
     return target if isinstance(target, str) else str(getattr(target, "name", target))
+
+
+#: A string that is an address rather than a name: ``127.0.0.1:8474``, ``localhost:6379``.
+_ADDRESS = re.compile(r"(localhost|\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d+")
+
+
+def _target(func: str, target: Any, handle_method: str, what: str) -> Any:
+    """``target`` if it is a name or a handle with ``handle_method``; else an error saying
+    what to give (an address is not a name)."""
+    if isinstance(target, str):
+        if not target.strip():
+            raise ValueError(f"faults.{func}({target!r}): name the {what}, or give its handle")
+        if _ADDRESS.fullmatch(target):
+            raise ValueError(
+                f"faults.{func}({target!r}): that is an address; name the {what} (as it was "
+                "created) or give its handle"
+            )
+        return target
+    if not callable(getattr(target, handle_method, None)):
+        raise TypeError(f"faults.{func}({target!r}): give the {what}'s handle or its name")
+    return target
+
+
+def _whole(func: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"faults.{func}({name}={value!r}): use a whole number, 0 or more")
+    return value
+
+
+def _check_toxic(func: str, type: Any, attributes: dict[str, Any], options: dict[str, Any]) -> None:
+    """Refuse now what a Toxiproxy server would refuse when the fault is applied."""
+    from ..proxy.errors import ToxiproxyError
+    from ..proxy.toxics import REGISTRY, parse_toxic
+
+    if type not in REGISTRY:
+        raise ValueError(f"faults.{func}(type={type!r}): use one of {', '.join(REGISTRY)}")
+    stream = options.get("stream", "downstream")
+    if stream not in ("upstream", "downstream"):
+        raise ValueError(f"faults.{func}(stream={stream!r}): use 'upstream' or 'downstream'")
+    try:
+        parse_toxic({"type": type, **options, "attributes": attributes})
+    except ToxiproxyError as error:
+        raise ValueError(f"faults.{func}(): {error}") from None
 
 
 def _proxy(target: Any, resolver: Resolver) -> Any:
@@ -164,6 +209,8 @@ def _toxic_fault(
 ) -> Fault:
     """A toxic on proxy ``target``; ``arguments`` are those of the constructor ``func``
     (for the journal), ``attributes`` the toxic's own."""
+    _target(func, target, "add_toxic", "proxy")
+    _check_toxic(func, type, attributes, options)
     return Fault(
         type,
         _name_of(target),
@@ -203,6 +250,8 @@ def latency(
 ) -> Fault:
     """Delay data through the proxy by ``ms`` milliseconds, plus or minus ``jitter``."""
     options = {"stream": stream, "toxicity": toxicity}
+    _whole("latency", "ms", ms)
+    _whole("latency", "jitter", jitter)
     return _toxic_fault(
         "latency",
         target,
@@ -219,6 +268,7 @@ def bandwidth(
     target: Any, kb_per_s: int, *, start_after_s: float = 0.0, for_s: float | None = None
 ) -> Fault:
     """Limit the proxy to ``kb_per_s`` kilobytes a second."""
+    _whole("bandwidth", "kb_per_s", kb_per_s)
     return _toxic_fault(
         "bandwidth",
         target,
@@ -235,6 +285,7 @@ def timeout(
     target: Any, ms: int = 0, *, start_after_s: float = 0.0, for_s: float | None = None
 ) -> Fault:
     """Swallow all data through the proxy, closing after ``ms`` (0: never): a hung peer."""
+    _whole("timeout", "ms", ms)
     return _toxic_fault(
         "timeout", target, "timeout", {"ms": ms}, {"timeout": ms}, {}, start_after_s, for_s
     )
@@ -244,6 +295,7 @@ def reset_peer(
     target: Any, ms: int = 0, *, start_after_s: float = 0.0, for_s: float | None = None
 ) -> Fault:
     """Reset connections through the proxy (TCP RST) ``ms`` after their first data."""
+    _whole("reset_peer", "ms", ms)
     return _toxic_fault(
         "reset_peer", target, "reset_peer", {"ms": ms}, {"timeout": ms}, {}, start_after_s, for_s
     )
@@ -251,6 +303,7 @@ def reset_peer(
 
 def down(target: Any, *, start_after_s: float = 0.0, for_s: float | None = None) -> Fault:
     """Take the proxy down: its listener closed, its connections cut."""
+    _target("down", target, "down", "proxy")
     return Fault(
         "down",
         _name_of(target),
@@ -267,6 +320,7 @@ def down(target: Any, *, start_after_s: float = 0.0, for_s: float | None = None)
 def kill(target: Any, *, start_after_s: float = 0.0, for_s: float | None = None) -> Fault:
     """Kill the service (SIGKILL, or the container's kill); it starts again when the fault
     ends, and waits until it is ready."""
+    _target("kill", target, "kill", "service")
     return Fault(
         "kill",
         _name_of(target),
@@ -286,6 +340,9 @@ def stop(
 ) -> Fault:
     """Stop the service as an orchestrator would (SIGTERM, then SIGKILL after ``timeout_s``);
     it starts again when the fault ends."""
+    _target("stop", target, "stop", "service")
+    if timeout_s is not None:
+        seconds("timeout_s", timeout_s, allow_zero=True)
     return Fault(
         "stop",
         _name_of(target),
@@ -299,6 +356,7 @@ def stop(
 def pause(target: Any, *, start_after_s: float = 0.0, for_s: float | None = None) -> Fault:
     """Freeze the service (SIGSTOP, or the container's pause): it accepts connections but
     answers nothing until the fault ends."""
+    _target("pause", target, "pause", "service")
     return Fault(
         "pause",
         _name_of(target),
@@ -317,6 +375,17 @@ def patch(
 ) -> Fault:
     """The Chaos Monkey's patch of ``target`` (a dotted path), with its options
     (``error=``, ``latency_ms=``, ``rate=``...), through the test's ``chaos_monkey``."""
+    from ..inject.monkey import FaultOptions
+    from ..inject.rules import check_keywords
+
+    parts = target.split(".") if isinstance(target, str) else []
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        raise ValueError(
+            f"faults.patch({target!r}): use a dotted path such as 'package.module.function'"
+        )
+    check_keywords(
+        "faults.patch", {k: v for k, v in options.items() if k != "service"}, FaultOptions
+    )
     return Fault(
         "patch",
         target,
@@ -339,6 +408,7 @@ def http(
     kinds = ("status", "latency", "connect_error", "read_timeout", "truncate")
     if kind not in kinds:
         raise ValueError(f"http({kind!r}): use one of {', '.join(kinds)}")
+    _check_http_rule(kind, args, options)
     shown = {"kind": kind, **({"args": list(args)} if args else {}), **options}
     where = " ".join(f"{k}={options[k]}" for k in ("host", "path") if k in options)
     return Fault(
@@ -365,6 +435,8 @@ def action(
 ) -> Fault:
     """A fault of your own: ``apply()`` breaks something, ``undo()`` repairs it, when the
     fault ends and at teardown whatever happened (under dry run, neither is called)."""
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"action({name!r}): name the action with a non-empty string")
     if not callable(apply) or (undo is not None and not callable(undo)):
         raise TypeError(f"action({name!r}): apply and undo must be functions")
 
@@ -376,14 +448,23 @@ def action(
         rollback = log.record(record, (lambda: None) if undo is None else lambda: _call(undo))
         return ActiveFault(record, rollback)
 
-    provider: dict[str, Any] = {
-        "type": "python",
-        "module": getattr(apply, "__module__", None) or __name__,
-        "func": getattr(apply, "__name__", "apply"),
-        "arguments": {},
-    }
+    provider = provider_of(apply)
     return Fault("action", name, {}, run, start_after_s, for_s, provider=provider)
 
 
 def _call(step: Callable[[], object]) -> None:
     step()
+
+
+def _check_http_rule(kind: str, args: tuple[Any, ...], options: Mapping[str, Any]) -> None:
+    """Refuse now arguments that ``chaos_http``'s rule ``kind`` would refuse by name."""
+    from ..inject.http import ChaosHTTP, RequestMatch
+    from ..inject.rules import check_keywords
+
+    signature = inspect.signature(getattr(ChaosHTTP, kind))
+    own = {key: value for key, value in options.items() if key in signature.parameters}
+    try:
+        signature.bind(None, *args, **own)
+    except TypeError as error:
+        raise TypeError(f"faults.http({kind!r}): {error}") from None
+    check_keywords("faults.http", {k: v for k, v in options.items() if k not in own}, RequestMatch)

@@ -18,6 +18,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..checks import seconds
+from ..ctk.activity import provider_of, python_provider
+from .arguments import (
+    check_address,
+    check_path,
+    check_port_name,
+    http_body,
+    http_statuses,
+    probe_name,
+    timeout_of,
+)
 from .tolerance import Tolerance, tolerance
 
 if TYPE_CHECKING:
@@ -113,6 +123,10 @@ class Probe:
     def validate(self, target: Target) -> None:
         """Raise ValueError now if the probe can never work for ``target``."""
 
+    def validate_steady(self) -> None:
+        """Raise ValueError now if the probe can never work as a steady-state probe, with
+        no service to check."""
+
     def check(self, target: Target) -> None:
         """Return when ``target`` is ready; raise (NotReady or any error) while it is not."""
         problem = self.judge(self.measure(ProbeContext(target=target)))
@@ -161,17 +175,11 @@ class Probe:
 
     def to_activity(self) -> dict[str, Any]:
         """The probe as a Chaos Toolkit activity, for the journal's experiment."""
-        return {
-            "type": "probe",
-            "name": self.name,
-            "tolerance": True,
-            "provider": {
-                "type": "python",
-                "module": __name__,
-                "func": type(self).__name__,
-                "arguments": {},
-            },
-        }
+        return {"type": "probe", "name": self.name, "tolerance": True, "provider": self.provider()}
+
+    def provider(self) -> dict[str, Any]:
+        """The activity's provider: a ``python`` one that chaostoolkit-lib accepts."""
+        return python_provider(__name__, type(self).__name__)
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,9 @@ class TcpProbe(Probe):
         if self.address is None:
             port_of(target, self.port)
 
+    def validate_steady(self) -> None:
+        self._address(None)
+
     def _address(self, target: Target | None) -> tuple[str, int]:
         if self.address is not None:
             host, _, port = self.address.rpartition(":")
@@ -211,10 +222,8 @@ class TcpProbe(Probe):
         socket.create_connection(self._address(context.target), timeout=self.timeout).close()
         return True
 
-    def to_activity(self) -> dict[str, Any]:
-        activity = super().to_activity()
-        activity["provider"].update(func="tcp", arguments={"address": self.address})
-        return activity
+    def provider(self) -> dict[str, Any]:
+        return python_provider(__name__, "tcp", {"address": self.address, "timeout": self.timeout})
 
 
 @dataclass(frozen=True)
@@ -237,6 +246,9 @@ class HttpProbe(Probe):
 
     def validate(self, target: Target) -> None:
         self.url(target)
+
+    def validate_steady(self) -> None:
+        self.url(None)
 
     def url(self, target: Target | None) -> str:
         if "://" in self.path:
@@ -323,6 +335,9 @@ class LogProbe(Probe):
     def expected(self) -> str:
         return f"a log line matching {self.pattern.pattern!r}"
 
+    def validate_steady(self) -> None:
+        raise ValueError(f"{self.name}: probes.log() reads a service's output; use it in ready=")
+
     def measure(self, context: ProbeContext) -> str:
         if context.target is None:
             raise ValueError("probes.log() reads a service's output: use it in ready=")
@@ -366,12 +381,11 @@ class CallProbe(Probe):
         shown = repr(value)
         return f"{_name(self.fn)} returned {shown if len(shown) <= 200 else shown[:200] + '...'}"
 
+    def provider(self) -> dict[str, Any]:
+        return provider_of(self.fn)
+
     def to_activity(self) -> dict[str, Any]:
         activity = super().to_activity()
-        activity["provider"].update(
-            module=getattr(self.fn, "__module__", None) or __name__,
-            func=getattr(self.fn, "__name__", "call"),
-        )
         if self.tolerance is not None:
             activity["tolerance"] = self.tolerance.to_json()
         return activity
@@ -405,8 +419,12 @@ class SloProbe(Probe):
                 raise ValueError(f"{key}_max={bound!r}: use a number, 0 or more")
         if self.error_rate_max is not None and self.error_rate_max > 1:
             raise ValueError(f"error_rate_max={self.error_rate_max!r}: a rate is from 0 to 1")
-        if isinstance(self.min_samples, bool) or not isinstance(self.min_samples, int):
-            raise ValueError(f"min_samples={self.min_samples!r}: use a whole number")
+        if (
+            isinstance(self.min_samples, bool)
+            or not isinstance(self.min_samples, int)
+            or self.min_samples < 1
+        ):
+            raise ValueError(f"min_samples={self.min_samples!r}: use a whole number, 1 or more")
         bounds = tuple((key, float(b)) for key, b in given.items() if b is not None)
         if not bounds:
             raise ValueError("probes.slo() needs a bound: error_rate_max, p50_ms_max, ...")
@@ -447,13 +465,9 @@ class SloProbe(Probe):
                 )
         return "; ".join(problems) or None
 
-    def to_activity(self) -> dict[str, Any]:
-        activity = super().to_activity()
+    def provider(self) -> dict[str, Any]:
         arguments = {f"{key}_max": bound for key, bound in self.bounds}
-        activity["provider"].update(
-            func="slo", arguments={**arguments, "min_samples": self.min_samples}
-        )
-        return activity
+        return python_provider(__name__, "slo", {**arguments, "min_samples": self.min_samples})
 
 
 _SLO_WORDS = {
@@ -481,9 +495,16 @@ def tcp(
 ) -> TcpProbe:
     """A TCP connection is accepted: on the service's port (or the port named ``port``:
     ``{port:NAME}``), or at ``address`` (``"127.0.0.1:6379"``) for a steady-state probe."""
-    if address is not None and not re.fullmatch(r"(\[[^\]]+\]|[^:]+):\d+", str(address)):
-        raise ValueError(f"address={address!r}: use host:port, such as '127.0.0.1:6379'")
-    return TcpProbe(port, timeout, address, name, _retry(retry_for_s))
+    if port is not None:
+        check_port_name("probes.tcp", port)
+        if address is not None:
+            raise ValueError(
+                f"probes.tcp({port!r}, address={address!r}): give the port of a service or "
+                "an address, not both"
+            )
+    if address is not None:
+        check_address(address)
+    return TcpProbe(port, timeout_of(timeout), address, probe_name(name), _retry(retry_for_s))
 
 
 def http(
@@ -500,15 +521,35 @@ def http(
 ) -> HttpProbe:
     """``GET path`` on the service (or a full URL) answers ``status`` (a code, or a
     collection of codes); with ``body``, the body contains that string, or passes that
-    tolerance or predicate; with ``latency_ms_max``, the answer comes within that time."""
+    tolerance (or Chaos Toolkit form of one) or predicate; with ``latency_ms_max``, the
+    answer comes within that time."""
+    check_path(path)
+    if port is not None:
+        check_port_name("probes.http", port)
+        if "://" in path:
+            raise ValueError(
+                f"probes.http({path!r}, port={port!r}): a full URL has its port already; "
+                "give port= with a path of a service"
+            )
     if latency_ms_max is not None and (
         isinstance(latency_ms_max, bool)
         or not isinstance(latency_ms_max, (int, float))
-        or latency_ms_max <= 0
+        or not latency_ms_max > 0
+        or latency_ms_max == float("inf")
     ):
         raise ValueError(f"latency_ms_max={latency_ms_max!r}: use milliseconds, more than 0")
+    if not isinstance(method, str) or not re.fullmatch(r"[A-Za-z]+", method):
+        raise ValueError(f"method={method!r}: use an HTTP method such as 'GET' or 'POST'")
     return HttpProbe(
-        path, status, body, port, timeout, latency_ms_max, method.upper(), name, _retry(retry_for_s)
+        path,
+        http_statuses(status),
+        http_body(body),
+        port,
+        timeout_of(timeout),
+        latency_ms_max,
+        method.upper(),
+        probe_name(name),
+        _retry(retry_for_s),
     )
 
 
@@ -516,8 +557,15 @@ def log(pattern: str | re.Pattern[str], *, name: str | None = None) -> LogProbe:
     """The service's output (since it last started) matches the regular expression
     ``pattern`` (``re.MULTILINE``: ``^`` and ``$`` match at each line)."""
     if isinstance(pattern, str):
-        pattern = re.compile(pattern, re.MULTILINE)
-    return LogProbe(pattern, name)
+        try:
+            pattern = re.compile(pattern, re.MULTILINE)
+        except re.error as error:
+            raise ValueError(
+                f"probes.log({pattern!r}): not a regular expression: {error}"
+            ) from None
+    elif not isinstance(pattern, re.Pattern) or not isinstance(pattern.pattern, str):
+        raise TypeError(f"probes.log({pattern!r}): give a regular expression (a str)")
+    return LogProbe(pattern, probe_name(name))
 
 
 def call(
@@ -533,8 +581,10 @@ def call(
     without one, anything but False, without raising."""
     if not callable(fn):
         raise TypeError(f"probes.call({fn!r}): give a function")
+    if description is not None and (not isinstance(description, str) or not description):
+        raise TypeError(f"probes.call(description={description!r}): use a non-empty string")
     judged = None if tolerance is None else _tolerance(tolerance)
-    return CallProbe(fn, description, judged, name, _retry(retry_for_s))
+    return CallProbe(fn, description, judged, probe_name(name), _retry(retry_for_s))
 
 
 def slo(
@@ -550,7 +600,13 @@ def slo(
     """The experiment's load meets these objectives over the phase being checked (before,
     during, or after the faults): error rate and latency percentiles at most the bounds."""
     return SloProbe(
-        error_rate_max, p50_ms_max, p95_ms_max, p99_ms_max, min_samples, name, _retry(retry_for_s)
+        error_rate_max,
+        p50_ms_max,
+        p95_ms_max,
+        p99_ms_max,
+        min_samples,
+        probe_name(name),
+        _retry(retry_for_s),
     )
 
 

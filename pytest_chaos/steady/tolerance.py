@@ -47,6 +47,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from ..ctk.activity import provider_of
+
 __all__ = [
     "Between",
     "Exact",
@@ -441,17 +443,9 @@ class Satisfies(Tolerance):
         return f"accepted by {self.name}"
 
     def to_json(self) -> Any:
-        predicate = self.predicate
-        return {
-            "type": "probe",
-            "name": self.name,
-            "provider": {
-                "type": "python",
-                "module": getattr(predicate, "__module__", None) or "",
-                "func": getattr(predicate, "__name__", None) or self.name,
-                "arguments": {},
-            },
-        }
+        # Chaos Toolkit calls a tolerance probe with the value as ``value=``
+        provider = provider_of(self.predicate, called_with=("value",))
+        return {"type": "probe", "name": self.name, "provider": provider}
 
 
 # --- making them -----------------------------------------------------------------------------

@@ -214,7 +214,8 @@ def test_a_halt_condition_stops_every_fault_within_one_probe_interval(
 
 def test_rollbacks_run_after_a_keyboard_interrupt(lab: pytest.Pytester, tmp_path: Path) -> None:
     """Ctrl-C in the middle of the method: the faults are rolled back, the experiment's own
-    rollbacks run, and the journal says interrupted."""
+    rollbacks run (the strategy "always" plays them, as Chaos Toolkit's does, where its
+    "default" would not after an interruption), and the journal says interrupted."""
     marker = tmp_path / "rolled-back"
     lab.makepyfile(
         test_interrupt=f"""
@@ -233,6 +234,7 @@ def test_rollbacks_run_after_a_keyboard_interrupt(lab: pytest.Pytester, tmp_path
                     faults.action("interrupt", apply=interrupt_soon, for_s=30),
                 ],
                 rollbacks=[lambda: Path({str(marker)!r}).write_text(str(len(stock.toxics())))],
+                rollback_strategy="always",
             )
         """
     )
@@ -317,8 +319,8 @@ def test_a_bad_declarative_marker_stops_collection(lab: pytest.Pytester) -> None
     result.stderr.fnmatch_lines(
         [
             "*invalid chaos marker:",
-            "*test_x: @pytest.mark.chaos: strategy='sometimes': use one of default, before, after,"
-            " during, continuously",
+            "*test_x: @pytest.mark.chaos: strategy='sometimes': use one of default, "
+            "before-method-only, after-method-only, during-method-only, continuously, skip*",
             "*test_y: @pytest.mark.chaos: method: 'down redis' is not one of the faults*",
         ]
     )

@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
@@ -54,15 +55,23 @@ def run(experiment: Experiment) -> dict[str, Any]:
     ("strategy", "before", "during", "after"),
     [
         ("default", True, False, True),
+        ("before-method-only", True, False, False),
+        ("after-method-only", False, False, True),
+        ("during-method-only", False, True, False),
+        ("continuously", True, True, True),
+        ("skip", False, False, False),
         ("before", True, False, False),
         ("after", False, False, True),
         ("during", False, True, False),
-        ("continuously", True, True, True),
+        ("continously", True, True, True),
     ],
 )
 def test_strategies_check_the_hypothesis_when_they_say(
     strategy: str, before: bool, during: bool, after: bool
 ) -> None:
+    """Chaos Toolkit's strategies (chaoslib.run's should_run_*_method), and the aliases
+    (our first short names, the chaos command's old spelling), which the journal names by
+    Chaos Toolkit's name."""
     journal = run(
         Experiment.build(
             "a healthy system",
@@ -79,6 +88,10 @@ def test_strategies_check_the_hypothesis_when_they_say(
         after,
     )
     assert journal["status"] == "completed" and journal["deviated"] is False
+    canonical = {"before": "before-method-only", "after": "after-method-only"}
+    canonical |= {"during": "during-method-only", "continously": "continuously"}
+    runtime = journal["experiment"]["runtime"]["hypothesis"]
+    assert runtime["strategy"] == canonical.get(strategy, strategy)
 
 
 def test_faults_follow_their_timeline_and_are_rolled_back() -> None:
@@ -159,18 +172,29 @@ def test_a_deviation_during_the_method_fails_with_an_account() -> None:
     assert journal["steady_states"]["after"]["steady_state_met"] is True
 
 
-def test_a_system_not_steady_before_applies_no_fault() -> None:
+def broken() -> bool:
+    raise ConnectionError("cannot measure")
+
+
+@pytest.mark.parametrize(
+    ("probe", "status"),
+    [(lambda: False, "completed"), (broken, "failed")],
+    ids=["out of tolerance", "probe raised"],
+)
+def test_a_system_not_steady_before_applies_no_fault(probe: Any, status: str) -> None:
+    """As in Chaos Toolkit, the journal of an experiment stopped by its hypothesis says
+    ``completed``, or ``failed`` when a probe could not run; it did not deviate."""
     switch = Switch()
     with pytest.raises(NotSteady, match="not in steady state before chaos") as raised:
         run(
             Experiment.build(
                 "never steady",
-                steady_state=[probes.call(lambda: False, name="nope")],
+                steady_state=[probes.call(probe, name="nope")],
                 method=[switch.breaks(for_s=1)],
             )
         )
     assert switch.changes == []
-    assert raised.value.journal["status"] == "failed"
+    assert (raised.value.journal["status"], raised.value.journal["deviated"]) == (status, False)
 
 
 def test_a_halt_ends_every_fault_at_once() -> None:
@@ -210,6 +234,7 @@ def test_rollbacks_run_when_the_method_raises() -> None:
                     faults.action("explode", apply=explode, for_s=0.2),
                 ],
                 rollbacks=[lambda: rolled.append("rolled back")],
+                rollback_strategy="always",
             )
         )
     assert [change for change, _ in switch.changes] == ["broken", "repaired"]
@@ -218,7 +243,8 @@ def test_rollbacks_run_when_the_method_raises() -> None:
 
 def test_rollbacks_run_after_an_interrupt() -> None:
     """KeyboardInterrupt while the method runs (here from a fault's own action, as Ctrl-C
-    would arrive): faults end, rollbacks run, the journal says interrupted."""
+    would arrive): faults end, rollbacks run (under "always"), the journal says
+    interrupted."""
     switch, rolled = Switch(), []
     main = threading.main_thread()
     assert threading.current_thread() is main
@@ -233,6 +259,7 @@ def test_rollbacks_run_after_an_interrupt() -> None:
             "interrupted",
             method=[switch.breaks(for_s=5), faults.action("ctrl-c", apply=interrupt, for_s=5)],
             rollbacks=[lambda: rolled.append("yes")],
+            rollback_strategy="always",
         ),
         resolver=Unresolved(),
     )
@@ -241,6 +268,90 @@ def test_rollbacks_run_after_an_interrupt() -> None:
     assert [change for change, _ in switch.changes] == ["broken", "repaired"]
     assert rolled == ["yes"]
     assert experiment_run.journal["status"] == "interrupted"
+
+
+def _scenario(name: str, switch: Switch) -> dict[str, Any]:
+    """The parts of an experiment that give each journal status and deviation."""
+
+    def raises_when_broken() -> bool:
+        if switch.broken:
+            raise ConnectionError("down")
+        return True
+
+    breaks_for_good = faults.action("break for good", apply=switch._break, for_s=0.05)
+    if name == "held":
+        return {
+            "steady_state": [probes.call(switch.healthy)],
+            "method": [switch.breaks(for_s=0.05)],
+        }
+    if name == "deviated":
+        return {"steady_state": [probes.call(switch.healthy)], "method": [breaks_for_good]}
+    if name == "after probe raised":
+        return {"steady_state": [probes.call(raises_when_broken)], "method": [breaks_for_good]}
+    if name == "not steady":
+        return {"steady_state": [probes.call(lambda: False)], "duration_s": 0.05}
+    if name == "not steady, probe raised":
+        return {"steady_state": [probes.call(broken)], "duration_s": 0.05}
+    if name == "halted":
+        halt = [probes.call(switch.healthy)]
+        return {"halt": halt, "method": [switch.breaks(for_s=30)], "frequency_s": 0.05}
+    assert name == "interrupted"
+    import _thread
+
+    ctrl_c = faults.action("ctrl-c", apply=_thread.interrupt_main, for_s=5)
+    return {"method": [ctrl_c]}
+
+
+# Chaos Toolkit's rollback strategies (chaoslib.run.run_rollback): always, never, only when
+# deviated, or by default unless the journal's status is failed or interrupted.
+ROLLBACK_CASES = {
+    # scenario: (status, deviated, played by default / always / never / deviated)
+    "held": ("completed", False, (True, True, False, False)),
+    "deviated": ("completed", True, (True, True, False, True)),
+    "after probe raised": ("failed", True, (False, True, False, True)),
+    "not steady": ("completed", False, (True, True, False, False)),
+    "not steady, probe raised": ("failed", False, (False, True, False, False)),
+    "halted": ("aborted", False, (True, True, False, False)),
+    "interrupted": ("interrupted", False, (False, True, False, False)),
+}
+
+
+@pytest.mark.parametrize("scenario", list(ROLLBACK_CASES))
+@pytest.mark.parametrize("strategy", ["default", "always", "never", "deviated"])
+def test_rollback_strategies_play_the_rollbacks_as_chaos_toolkit_does(
+    strategy: str, scenario: str
+) -> None:
+    """The experiment's own rollbacks are played after the hypothesis was checked after
+    the method, as the strategy decides from the status and the deviation; faults end
+    whatever the strategy."""
+    switch, rolled = Switch(), []
+    experiment = Experiment.build(
+        scenario,
+        rollbacks=[lambda: rolled.append("rolled back")],
+        rollback_strategy=strategy,
+        **_scenario(scenario, switch),
+    )
+    experiment_run = ExperimentRun(experiment, resolver=Unresolved())
+    with (
+        pytest.raises((KeyboardInterrupt, NotSteady, Deviated, Halted))
+        if scenario != "held"
+        else nullcontext()
+    ):
+        experiment_run.run()
+    status, deviated, plays = ROLLBACK_CASES[scenario]
+    journal = experiment_run.journal
+    assert (journal["status"], journal["deviated"]) == (status, deviated)
+    played = plays[["default", "always", "never", "deviated"].index(strategy)]
+    assert rolled == (["rolled back"] if played else [])
+    assert [run["activity"]["name"] for run in journal["rollbacks"]][len(journal["run"]) :] == (
+        [experiment.rollbacks[0].__qualname__] if played else []
+    )
+    assert journal["experiment"]["runtime"]["rollbacks"] == {"strategy": strategy}
+    assert all(
+        entry["ended_at_s"] is not None
+        for entry in journal["pytest_chaos"]["timeline"]
+        if entry["applied_at_s"] is not None
+    )
 
 
 def test_the_journal_is_json_and_chaos_toolkit_shaped() -> None:
@@ -263,7 +374,10 @@ def test_the_journal_is_json_and_chaos_toolkit_shaped() -> None:
     [probe] = experiment["steady-state-hypothesis"]["probes"]
     assert probe["type"] == "probe" and probe["name"] == "healthy"
     [action] = experiment["method"]
-    assert action["type"] == "action" and action["provider"]["func"] == "_break"
+    assert action["type"] == "action"
+    assert action["provider"]["arguments"] == {
+        "callable": f"{__name__}.Switch._break"  # a method: named by the stand-in
+    }
     before = journal["steady_states"]["before"]
     assert before["steady_state_met"] is True
     assert before["probes"][0]["tolerance_met"] is True
@@ -273,7 +387,19 @@ def test_the_journal_is_json_and_chaos_toolkit_shaped() -> None:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"strategy": "often"}, "strategy='often': use one of default, before, after"),
+        (
+            {"strategy": "often"},
+            "strategy='often': use one of default, before-method-only, after-method-only, "
+            "during-method-only, continuously, skip (or before, after, during, continously)",
+        ),
+        (
+            {"rollback_strategy": "sometimes"},
+            "rollback_strategy='sometimes': use one of default, always, never, deviated",
+        ),
+        ({"tags": ["smoke", ""]}, "tags=['smoke', '']: use a list of non-empty strings"),
+        ({"steady_state": [probes.http("/health")]}, "has no host: give a full URL"),
+        ({"steady_state": [probes.tcp()]}, "without address= needs a service"),
+        ({"halt": [probes.log("ready")]}, "probes.log() reads a service's output"),
         ({"steady_state": [lambda: True]}, "is not one of the probes"),
         ({"steady_state": probes.call(lambda: True)}, "use a list of probes"),
         ({"method": ["kill redis"]}, "is not one of the faults"),
@@ -299,6 +425,30 @@ def test_bad_experiments_are_refused_before_anything_runs(
         (lambda: faults.down("db", start_after_s=-1), "start_after_s=-1"),
         (lambda: faults.http("teapot", 418), "http('teapot'): use one of status"),
         (lambda: faults.action("x", apply="rm -rf"), "apply and undo must be functions"),
+        (lambda: faults.action("", apply=print), "action(''): name the action"),
+        # what a Toxiproxy server or the rule would refuse later is refused now
+        (lambda: faults.latency("127.0.0.1:8474", ms=100), "that is an address; name the proxy"),
+        (lambda: faults.latency("", ms=100), "faults.latency(''): name the proxy"),
+        (lambda: faults.latency(object(), ms=100), "give the proxy's handle or its name"),
+        (lambda: faults.latency("db", ms=-5), "faults.latency(ms=-5): use a whole number"),
+        (lambda: faults.latency("db", ms=1.5), "faults.latency(ms=1.5): use a whole number"),
+        (lambda: faults.latency("db", ms=1, jitter=None), "jitter=None): use a whole number"),
+        (lambda: faults.latency("db", ms=1, stream="up"), "stream='up'): use 'upstream' or"),
+        (lambda: faults.latency("db", ms=1, toxicity=2), "toxicity must be between 0 and 1"),
+        (lambda: faults.bandwidth("db", kb_per_s=-1), "faults.bandwidth(kb_per_s=-1)"),
+        (lambda: faults.timeout("db", ms="1s"), "faults.timeout(ms='1s')"),
+        (lambda: faults.reset_peer("db", ms=-1), "faults.reset_peer(ms=-1)"),
+        (lambda: faults.toxic("db", "jitter"), "faults.toxic(type='jitter'): use one of noop,"),
+        (lambda: faults.toxic("db", "latency", ms=5), "unknown attribute 'ms' for toxic type"),
+        (lambda: faults.down(42), "faults.down(42): give the proxy's handle or its name"),
+        (lambda: faults.kill("localhost:6379"), "faults.kill('localhost:6379'): that is an"),
+        (lambda: faults.stop("db", timeout_s=-1), "timeout_s=-1: use a number of seconds"),
+        (lambda: faults.pause(None), "faults.pause(None): give the service's handle"),
+        (lambda: faults.patch("charge", error=ValueError), "faults.patch('charge'): use a dotted"),
+        (lambda: faults.patch("shop.pay", eror=ValueError), "unknown argument 'eror'; use error,"),
+        (lambda: faults.http("status", 503, pth="/x"), "unknown argument 'pth'; use host, path"),
+        (lambda: faults.http("status", 503, 504), "faults.http('status'): too many positional"),
+        (lambda: faults.http("truncate", bytes=3), "unknown argument 'bytes'"),
     ],
 )
 def test_bad_faults_are_refused_when_described(make: Any, message: str) -> None:

@@ -160,6 +160,42 @@ def test_slo_probe_without_a_load_says_so() -> None:
         (lambda: probes.tcp(address="nowhere"), "address='nowhere': use host:port"),
         (lambda: probes.call(lambda: 1, retry_for_s=-1), "retry_for_s=-1"),
         (lambda: probes.call("fn"), "probes.call('fn'): give a function"),
+        # arguments that cannot mean what was written (a port name that is an address...)
+        (
+            lambda: probes.tcp("127.0.0.1:6379"),
+            "probes.tcp('127.0.0.1:6379') names a port of the service, not an address; "
+            "for an address use probes.tcp(address='127.0.0.1:6379')",
+        ),
+        (lambda: probes.tcp(6379), "not a number; for a port of this machine use address="),
+        (lambda: probes.tcp("6379"), "or a container's '6379/tcp'), not a number"),
+        (lambda: probes.http(port=8080), "use a full URL such as 'http://127.0.0.1:8080/'"),
+        (lambda: probes.tcp("my port"), "port='my port'): name a port of the service"),
+        (lambda: probes.tcp("db", address="127.0.0.1:1"), "give the port of a service or an"),
+        (lambda: probes.tcp(address="127.0.0.1:70000"), "with a port from 1 to 65535"),
+        (lambda: probes.tcp(address="127.0.0.1:1", timeout=0), "timeout=0: use a number"),
+        (lambda: probes.tcp(address="127.0.0.1:1", name=""), "name='': use a non-empty"),
+        (
+            lambda: probes.http("127.0.0.1:8080/health"),
+            "would be a path on the service; for that address give a full URL: "
+            "probes.http('http://127.0.0.1:8080/health')",
+        ),
+        (lambda: probes.http(port="localhost:80"), "probes.http('http://localhost:80/')"),
+        (lambda: probes.http("ftp://host/x"), "not an http:// or https:// URL with a host"),
+        (lambda: probes.http("http://host:99999/"), "a port from 1 to 65535"),
+        (lambda: probes.http("http:///path"), "not an http:// or https:// URL with a host"),
+        (lambda: probes.http("http://h/", port="admin"), "a full URL has its port already"),
+        (lambda: probes.http("/", status="200"), "status='200': use an HTTP status"),
+        (lambda: probes.http("/", status=[]), "status=[]: use an HTTP status"),
+        (lambda: probes.http("/", status=True), "status=True: use an HTTP status"),
+        (lambda: probes.http("/", status=2000), "status=2000: use an HTTP status"),
+        (lambda: probes.http("/", body=5), "body=5: use a string the body contains"),
+        (lambda: probes.http("/", method="GET /x"), "method='GET /x': use an HTTP method"),
+        (lambda: probes.http("/", timeout=-1), "timeout=-1: use a number of seconds"),
+        (lambda: probes.http(None), "probes.http(None): give a path"),  # type: ignore[arg-type]
+        (lambda: probes.log("(unclosed"), "probes.log('(unclosed'): not a regular expression"),
+        (lambda: probes.log(b"x"), "give a regular expression"),  # type: ignore[arg-type]
+        (lambda: probes.call(len, description=""), "(description=''): use a non-empty string"),
+        (lambda: probes.slo(p99_ms_max=1, min_samples=0), "min_samples=0: use a whole number"),
     ],
 )
 def test_bad_probes_are_refused_when_described(make: object, message: str) -> None:
@@ -171,3 +207,12 @@ def test_bad_probes_are_refused_when_described(make: object, message: str) -> No
 def test_a_relative_http_probe_needs_a_service() -> None:
     run = probes.http("/health").run(NOTHING)
     assert not run.tolerance_met and "give a full URL" in (run.error or "")
+
+
+def test_an_http_probe_body_takes_chaos_toolkit_forms(server: LoadServer) -> None:
+    """``body=`` takes a tolerance's Chaos Toolkit form, not only a string or a function."""
+    url = server.url()
+    held = probes.http(url, body={"type": "regex", "pattern": "."}).run(NOTHING)
+    missed = probes.http(url, body={"type": "regex", "pattern": "^never$"}).run(NOTHING)
+    assert (held.tolerance_met, missed.tolerance_met) == (True, False)
+    assert "body not matching /^never$/" in (missed.deviation or "")

@@ -328,16 +328,29 @@ def test_a_callable_is_named_by_its_qualified_name_or_the_name_given() -> None:
     assert satisfies(is_healthy) == satisfies(is_healthy, name="is_healthy")
 
 
+def is_healthy_or_unknown(value: Any = None) -> bool:
+    return value in ("healthy", None)
+
+
 def test_a_callable_writes_a_python_probe_as_its_json_form() -> None:
-    assert satisfies(is_healthy).to_json() == {
+    """Chaos Toolkit calls a tolerance probe with ``value=`` and, when it validates, binds
+    the arguments without it: a function whose ``value`` has a default is named as it is,
+    one that requires it by the stand-in that chaostoolkit-lib accepts."""
+    assert satisfies(is_healthy_or_unknown).to_json() == {
         "type": "probe",
-        "name": "is_healthy",
+        "name": "is_healthy_or_unknown",
         "provider": {
             "type": "python",
             "module": __name__,
-            "func": "is_healthy",
+            "func": "is_healthy_or_unknown",
             "arguments": {},
         },
+    }
+    assert satisfies(is_healthy).to_json()["provider"] == {
+        "type": "python",
+        "module": "pytest_chaos.ctk.activity",
+        "func": "unimportable",
+        "arguments": {"callable": f"{__name__}.is_healthy"},
     }
 
 
