@@ -3,6 +3,7 @@ find the proxies and services faults name), its seed, the hooks, and the journal
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -111,6 +112,43 @@ class Chaos:
             self._end(run, error)
         self._end(run, None)
         return run.journal
+
+    def run_file(self, path: str | os.PathLike[str], **options: Any) -> Journal:
+        """Run a Chaos Toolkit experiment file (JSON or YAML) as ``chaos run`` would, with
+        chaostoolkit-lib; its journal is kept and reported like an experiment's, and the
+        test fails as the journal says (not steady before: an error). The options are
+        :meth:`pytest_chaos.ctk.files.ExperimentFile.build`'s."""
+        __tracebackhide__ = True
+        from .ctk import files
+        from .report import progress
+
+        spec = files.ExperimentFile.build(path, **options)
+        item = self._item
+        item.config.hook.pytest_chaos_experiment_started(item=item, experiment=spec)
+        around = files.Surroundings(
+            seed=self._session.seeds(item.nodeid).int_seed("chaostoolkit"),
+            toxiproxy_url=self._session.default_url,
+            dry_run=self._session.settings.dry_run,
+            on_phase=progress.reporter(item, spec.title, spec.paused_s()) or (lambda _: None),
+        )
+        journal, signalled = files.run(spec, around)
+        journal["pytest_chaos"] = {
+            "seed": self.seed,
+            "replay": self._replay_command(),
+            "source": str(spec.path),
+            "dry_run": around.dry_run,
+            **self._extra(),
+        }
+        self._keep(journal)
+        item.config.hook.pytest_chaos_experiment_finished(
+            item=item, experiment=spec, journal=journal
+        )
+        if signalled:
+            raise KeyboardInterrupt(f"{spec.title!r} was interrupted")
+        failure = files.outcome(spec, journal)
+        if failure is not None:
+            raise failure
+        return journal
 
     @contextmanager
     def around_body(self, experiment: Experiment) -> Iterator[None]:

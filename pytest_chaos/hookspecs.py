@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from .ctk.files import ExperimentFile
     from .experiment import Experiment
     from .faults import FaultRecord
 
@@ -25,13 +26,17 @@ def pytest_chaos_fault_rolled_back(item: pytest.Item | None, fault: FaultRecord)
 
 
 @pytest.hookspec
-def pytest_chaos_experiment_started(item: pytest.Item, experiment: Experiment) -> None:
-    """An experiment of ``item`` is about to check its steady state and apply its faults."""
+def pytest_chaos_experiment_started(
+    item: pytest.Item, experiment: Experiment | ExperimentFile
+) -> None:
+    """An experiment of ``item`` is about to check its steady state and apply its faults:
+    an ``Experiment``, or the ``ExperimentFile`` of ``chaos.run_file``; both have a
+    ``title``."""
 
 
 @pytest.hookspec
 def pytest_chaos_experiment_finished(
-    item: pytest.Item, experiment: Experiment, journal: dict[str, Any]
+    item: pytest.Item, experiment: Experiment | ExperimentFile, journal: dict[str, Any]
 ) -> None:
     """An experiment ended, whatever its outcome; ``journal`` is its journal (Chaos
     Toolkit's format: ``status``, ``deviated``, ``steady_states``, ``run``, ``rollbacks``,

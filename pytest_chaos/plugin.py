@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,6 +17,7 @@ from .session import ChaosSession
 if TYPE_CHECKING:
     from .canary.fixture import Canary
     from .chaos import Chaos
+    from .ctk.files import ExperimentFile
     from .experiment import Experiment
     from .faults import FaultRecord
     from .flags.fixture import Flags
@@ -68,6 +70,18 @@ def pytest_report_header(config: pytest.Config) -> str:
     return chaos_session(config).header()
 
 
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Chaos Toolkit experiment files that ``--chaos-experiment-files`` names are tests."""
+    patterns = chaos_session(parent.config).settings.experiment_files
+    if not patterns:
+        return None
+    from .ctk import collect
+
+    if not collect.matches(file_path, patterns, parent.config.rootpath):
+        return None
+    return collect.ExperimentFileCollector.from_parent(parent, path=file_path)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     markers.validate(items)
 
@@ -97,7 +111,7 @@ def pytest_chaos_fault_applied(item: pytest.Item | None, fault: FaultRecord) -> 
 
 
 def pytest_chaos_experiment_finished(
-    item: pytest.Item, experiment: Experiment, journal: dict[str, Any]
+    item: pytest.Item, experiment: Experiment | ExperimentFile, journal: dict[str, Any]
 ) -> None:
     records.note_journal(item, journal)
     from .report import allure
@@ -222,6 +236,14 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[Chaos]:
         yield lab
     finally:
         _raise_teardown_errors(lab.close())
+
+
+@pytest.fixture
+def chaos_experiment_options() -> dict[str, Any]:
+    """The options of ``chaos.run_file`` for the Chaos Toolkit experiment files collected
+    as tests (``--chaos-experiment-files``): none. Override it in a conftest.py to give
+    them ``configuration`` from your fixtures, ``secrets``, ``var_files``, strategies..."""
+    return {}
 
 
 @pytest.fixture

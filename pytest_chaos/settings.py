@@ -51,6 +51,7 @@ class Settings:
     report_dir: Path | None = None
     min_score: float | None = None
     max_deviated: int | None = None
+    experiment_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,14 @@ MAX_DEVIATED = Option(
     "max_deviated",
     "gate: fail the session when more than this many experiments deviated or halted",
 )
-OPTIONS = (SEED, TOXIPROXY, DRY_RUN, JOURNAL_DIR, REPORT, MIN_SCORE, MAX_DEVIATED)
+EXPERIMENT_FILES = Option(
+    "experiment_files",
+    "collect Chaos Toolkit experiment files (.json, .yaml, .yml) matching these globs as "
+    "tests, each run by chaos.run_file (a glob without '/' matches file names, one with "
+    "'/' paths from the rootdir; repeat for several)",
+    repeatable=True,
+)
+OPTIONS = (SEED, TOXIPROXY, DRY_RUN, JOURNAL_DIR, REPORT, MIN_SCORE, MAX_DEVIATED, EXPERIMENT_FILES)
 
 
 def register(parser: pytest.Parser) -> None:
@@ -161,6 +169,7 @@ def load(config: pytest.Config) -> Settings:
         report_dir=_folder(config, REPORT),
         min_score=_min_score(config),
         max_deviated=_max_deviated(config),
+        experiment_files=tuple((raw_values(config, EXPERIMENT_FILES) or ("", []))[1]),
     )
 
 

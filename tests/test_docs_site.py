@@ -81,6 +81,7 @@ EXECUTED_ELSEWHERE = {
     ): "tests/flags/test_store.py",
     ("flags.md", "from openfeature import api"): "tests/flags/test_openfeature.py",
     ("inject.md", "import os"): "tests/inject/test_docs.py",  # as a script, without pytest
+    ("chaostoolkit.md", "# conftest.py"): "tests/ctk/test_docs.py",  # with --chaos-experiment-files
     (
         "README.md",
         '"""The smallest real chaos test: a service, its dependency, and the network between them.',

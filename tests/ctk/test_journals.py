@@ -9,8 +9,7 @@ import functools
 import json
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,8 @@ from pytest_chaos.experiment import Experiment, ExperimentError, ExperimentRun
 from pytest_chaos.faults.described import Unresolved
 from pytest_chaos.steady.load import Load
 from pytest_chaos.steady.tolerance import between, jsonpath, regex, satisfies
+
+from . import shop
 
 VALIDATE = Path(__file__).with_name("validate.py")
 
@@ -62,23 +63,9 @@ def validate(tmp_path: Path, journals: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.fixture
-def health_url() -> Any:
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b'{"status": "up"}'
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/health"
-    server.shutdown()
-    server.server_close()
+def health_url() -> Iterator[str]:
+    with shop.running() as running:
+        yield running.url + "/health"
 
 
 def every_kind_of_probe(url: str) -> list[probes.Probe]:
