@@ -128,6 +128,7 @@ class Chaos:
         around = files.Surroundings(
             seed=self._session.seeds(item.nodeid).int_seed("chaostoolkit"),
             toxiproxy_url=self._session.default_url,
+            toxiproxy_shared=self._session.worker_id is not None and self._session.shared_server,
             dry_run=self._session.settings.dry_run,
             on_phase=progress.reporter(item, spec.title, spec.paused_s()) or (lambda _: None),
         )

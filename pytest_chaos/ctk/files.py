@@ -91,7 +91,7 @@ class ExperimentFile:
             rollback_strategy = runtime.rollback_strategy(rollback_strategy)
         if not isinstance(fail_fast, bool):
             raise TypeError(f"fail_fast={fail_fast!r}: use True or False")
-        return cls(
+        spec = cls(
             source,
             dict(configuration or {}),
             {key: dict(value) for key, value in (secrets or {}).items()},
@@ -102,6 +102,11 @@ class ExperimentFile:
             fail_fast,
             _load(source),
         )
+        try:
+            spec.runtime()  # the file's own runtime section, when no argument overrides it
+        except ValueError as error:
+            raise InvalidExperimentFile(f"{source}: runtime: {error}") from None
+        return spec
 
     @property
     def title(self) -> str:
@@ -139,11 +144,12 @@ class ExperimentFile:
 @dataclass(frozen=True)
 class Surroundings:
     """What the test gives the run: its seed (for Python's ``random``), the Toxiproxy
-    API URL (asked for only when the experiment uses one), dry run, and a progress line
-    for each phase."""
+    API URL (asked for only when the experiment uses one) and whether other pytest-xdist
+    workers share that server, dry run, and a progress line for each phase."""
 
     seed: int
     toxiproxy_url: Callable[[], str]
+    toxiproxy_shared: bool = False
     dry_run: bool = False
     on_phase: Callable[[str], None] = lambda phase: None
 
@@ -323,6 +329,12 @@ def _restored_toxiproxy(
     if not spec.uses_toxiproxy():
         yield
         return
+    if around.toxiproxy_shared:
+        raise ValueError(
+            f"{spec.path.name} uses Toxiproxy, whose proxies are put back as they were "
+            "after the run: that needs a server of its own, not one that other pytest-xdist "
+            "workers share; run it without xdist, or with the embedded proxy (the default)"
+        )
     from ..proxy.client import Toxiproxy
     from ..proxy.snapshot import restore, take
 

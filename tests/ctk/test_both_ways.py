@@ -32,6 +32,8 @@ from ..servers import CODE_ROOT, ApiServer, isolate_chaos_env
 from . import shop
 
 EXPERIMENTS = sorted((Path(__file__).parent / "experiments").glob("*.*"))
+#: The chaos command of this Python's environment (installed with the dev extras).
+CHAOS = shutil.which("chaos", path=str(Path(sys.executable).parent)) or "chaos"
 #: Where nothing listens: under pytest, Toxiproxy must come from the session.
 NO_TOXIPROXY = "http://127.0.0.1:9"
 #: How pytest ends each experiment; ``chaos run`` exits 0 for "passed" and "not steady"
@@ -90,7 +92,7 @@ def chaos_run(path: Path, folder: Path, toxiproxy_url: str) -> tuple[int, dict[s
         }
         done = subprocess.run(
             [
-                shutil.which("chaos") or "chaos",
+                CHAOS,
                 "--no-version-check",
                 "--no-log-file",
                 "--settings",

@@ -189,6 +189,8 @@ def test_bad_arguments_are_refused_before_anything_runs(chaos):
         chaos.run_file("steps.py")
     with pytest.raises(InvalidExperimentFile, match="invalid.json: .*experiment requires a method"):
         chaos.run_file("invalid.json")
+    with pytest.raises(InvalidExperimentFile, match="often.json: runtime: strategy='often'"):
+        chaos.run_file("often.json")
     assert chaos.journals == []
 
 
@@ -219,6 +221,9 @@ def test_run_file_seeds_refuses_restores_and_dry_runs(pytester: pytest.Pytester)
     )
     (pytester.path / "invalid.json").write_text(
         json.dumps({"title": "no method", "description": "x"})
+    )
+    (pytester.path / "often.json").write_text(
+        experiment("often", [], [], runtime={"hypothesis": {"strategy": "often"}})
     )
     create = python(
         "create proxy",
@@ -273,3 +278,19 @@ def test_run_file_seeds_refuses_restores_and_dry_runs(pytester: pytest.Pytester)
     assert journal["status"] == "interrupted"
     assert [run["activity"]["name"] for run in journal["run"]] == ["ctrl-c"]
     assert journal["rollbacks"] == []  # Chaos Toolkit's default: none after an interruption
+
+
+def test_an_experiment_using_a_toxiproxy_server_that_xdist_workers_share_is_refused() -> None:
+    """Putting the server back after the run would undo the other workers' proxies too."""
+    from pytest_chaos.ctk import files
+
+    uses_toxiproxy = {"method": [{"provider": {"module": "chaostoxi.proxy.actions"}}]}
+    spec = files.ExperimentFile(Path("proxy.json"), document=uses_toxiproxy)
+    around = files.Surroundings(seed=1, toxiproxy_url=str, toxiproxy_shared=True)
+    with (
+        pytest.raises(
+            ValueError, match=r"proxy\.json uses Toxiproxy.*not one that other pytest-xdist"
+        ),
+        files._restored_toxiproxy(spec, around, {}),
+    ):
+        pass
