@@ -93,7 +93,7 @@ class Experiment:
     frequency_s: float = 0.5
     halt: tuple[Probe, ...] = ()
     rollbacks: tuple[Callable[[], object], ...] = ()
-    rollback_strategy: str = "default"
+    rollback_strategy: str = "always"
     duration_s: float | None = None
     settle_s: float | None = None
     description: str | None = None
@@ -111,7 +111,7 @@ class Experiment:
         frequency_s: float = 0.5,
         halt: Sequence[Probe] = (),
         rollbacks: Sequence[Callable[[], object]] = (),
-        rollback_strategy: str = "default",
+        rollback_strategy: str = "always",
         duration_s: float | None = None,
         settle_s: float | None = None,
         description: str | None = None,

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.process_collector import ProcessCollector
@@ -145,12 +147,24 @@ def test_real_toxiproxy_serves_the_same_process_metric_names(
                     _split(http.get("/proxies/m").json()["listen"]), timeout=10
                 ) as client:
                     exchange_echo(client)
-                families[each.kind] = _families(http.get("/metrics").text)
+                families[each.kind] = _counted_families(http)
                 http.delete("/proxies/m")
     for name in PROCESS_COLLECTOR_NAMES:
         assert families["real"][name][0] == families["embedded"][name][0], name
     toxiproxy = {name for name in families["real"] if name.startswith("toxiproxy_")}
     assert toxiproxy and toxiproxy <= set(families["embedded"])
+
+
+def _counted_families(http: httpx.Client) -> dict[str, tuple[str, str, list[float]]]:
+    """The server's metric families once its proxy counters show the exchange: a server
+    may count a connection's bytes a moment after they went through."""
+    deadline = time.monotonic() + 10
+    while True:
+        families = _families(http.get("/metrics").text)
+        counted = any(name.startswith("toxiproxy_") for name in families)
+        if counted or time.monotonic() > deadline:
+            return families
+        time.sleep(0.05)
 
 
 def exchange_echo(client: socket.socket) -> None:
