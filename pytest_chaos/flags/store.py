@@ -17,14 +17,17 @@ import logging
 import math
 import random
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_chaos.flags.changes import Change, Clock, Evaluation, ManualClock, SystemClock
+from pytest_chaos.flags.delta import resolve_delta
+from pytest_chaos.flags.dependencies import Dependency, parse_dependencies, requirement
+from pytest_chaos.flags.errors import FlagConfigError, FlagOffWarning, RuleBroken, warn_off
 from pytest_chaos.flags.unleash import (
     Context,
-    FlagConfigError,
     Predicate,
     VariantPicker,
     always_false,
@@ -41,6 +44,7 @@ __all__ = [
     "Clock",
     "Evaluation",
     "FlagConfigError",
+    "FlagOffWarning",
     "FlagStore",
     "ManualClock",
     "SystemClock",
@@ -89,6 +93,8 @@ class _Feature:
     overrides: tuple[tuple[str, frozenset[str]], ...] = ()
     splits: bool = False
     killed: bool = False
+    dependencies: tuple[Dependency, ...] = ()
+    requires: Predicate | None = None  # the dependencies' check, set when published
 
 
 def _override_rules(raw: object) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -184,20 +190,31 @@ def _segments(state: Mapping[str, Any]) -> dict[Any, list[Any]]:
 def _strategy_constraints(
     strategy: dict[str, Any], segments: dict[Any, list[Any]], where: str
 ) -> list[Any]:
-    """The strategy's own constraints plus those of every segment it names."""
+    """The strategy's own constraints plus those of every segment it names.
+
+    A missing segment breaks Unleash's rule of the whole feature (:class:`RuleBroken`).
+    """
     constraints = strategy.get("constraints") or []
     if not isinstance(constraints, list):
         raise FlagConfigError(f"{where}: constraints must be a list, got {constraints!r}")
+    named = strategy.get("segments") or []
+    if not isinstance(named, list):
+        raise FlagConfigError(f"{where}: segments must be a list of ids, got {named!r}")
     combined = list(constraints)
-    for segment_id in strategy.get("segments") or []:
+    for segment_id in named:
         if segment_id not in segments:
-            raise FlagConfigError(f"{where}: unknown segment {segment_id!r}")
+            raise RuleBroken(f"{where}: segment {segment_id!r} does not exist")
         combined.extend(segments[segment_id])
     return combined
 
 
 def _compile_strategy(
-    raw: object, feature: str, index: int, segments: dict[Any, list[Any]], clock: Clock
+    raw: object,
+    feature: str,
+    index: int,
+    segments: dict[Any, list[Any]],
+    clock: Clock,
+    rollout_group: str | None = None,
 ) -> _Strategy:
     """One strategy: constraints and segments first (cheap to refuse), then the rule."""
     where = f"feature {feature!r} strategy #{index}"
@@ -210,13 +227,14 @@ def _compile_strategy(
     if raw["name"] == GRADUAL_OVER_TIME:
         rule = _gradual_rule(params, feature, where, clock)
     else:
-        rule = compile_rule(raw["name"], params, feature, where)
-    guard = compile_constraints(_strategy_constraints(raw, segments, where), where)
-    group = str(params.get("groupId") or feature)
+        rule = compile_rule(raw["name"], params, rollout_group or feature, where)
+    constraints = _strategy_constraints(raw, segments, where)
+    guard = compile_constraints(constraints, where)
+    group = feature if params.get("groupId") is None else str(params["groupId"])
     stickiness = str(params.get("stickiness") or "default")
     variants = compile_variants(raw.get("variants"), group, where, stickiness)
     reason = _reason(raw["name"], params, guard is not None)
-    overrides = _override_rules(raw.get("variants"))
+    overrides: tuple[tuple[str, frozenset[str]], ...] = ()  # Unleash reads none here
     splits = _splits(raw.get("variants"))
     if guard is None:
         matches = rule
@@ -238,9 +256,16 @@ def _any_of(strategies: tuple[_Strategy, ...]) -> Predicate:
 
 
 def _compile_feature(
-    raw: object, segments: dict[Any, list[Any]], clock: Clock | None = None
+    raw: object,
+    segments: dict[Any, list[Any]],
+    clock: Clock | None = None,
+    rollout_group: str | None = None,
 ) -> _Feature:
-    """One feature, refused with a :class:`FlagConfigError` naming what cannot be evaluated."""
+    """One feature, refused with a :class:`FlagConfigError` naming what cannot be evaluated.
+
+    ``rollout_group``: the groupId of rollouts that name none (default: the feature's
+    name; Unleash uses the dependent feature's when it checks a parent).
+    """
     clock = clock or SystemClock()
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
         raise FlagConfigError(f"a feature must be an object with a non-empty name, got {raw!r}")
@@ -255,9 +280,18 @@ def _compile_feature(
         raise FlagConfigError(
             f"feature {name!r}: strategies must be a list, got {strategies_raw!r}"
         )
-    strategies = tuple(
-        _compile_strategy(s, name, i, segments, clock) for i, s in enumerate(strategies_raw)
-    )
+    dependencies = parse_dependencies(raw.get("dependencies"), name)
+    try:
+        strategies = tuple(
+            _compile_strategy(s, name, i, segments, clock, rollout_group)
+            for i, s in enumerate(strategies_raw)
+        )
+    except RuleBroken as broken:
+        warn_off(
+            f"{broken}: Unleash cannot compile the rule of feature {name!r}, so the "
+            "whole feature is off"
+        )
+        strategies = (_Strategy(always_false, None),)
     variants = compile_variants(raw.get("variants"), name, f"feature {name!r}")
     enabled = _any_of(strategies) if switched_on else always_false
     return _Feature(
@@ -268,7 +302,78 @@ def _compile_feature(
         switched_on,
         _override_rules(raw.get("variants")),
         _splits(raw.get("variants")),
+        dependencies=dependencies,
     )
+
+
+def _variant_of(feature: _Feature) -> Callable[[Context], dict[str, Any] | None]:
+    """The variant an enabled ``feature`` gives a context; None where Unleash's engine
+    fails to pick one (weights all 0)."""
+
+    def variant(context: Context) -> dict[str, Any] | None:
+        answer = _feature_variant(feature, context)
+        return answer if answer["feature_enabled"] else None
+
+    return variant
+
+
+def _feature_variant(feature: _Feature, context: Context) -> dict[str, Any]:
+    """``get_variant``'s answer for one published feature."""
+    if not feature.switched_on or (feature.requires and not feature.requires(context)):
+        return {**DISABLED_VARIANT, "feature_enabled": False}
+    matched, picker = FlagStore._matching_variants(feature, context)
+    if not matched:
+        return {**DISABLED_VARIANT, "feature_enabled": False}
+    variant = picker(context) if picker is not None else None
+    if variant is None:
+        return {**DISABLED_VARIANT, "feature_enabled": True}
+    return dict(variant)
+
+
+def _link(
+    feature: _Feature,
+    parents: Mapping[str, _Feature],
+    as_parent: Callable[[_Feature, str], _Feature],
+) -> _Feature:
+    """``feature`` with its dependencies checked against ``parents`` (one published set);
+    ``as_parent(parent, child)`` is the parent as Unleash evaluates it for ``child``."""
+    checks: list[Predicate] = []
+    for dependency in feature.dependencies:
+        parent = parents.get(dependency.feature)
+        if parent is not None:
+            parent = as_parent(parent, feature.name)
+        usable = parent is not None and not parent.dependencies
+        check = requirement(
+            dependency,
+            parent.enabled if usable and parent else None,
+            _variant_of(parent) if usable and parent else None,
+        )
+        if check is None:
+            return replace(feature, enabled=always_false, requires=always_false)
+        checks.append(check)
+    own, needed = feature.enabled, tuple(checks)
+
+    def requires(context: Context) -> bool:
+        return all(check(context) for check in needed)
+
+    return replace(
+        feature,
+        enabled=lambda context: own(context) and requires(context),
+        requires=requires,
+    )
+
+
+def _warn_unmet(features: Mapping[str, _Feature]) -> None:
+    """Name every dependency that can never hold: a missing parent, or one with parents."""
+    for feature in features.values():
+        for dependency in feature.dependencies:
+            parent = features.get(dependency.feature)
+            if parent is None or parent.dependencies:
+                why = "does not exist" if parent is None else "has dependencies of its own"
+                warn_off(
+                    f"feature {feature.name!r} depends on {dependency.feature!r}, which "
+                    f"{why}, so Unleash keeps {feature.name!r} off"
+                )
 
 
 class FlagStore:
@@ -321,6 +426,8 @@ class FlagStore:
         """
         if not isinstance(state, Mapping):
             raise FlagConfigError(f"an Unleash state must be an object, got {state!r}")
+        if "events" in state and "features" not in state:
+            state = resolve_delta(state)
         features_raw = state.get("features")
         if not isinstance(features_raw, list):
             raise FlagConfigError(f"features must be a list, got {features_raw!r}")
@@ -330,6 +437,7 @@ class FlagStore:
             feature = _compile_feature(raw, store._segments, store._clock)
             store._compiled[feature.name] = feature
             store._raw[feature.name] = copy.deepcopy(raw)
+        _warn_unmet(store._compiled)
         store._publish()
         return store
 
@@ -365,16 +473,9 @@ class FlagStore:
         The returned dict is the caller's to keep (the payload inside it is shared).
         """
         feature = self._features.get(name)
-        ctx = _EMPTY if context is None else context
-        if feature is None or not feature.switched_on:
+        if feature is None:
             return {**DISABLED_VARIANT, "feature_enabled": False}
-        matched, picker = self._matching_variants(feature, ctx)
-        if not matched:
-            return {**DISABLED_VARIANT, "feature_enabled": False}
-        variant = picker(ctx) if picker is not None else None
-        if variant is None:
-            return {**DISABLED_VARIANT, "feature_enabled": True}
-        return dict(variant)
+        return _feature_variant(feature, _EMPTY if context is None else context)
 
     def evaluate(
         self, name: str, context: Context | None = None, default: bool | None = None
@@ -394,6 +495,8 @@ class FlagStore:
             return Evaluation(False, None, "DISABLED")
         ctx = _EMPTY if context is None else context
         try:
+            if feature.requires is not None and not feature.requires(ctx):
+                return Evaluation(False, None, "DEFAULT")
             return self._evaluate(feature, ctx)
         except Exception:
             _log.exception("evaluating flag %r raised", name)
@@ -419,7 +522,7 @@ class FlagStore:
             else:
                 return Evaluation(False, None, "DEFAULT")
         variant = picker(ctx) if picker is not None else None
-        if variant is None:
+        if variant is None or not variant["enabled"]:
             return Evaluation(True, None, reason)
         if overrides and _overridden(overrides, ctx):
             reason = "TARGETING_MATCH"
@@ -485,9 +588,22 @@ class FlagStore:
             if self._kill_all or name in self._killed:
                 feature = replace(feature, enabled=always_false, switched_on=False, killed=True)
             features[name] = feature
+        for name, feature in features.items():
+            if feature.dependencies:
+                features[name] = _link(feature, features, self._as_parent)
         enabled = {name: feature.enabled for name, feature in features.items()}
         self._features = features
         self._enabled = enabled
+
+    def _as_parent(self, parent: _Feature, child: str) -> _Feature:
+        """``parent`` as Unleash evaluates it when checking ``child``'s dependency: its
+        rollouts without a groupId hash on the child's name (lock held)."""
+        raw = self._raw.get(parent.name)
+        if parent.killed or raw is None or not _ungrouped_rollout(raw):
+            return parent
+        with warnings.catch_warnings():  # said once already, when the parent was loaded
+            warnings.simplefilter("ignore", FlagOffWarning)
+            return _compile_feature(raw, self._segments, self._clock, rollout_group=child)
 
     # --- changes ---------------------------------------------------------------------------
 
@@ -669,6 +785,16 @@ class FlagStore:
                 self._killed = self._killed - {name}
             self._publish()
             return self._emit("revive", name, True, False)
+
+
+def _ungrouped_rollout(raw: Mapping[str, Any]) -> bool:
+    """Whether a feature has a flexibleRollout without a groupId."""
+    return any(
+        isinstance(strategy, dict)
+        and strategy.get("name") == "flexibleRollout"
+        and (strategy.get("parameters") or {}).get("groupId") is None
+        for strategy in raw.get("strategies") or []
+    )
 
 
 def _whole_percentage(percentage: float, name: str) -> int:

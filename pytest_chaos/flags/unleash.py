@@ -11,11 +11,34 @@ from __future__ import annotations
 
 import ipaddress
 import random
-import re
 import socket
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from pytest_chaos.flags.errors import FlagConfigError, RuleBroken, warn_off
+from pytest_chaos.flags.operators import (
+    address,
+    compile_constraint,
+    compile_constraints,
+    context_value,
+    spliced,
+)
+
+__all__ = [
+    "Context",
+    "FlagConfigError",
+    "Predicate",
+    "VariantPicker",
+    "always_false",
+    "always_true",
+    "compile_constraint",
+    "compile_constraints",
+    "compile_rule",
+    "compile_variants",
+    "context_value",
+    "mmh3_hash",
+    "normalized_hash",
+]
 
 Context = Mapping[str, Any]
 """An evaluation context as Unleash defines it: userId, sessionId, ..., properties."""
@@ -31,10 +54,6 @@ VARIANT_SEED = 86028157
 
 _HashFn = Callable[[str, int, bool], int]
 _hash_fn: _HashFn | None = None
-
-
-class FlagConfigError(ValueError):
-    """A feature-toggle document holds a value that cannot be evaluated; names where and what."""
 
 
 def mmh3_hash() -> _HashFn:
@@ -57,18 +76,6 @@ def normalized_hash(identifier: str, group_id: str, normalizer: int = 100, seed:
     return mmh3_hash()(f"{group_id}:{identifier}", seed, False) % normalizer + 1
 
 
-def context_value(context: Context, name: str) -> str | None:
-    """The context field ``name`` as a string: a top-level field first, then ``properties``."""
-    value = context.get(name)
-    if value is None:
-        properties = context.get("properties")
-        if properties:
-            value = properties.get(name)
-        if value is None:
-            return None
-    return value if value.__class__ is str else str(value)
-
-
 def always_true(_context: Context) -> bool:
     """The predicate of ``default`` and of a rollout at 100% with an identifier always at hand."""
     return True
@@ -81,17 +88,6 @@ def always_false(_context: Context) -> bool:
 
 def _fail(where: str, what: str, value: object) -> FlagConfigError:
     return FlagConfigError(f"{where}: {what}, got {value!r}")
-
-
-def _percentage(value: object, where: str, name: str) -> int:
-    """Parse a 0..100 percentage parameter (Unleash sends them as strings)."""
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise _fail(where, f"{name} must be an integer 0..100", value) from None
-    if not 0 <= number <= 100:
-        raise _fail(where, f"{name} must be an integer 0..100", value)
-    return number
 
 
 def _as_list(value: object, where: str, what: str) -> list[Any]:
@@ -110,149 +106,42 @@ def _as_dict(value: object, where: str, what: str) -> dict[str, Any]:
     return value
 
 
-# --- constraints ---------------------------------------------------------------------------
-
-_SEMVER = re.compile(
-    r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$",
-)
-
-SemverKey = tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
-
-
-def semver_key(text: str) -> SemverKey | None:
-    """A sort key that orders versions by SemVer 2.0 precedence; None if not a version."""
-    match = _SEMVER.match(text.strip())
-    if match is None:
-        return None
-    major, minor, patch, pre = match.groups()
-    if pre is None:  # a release sorts after all of its pre-releases
-        return (int(major), int(minor), int(patch), 1, ())
-    parts = tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in pre.split("."))
-    return (int(major), int(minor), int(patch), 0, parts)
-
-
-def _parse_date(text: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _parse_float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-Test = Callable[[str], bool]
-
-
-def _string_test(operator: str, values: Sequence[str], fold: bool) -> Test:
-    wanted = tuple(v.lower() for v in values) if fold else tuple(values)
-    method = {"STR_CONTAINS": "__contains__", "STR_STARTS_WITH": "startswith"}.get(
-        operator, "endswith"
-    )
-
-    def test(actual: str) -> bool:
-        subject = actual.lower() if fold else actual
-        bound = getattr(subject, method)
-        return any(bound(w) for w in wanted)
-
-    return test
-
-
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "EQ": lambda a, b: bool(a == b),
-    "GT": lambda a, b: bool(a > b),
-    "GTE": lambda a, b: bool(a >= b),
-    "LT": lambda a, b: bool(a < b),
-    "LTE": lambda a, b: bool(a <= b),
-    "AFTER": lambda a, b: bool(a > b),
-    "BEFORE": lambda a, b: bool(a < b),
-}
-
-
-def _ordered_test(operator: str, value: object, where: str) -> Test:
-    """NUM_*, DATE_* and SEMVER_*: parse both sides the same way, then compare."""
-    family, _, relation = operator.partition("_")
-    parse: Callable[[str], Any] = {
-        "NUM": _parse_float,
-        "DATE": _parse_date,
-        "SEMVER": semver_key,
-    }[family]
-    expected = parse(str(value))
-    if expected is None:
-        raise _fail(where, f"{operator} needs a {family.lower()} value", value)
-    compare = _COMPARE[relation]
-
-    def test(actual: str) -> bool:
-        parsed = parse(actual)
-        return parsed is not None and compare(parsed, expected)
-
-    return test
-
-
-_ORDERED = {
-    "NUM_EQ", "NUM_GT", "NUM_GTE", "NUM_LT", "NUM_LTE",
-    "DATE_AFTER", "DATE_BEFORE",
-    "SEMVER_EQ", "SEMVER_GT", "SEMVER_LT",
-}  # fmt: skip
-
-
-def _value_test(constraint: dict[str, Any], where: str) -> Test | None:
-    """The test a present context value must pass; None for an operator Unleash lacks."""
-    operator = constraint.get("operator")
-    fold = bool(constraint.get("caseInsensitive", False))
-    values = [str(v) for v in _as_list(constraint.get("values"), where, "values")]
-    if operator in ("IN", "NOT_IN"):
-        members = frozenset(values)
-        return members.__contains__
-    if operator in ("STR_CONTAINS", "STR_STARTS_WITH", "STR_ENDS_WITH"):
-        return _string_test(operator, values, fold)
-    if operator in _ORDERED:
-        return _ordered_test(operator, constraint.get("value"), where)
-    return None
-
-
-def compile_constraint(constraint: object, where: str) -> Predicate:
-    """One constraint as a predicate; unknown operators never match, as in Unleash."""
-    constraint = _as_dict(constraint, where, "a constraint")
-    name = constraint.get("contextName")
-    if not isinstance(name, str) or not name:
-        raise _fail(where, "contextName must be a non-empty string", name)
-    operator = constraint.get("operator")
-    where = f"{where} constraint on {name!r}"
-    test = _value_test(constraint, where)
-    if test is None:
-        return always_false
-    negate = operator == "NOT_IN"
-    inverted = bool(constraint.get("inverted", False))
-    now = name == "currentTime"
-
-    def predicate(context: Context) -> bool:
-        actual = context_value(context, name)
-        if actual is None and now:
-            actual = datetime.now(timezone.utc).isoformat()
-        matched = negate if actual is None else test(actual) != negate
-        return matched != inverted
-
-    return predicate
-
-
-def compile_constraints(constraints: Sequence[object], where: str) -> Predicate | None:
-    """All constraints must hold; None when there are none (the fast path skips the call)."""
-    compiled = [compile_constraint(c, where) for c in constraints]
-    if not compiled:
-        return None
-    if len(compiled) == 1:
-        return compiled[0]
-    checks = tuple(compiled)
-    return lambda context: all(check(context) for check in checks)
-
-
 # --- strategies ----------------------------------------------------------------------------
+
+
+def _parameter(params: dict[str, Any], key: str, where: str) -> str | None:
+    """A strategy parameter as the string Unleash holds; None when absent."""
+    value = params.get(key)
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if spliced(text) and key in ("groupId", "stickiness", "IPs", "hostNames"):
+        raise _fail(
+            where,
+            f"parameter {key} holds a double quote or ends with a backslash, which Unleash "
+            "splices into its rule; pytest-chaos cannot evaluate it",
+            value,
+        )
+    return text
+
+
+def _share(params: dict[str, Any], key: str, where: str) -> int | None:
+    """A rollout percentage as Unleash reads it (Rust's ``usize`` parse).
+
+    None, with a warning, when absent or not a whole number: Unleash makes the strategy
+    false. Above 100 Unleash's rule cannot compile, so the whole feature is off.
+    """
+    text = _parameter(params, key, where)
+    digits = text[1:] if text is not None and text.startswith("+") else text
+    if digits is None or not digits.isascii() or not digits.isdigit():
+        warn_off(
+            f"{where}: {key} {text!r} is not a whole number, so Unleash makes the strategy false"
+        )
+        return None
+    share = int(digits)
+    if share > 100:
+        raise RuleBroken(f"{where}: {key} {text!r} is above 100")
+    return share
 
 
 def _default_id(context: Context) -> str:
@@ -270,14 +159,19 @@ def _sticky_id(context: Context, stickiness: str) -> str | None:
     return context_value(context, stickiness)
 
 
+def _group(params: dict[str, Any], feature: str, where: str) -> str:
+    group = _parameter(params, "groupId", where)
+    return feature if group is None else group
+
+
 def _flexible_rollout(params: dict[str, Any], feature: str, where: str) -> Predicate:
-    rollout = _percentage(params.get("rollout", 100), where, "rollout")
-    stickiness = str(params.get("stickiness") or "default")
-    if rollout == 0:
+    rollout = _share(params, "rollout", where)
+    stickiness = _parameter(params, "stickiness", where) or "default"
+    prefix = f"{_group(params, feature, where)}:"
+    if rollout is None or rollout == 0:
         return always_false
     if rollout == 100 and stickiness in ("default", "random"):
         return always_true
-    prefix = f"{params.get('groupId') or feature}:"
     hash_ = mmh3_hash()
     if stickiness == "default":
         return _default_sticky_rollout(prefix, rollout, hash_)
@@ -304,9 +198,15 @@ def _default_sticky_rollout(prefix: str, rollout: int, hash_: _HashFn) -> Predic
     return predicate
 
 
-def _id_rollout(params: dict[str, Any], feature: str, where: str, field: str) -> Predicate:
-    percentage = _percentage(params.get("percentage", 0), where, "percentage")
-    prefix = f"{params.get('groupId') or feature}:"
+def _id_rollout(params: dict[str, Any], where: str, field: str) -> Predicate:
+    """gradualRolloutUserId/SessionId: false without both a percentage and a groupId."""
+    percentage = _share(params, "percentage", where)
+    group = _parameter(params, "groupId", where)
+    if group is None:
+        warn_off(f"{where}: no groupId, so Unleash makes the strategy false")
+    if percentage is None or group is None:
+        return always_false
+    prefix = f"{group}:"
     hash_ = mmh3_hash()
 
     def predicate(context: Context) -> bool:
@@ -317,40 +217,46 @@ def _id_rollout(params: dict[str, Any], feature: str, where: str, field: str) ->
 
 
 def _random_rollout(params: dict[str, Any], where: str) -> Predicate:
-    percentage = _percentage(params.get("percentage", 0), where, "percentage")
+    percentage = _share(params, "percentage", where)
+    if percentage is None:
+        return always_false
     return lambda _context: random.randint(1, 100) <= percentage
 
 
-def _listed(params: dict[str, Any], key: str) -> list[str]:
-    return [part.strip() for part in str(params.get(key, "")).split(",") if part.strip()]
+def _listed(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",")]
 
 
-def _user_with_id(params: dict[str, Any]) -> Predicate:
-    users = frozenset(_listed(params, "userIds"))
+def _user_with_id(params: dict[str, Any], where: str) -> Predicate:
+    listed = _parameter(params, "userIds", where)
+    if listed is None:
+        warn_off(f"{where}: no userIds, so Unleash makes the strategy false")
+        return always_false
+    users = frozenset(_listed(listed))
     return lambda context: context_value(context, "userId") in users
 
 
-def _remote_address(params: dict[str, Any]) -> Predicate:
+def _remote_address(params: dict[str, Any], where: str) -> Predicate:
+    listed = _parameter(params, "IPs", where)
+    if listed is None:
+        warn_off(f"{where}: no IPs, so Unleash makes the strategy false")
+        return always_false
     networks = []
-    for entry in _listed(params, "IPs"):
+    for entry in _listed(listed):
         try:
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
             continue  # Unleash ignores entries that are not addresses
 
     def predicate(context: Context) -> bool:
-        address = context_value(context, "remoteAddress")
-        try:
-            ip = ipaddress.ip_address(address or "")
-        except ValueError:
-            return False
-        return any(ip in network for network in networks)
+        ip = address(context_value(context, "remoteAddress") or "")
+        return ip is not None and any(ip in network for network in networks)
 
     return predicate
 
 
-def _application_hostname(params: dict[str, Any]) -> Predicate:
-    hosts = {host.lower() for host in _listed(params, "hostNames")}
+def _application_hostname(params: dict[str, Any], where: str) -> Predicate:
+    hosts = {host.lower() for host in _listed(_parameter(params, "hostNames", where) or "")}
     here = socket.gethostname().lower() in hosts
     return always_true if here else always_false
 
@@ -362,17 +268,21 @@ def compile_rule(name: str, params: dict[str, Any], feature: str, where: str) ->
     if name == "flexibleRollout":
         return _flexible_rollout(params, feature, where)
     if name == "userWithId":
-        return _user_with_id(params)
+        return _user_with_id(params, where)
     if name == "gradualRolloutUserId":
-        return _id_rollout(params, feature, where, "userId")
+        return _id_rollout(params, where, "userId")
     if name == "gradualRolloutSessionId":
-        return _id_rollout(params, feature, where, "sessionId")
+        return _id_rollout(params, where, "sessionId")
     if name == "gradualRolloutRandom":
         return _random_rollout(params, where)
     if name == "remoteAddress":
-        return _remote_address(params)
+        return _remote_address(params, where)
     if name == "applicationHostname":
-        return _application_hostname(params)
+        return _application_hostname(params, where)
+    warn_off(
+        f"{where}: Unleash has no built-in strategy {name!r} (a custom strategy "
+        "needs code in the SDK), so it is off"
+    )
     return always_false
 
 
@@ -399,16 +309,23 @@ def _weight(variant: dict[str, Any], where: str) -> int:
 
 
 def _variant_seed(context: Context, stickiness: str) -> str:
-    """The identifier variants hash on; falls back to a random one, as Unleash does."""
+    """The identifier variants hash on, as Unleash picks it.
+
+    ``default``: the userId, else the sessionId, else the remoteAddress; a named field:
+    that field. Without it, a random identifier (Unleash's answer, not a stable one).
+    """
     if stickiness != "default":
         value = context_value(context, stickiness)
-        if value is not None:
-            return value
+        return str(random.randint(1, 100_000)) if value is None else value
     for field in ("userId", "sessionId", "remoteAddress"):
         value = context_value(context, field)
         if value:
             return value
     return str(random.randint(1, 100_000))
+
+
+WEIGHTLESS: dict[str, Any] = {"name": "disabled", "enabled": False, "feature_enabled": False}
+"""What UnleashClient answers for a variant list whose weights are all 0 (its engine fails)."""
 
 
 def _overrides(variants: list[dict[str, Any]], where: str) -> list[tuple[str, frozenset[str], int]]:
@@ -422,12 +339,15 @@ def _overrides(variants: list[dict[str, Any]], where: str) -> list[tuple[str, fr
 
 
 def compile_variants(
-    raw: object, group_id: str, where: str, stickiness: str = "default"
+    raw: object, group_id: str, where: str, stickiness: str | None = None
 ) -> VariantPicker | None:
     """A weighted variant list as a picker; None when the list is empty.
 
-    The list's stickiness is its first variant's, else ``stickiness`` (a strategy's own
-    variants inherit the strategy's stickiness, as in Unleash).
+    A feature's list hashes on its first variant's stickiness (``default`` without one),
+    and its overrides win over the hash; a strategy's list (``stickiness`` given) hashes
+    on the strategy's ``stickiness`` parameter, whatever its variants say, and Unleash
+    reads no overrides there. A list whose weights are all 0 answers
+    :data:`WEIGHTLESS`, as UnleashClient does, with a warning at load.
     """
     variants = [_as_dict(v, where, "a variant") for v in _as_list(raw, where, "variants")]
     results = [_variant_result(v, where) for v in variants]
@@ -435,8 +355,16 @@ def compile_variants(
     total = sum(weights)
     if not variants:
         return None
-    overrides = _overrides(variants, where)
-    stickiness = str(variants[0].get("stickiness") or stickiness)
+    if stickiness is None:
+        overrides = _overrides(variants, where)
+        stickiness = str(variants[0].get("stickiness") or "default")
+    else:
+        overrides = []  # a strategy's variants have no overrides in Unleash
+    if total == 0:
+        warn_off(
+            f"{where}: every variant weighs 0; Unleash's engine fails on such a list "
+            "and UnleashClient answers the disabled variant"
+        )
     bounds = [sum(weights[: i + 1]) for i in range(len(weights))]
     prefix = f"{group_id}:"
     hash_ = mmh3_hash()
@@ -446,7 +374,7 @@ def compile_variants(
             if context_value(context, field) in values:
                 return results[index]
         if total <= 0:
-            return None
+            return WEIGHTLESS
         target = hash_(prefix + _variant_seed(context, stickiness), VARIANT_SEED, False)
         target = target % total + 1
         for bound, result in zip(bounds, results, strict=True):

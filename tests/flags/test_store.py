@@ -12,8 +12,9 @@ import pytest
 
 from pytest_chaos.flags import unleash
 from pytest_chaos.flags.changes import Change, Evaluation, ManualClock
-from pytest_chaos.flags.store import FlagConfigError, FlagStore
-from pytest_chaos.flags.unleash import VARIANT_SEED, normalized_hash, semver_key
+from pytest_chaos.flags.store import FlagConfigError, FlagOffWarning, FlagStore
+from pytest_chaos.flags.unleash import VARIANT_SEED, normalized_hash
+from pytest_chaos.flags.values import parse_semver
 
 
 def _store(*features: dict[str, Any], **extra: Any) -> FlagStore:
@@ -66,8 +67,7 @@ def test_a_disabled_feature_is_off_for_everyone_whatever_the_default() -> None:
     ("state", "named"),
     [
         ({"features": "all"}, "'all'"),
-        ({"features": [_rollout("f", "ten")]}, "'ten'"),
-        ({"features": [_rollout("f", "150")]}, "'150'"),
+        ({"features": [{"name": "f", "dependencies": [{"enabled": True}]}]}, "feature name"),
         ({"features": [{"name": "f", "enabled": "yes"}]}, "'yes'"),
         ({"features": [{"name": "f", "variants": [{"name": "v", "weight": "x"}]}]}, "'x'"),
         (
@@ -79,18 +79,14 @@ def test_a_disabled_feature_is_off_for_everyone_whatever_the_default() -> None:
                             {
                                 "name": "default",
                                 "constraints": [
-                                    {"contextName": "n", "operator": "NUM_GT", "value": "many"}
+                                    {"contextName": "n", "operator": "NUM_GT", "value": "5 or 1"}
                                 ],
                             }
                         ],
                     }
                 ]
             },
-            "'many'",
-        ),
-        (
-            {"features": [{"name": "f", "strategies": [{"name": "default", "segments": [7]}]}]},
-            "7",
+            "'5 or 1'",
         ),
     ],
 )
@@ -106,7 +102,7 @@ def test_the_feature_is_named_in_load_errors() -> None:
     with pytest.raises(
         FlagConfigError, match=r"feature 'checkout' strategy #0 \(flexibleRollout\)"
     ):
-        _store(_rollout("checkout", "ten"))
+        _store(_rollout("checkout", "10", groupId='a"b'))
 
 
 def test_rollout_buckets_equal_unleash_normalized_hash() -> None:
@@ -157,7 +153,15 @@ def test_get_variant_returns_a_fresh_dict() -> None:
         ({"operator": "SEMVER_EQ", "value": "1.0.0-beta.2"}, "1.0.0-beta.2", "1.0.0-beta.10"),
         ({"operator": "IN", "values": ["a"], "inverted": True}, "b", "a"),
         ({"operator": "NOT_IN", "values": ["a"]}, "b", "a"),
-        ({"operator": "NO_SUCH_OPERATOR", "values": ["a"]}, None, "a"),
+        ({"operator": "REGEX", "value": "^h.l+o$"}, "hello", "hello\n"),
+        ({"operator": "REGEX", "value": "L{2}", "caseInsensitive": True}, "hello", "he"),
+        (
+            {"operator": "IN_CIDR", "values": ["10.0.0.0/8", "2001:db8::/32"]},
+            "2001:db8::1",
+            "11.0.0.1",
+        ),
+        ({"operator": "SEMVER_GTE", "value": "1.2.3"}, "1.2.3", "1.2.3-rc.1"),
+        ({"operator": "SEMVER_LTE", "value": "1.2.3"}, "1.2.3+build", "1.2.4"),
     ],
 )
 def test_constraint_operators(constraint: dict[str, Any], yes: str | None, no: str) -> None:
@@ -170,12 +174,13 @@ def test_constraint_operators(constraint: dict[str, Any], yes: str | None, no: s
 def test_semver_precedence() -> None:
     ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2"]
     ordered += ["1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "2.0.0"]
-    keys = [semver_key(v) for v in ordered]
+    keys = [parse_semver(v) for v in ordered]
     for i in range(len(keys) - 1):
         lower, higher = keys[i], keys[i + 1]
         assert lower is not None and higher is not None
         assert lower < higher, (ordered[i], ordered[i + 1])
-    assert semver_key("1.2") is None
+    for refused in ("1.2", "v1.2.3", "01.2.3", " 1.2.3", "1.2.3-01", "1.2.3-"):
+        assert parse_semver(refused) is None, refused
 
 
 def test_segments_add_their_constraints() -> None:
@@ -190,16 +195,17 @@ def test_segments_add_their_constraints() -> None:
 
 
 def test_unknown_strategy_is_off_and_remote_address_matches_cidr() -> None:
-    store = _store(
-        {"name": "odd", "enabled": True, "strategies": [{"name": "mystery"}]},
-        {
-            "name": "ip",
-            "enabled": True,
-            "strategies": [
-                {"name": "remoteAddress", "parameters": {"IPs": "10.0.0.0/8, 192.168.1.1"}}
-            ],
-        },
-    )
+    with pytest.warns(FlagOffWarning, match="'mystery'"):
+        store = _store(
+            {"name": "odd", "enabled": True, "strategies": [{"name": "mystery"}]},
+            {
+                "name": "ip",
+                "enabled": True,
+                "strategies": [
+                    {"name": "remoteAddress", "parameters": {"IPs": "10.0.0.0/8, 192.168.1.1"}}
+                ],
+            },
+        )
     assert store.is_enabled("odd") is False
     assert store.is_enabled("ip", {"remoteAddress": "10.2.3.4"}) is True
     assert store.is_enabled("ip", {"remoteAddress": "192.168.1.1"}) is True
@@ -293,7 +299,8 @@ def test_evaluate_says_targeting_match_for_a_variant_override() -> None:
 
 
 def test_evaluate_answers_error_when_evaluation_raises(caplog: pytest.LogCaptureFixture) -> None:
-    store = _store({"name": "bare", "enabled": True, "strategies": [{"name": "userWithId"}]})
+    strategy = {"name": "userWithId", "parameters": {"userIds": "a"}}
+    store = _store({"name": "bare", "enabled": True, "strategies": [strategy]})
 
     class Hostile(dict[str, Any]):
         def get(self, key: str, default: Any = None) -> Any:
@@ -410,7 +417,7 @@ def test_a_bad_feature_is_refused_without_a_change() -> None:
     store = FlagStore()
     seen = _recorder(store)
     with pytest.raises(FlagConfigError):
-        store.set_unleash(_rollout("f", "ten"))
+        store.set_unleash(_rollout("f", "10", stickiness='a"b'))
     assert "f" not in store and seen == [] and store.audit == []
 
 
@@ -438,11 +445,12 @@ def test_concurrent_changes_each_reach_the_listener_once_in_audit_order() -> Non
         assert kinds == ["set"] + ["disable", "enable"] * 50
 
 
-def test_a_rollout_without_a_rollout_parameter_is_static() -> None:
-    store = _store(
-        {"name": "f", "enabled": True, "strategies": [{"name": "flexibleRollout"}]},
-    )
-    assert store.evaluate("f", {"userId": "1"}) == Evaluation(True, None, "STATIC")
+def test_a_rollout_without_a_rollout_parameter_is_off_as_in_unleash() -> None:
+    with pytest.warns(FlagOffWarning, match=r"rollout None is not a whole number"):
+        store = _store(
+            {"name": "f", "enabled": True, "strategies": [{"name": "flexibleRollout"}]},
+        )
+    assert store.evaluate("f", {"userId": "1"}) == Evaluation(False, None, "DEFAULT")
 
 
 # --- the kill switch ---------------------------------------------------------------------
