@@ -84,11 +84,16 @@ class Evaluation:
       was picked;
     - ``DISABLED``: the flag is switched off or killed (value False);
     - ``DEFAULT``: the flag is on but no strategy matched (value False);
-    - ``ERROR``: the store lacks the flag (``error_code`` ``FLAG_NOT_FOUND``) or the
-      evaluation raised (``GENERAL``); value is the caller's default.
+    - ``ERROR``: the store lacks the flag (``error_code`` ``FLAG_NOT_FOUND``), the answer
+      needs an identifier the context lacks (``TARGETING_KEY_MISSING``, only when asked
+      with ``identifier_required``), or the evaluation raised (``GENERAL``); value is the
+      caller's default.
+
+    ``payload``: the chosen variant's Unleash payload, None when it has none.
     """
 
     value: bool
     variant: str | None
     reason: str
     error_code: str | None = None
+    payload: Any = None

@@ -5,21 +5,18 @@ store's flags with Unleash's bucketing. This module imports ``openfeature`` (the
 ``openfeature-sdk`` package); nothing else in pytest-chaos imports this module, so the SDK
 is only needed by those who use the provider.
 
-Values by type: boolean is the flag's on/off; string is the variant's name, or its payload
-when the payload's type is ``string``; integer and float are the variant's payload parsed
-as a number; object is the payload parsed as JSON (an object or an array). A payload that
-cannot be the requested type answers the caller's default with ``TYPE_MISMATCH``.
+Values by type: a flag without variants is a boolean flag, its value on/off (variant
+``enabled``/``disabled``); a flag with variants has the chosen variant's value typed by
+its payload (``payloads.typed_value``: what the OFREP server sends too), read as a
+string, integer, float or object, and a value of another type (a boolean included)
+answers the caller's default with ``TYPE_MISMATCH``.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
-from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
@@ -28,21 +25,16 @@ from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType, Re
 from openfeature.provider import AbstractProvider, Metadata
 
 from pytest_chaos.flags.changes import Change
+from pytest_chaos.flags.contexts import EMPTY, to_unleash
+from pytest_chaos.flags.payloads import REQUESTED, typed_value
 from pytest_chaos.flags.store import FlagStore
 
-__all__ = ["PROVIDER_NAME", "StoreProvider", "TypeMismatch", "unleash_context"]
+__all__ = ["PROVIDER_NAME", "StoreProvider", "unleash_context"]
 
 PROVIDER_NAME = "pytest-chaos"
 
 T = TypeVar("T")
 ObjectValue = Sequence[FlagValueType] | Mapping[str, FlagValueType]
-
-_FIELDS = frozenset(
-    {"userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime"}
-)
-"""Unleash's top-level context fields; every other attribute goes into ``properties``."""
-
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 _REASONS: dict[str, Reason] = {
     "STATIC": Reason.STATIC,
@@ -55,6 +47,7 @@ _REASONS: dict[str, Reason] = {
 
 _ERRORS: dict[str, ErrorCode] = {
     "FLAG_NOT_FOUND": ErrorCode.FLAG_NOT_FOUND,
+    "TARGETING_KEY_MISSING": ErrorCode.TARGETING_KEY_MISSING,
     "TYPE_MISMATCH": ErrorCode.TYPE_MISMATCH,
     "GENERAL": ErrorCode.GENERAL,
 }
@@ -62,135 +55,19 @@ _ERRORS: dict[str, ErrorCode] = {
 Payload = Mapping[str, Any] | None
 """An Unleash variant payload, ``{"type": ..., "value": ...}``, or None when it has none."""
 
-_AMBIGUOUS: Any = object()
-"""A variant name with different payloads in different variant lists of one feature."""
-
-
-class TypeMismatch(Exception):
-    """The variant's payload cannot be the requested type."""
-
-
-def _text(value: object) -> str:
-    """An attribute as Unleash contexts hold values: a string."""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, default=str)
-    return str(value)
-
 
 def unleash_context(context: EvaluationContext | None) -> Mapping[str, Any]:
-    """An OpenFeature evaluation context in Unleash's shape.
+    """An OpenFeature evaluation context in Unleash's shape (see ``contexts.to_unleash``).
 
     ``targeting_key`` becomes ``userId``; the attributes ``userId``, ``sessionId``,
     ``remoteAddress``, ``environment``, ``appName`` and ``currentTime`` stay top-level
     fields; every other attribute (and the entries of a ``properties`` mapping) goes into
-    ``properties``. Values become strings (booleans ``true``/``false``, datetimes ISO 8601).
-    The targeting key wins over a ``userId`` attribute.
+    ``properties``. Values become strings (booleans ``true``/``false``, datetimes ISO 8601,
+    structures compact JSON). The targeting key wins over a ``userId`` attribute.
     """
     if context is None:
-        return _EMPTY
-    key = context.targeting_key
-    attributes = context.attributes
-    if not attributes:
-        return {"userId": key} if key else _EMPTY
-    result: dict[str, Any] = {}
-    properties: dict[str, str] = {}
-    for name, value in attributes.items():
-        if value is None:
-            continue
-        if name in _FIELDS:
-            result[name] = value if value.__class__ is str else _text(value)
-        elif name == "properties" and isinstance(value, Mapping):
-            for inner, item in value.items():
-                if item is not None:
-                    properties[inner] = item if item.__class__ is str else _text(item)
-        else:
-            properties[name] = value if value.__class__ is str else _text(value)
-    if key:
-        result["userId"] = key
-    if properties:
-        result["properties"] = properties
-    return result
-
-
-def _payloads(feature: Mapping[str, Any]) -> dict[str, Any]:
-    """Variant name to payload over the feature's and its strategies' variant lists."""
-    lists = [feature.get("variants") or []]
-    for strategy in feature.get("strategies") or []:
-        if isinstance(strategy, Mapping):
-            lists.append(strategy.get("variants") or [])
-    table: dict[str, Any] = {}
-    for variants in lists:
-        for variant in variants if isinstance(variants, list) else []:
-            if not isinstance(variant, Mapping) or "name" not in variant:
-                continue
-            name, payload = str(variant["name"]), variant.get("payload")
-            if name in table and table[name] != payload:
-                table[name] = _AMBIGUOUS
-            else:
-                table[name] = payload
-    return table
-
-
-def _number(payload: Payload) -> int | float:
-    """The payload's value as a number: an int when it is written as one."""
-    if payload is None:
-        raise TypeMismatch("the variant has no payload")
-    value = payload.get("value")
-    if isinstance(value, bool):
-        raise TypeMismatch(f"the payload {value!r} is not a number")
-    if isinstance(value, int | float):
-        number: int | float = value
-    else:
-        text = str(value).strip()
-        try:
-            number = int(text)
-        except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                raise TypeMismatch(f"the payload {value!r} is not a number") from None
-    if isinstance(number, float) and not math.isfinite(number):
-        raise TypeMismatch(f"the payload {value!r} is not a finite number")
-    return number
-
-
-def _integer(_variant: str, payload: Payload) -> int:
-    number = _number(payload)
-    if isinstance(number, float):
-        if not number.is_integer():
-            raise TypeMismatch(f"the payload {number!r} is not an integer")
-        return int(number)
-    return number
-
-
-def _float(_variant: str, payload: Payload) -> float:
-    return float(_number(payload))
-
-
-def _string(variant: str, payload: Payload) -> str:
-    if payload is not None and payload.get("type") == "string":
-        return str(payload.get("value"))
-    return variant
-
-
-def _object(_variant: str, payload: Payload) -> ObjectValue:
-    if payload is None:
-        raise TypeMismatch("the variant has no payload")
-    value = payload.get("value")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise TypeMismatch(f"the payload {payload.get('value')!r} is not JSON") from None
-    if not isinstance(value, dict | list):
-        raise TypeMismatch(f"the payload {value!r} is not a JSON object or array")
-    return value
+        return EMPTY
+    return to_unleash(context.targeting_key, context.attributes)
 
 
 class StoreProvider(AbstractProvider):
@@ -198,8 +75,10 @@ class StoreProvider(AbstractProvider):
 
     Reasons are the store's (:meth:`FlagStore.evaluate`): ``STATIC``, ``TARGETING_MATCH``,
     ``SPLIT``, ``DISABLED``, ``DEFAULT``, ``ERROR``. A missing flag answers the caller's
-    default with ``ERROR``/``FLAG_NOT_FOUND``; a payload that cannot be the requested type
-    the default with ``ERROR``/``TYPE_MISMATCH``. For the non-boolean types, a flag that is
+    default with ``ERROR``/``FLAG_NOT_FOUND``; a value (typed by the payload) of another
+    type the default with ``ERROR``/``TYPE_MISMATCH``; a flag whose answer would hang on a
+    random identifier, because the context lacks the targeting key or the stickiness field,
+    the default with ``ERROR``/``TARGETING_KEY_MISSING``, as the OFREP server answers. For the non-boolean types, a flag that is
     on but chose no variant answers the default with reason ``DEFAULT``; a flag that is off
     answers the default with the store's reason (``DISABLED`` or ``DEFAULT``).
 
@@ -213,12 +92,7 @@ class StoreProvider(AbstractProvider):
         self._store = store
         self._metadata = Metadata(name=PROVIDER_NAME)
         self._unsubscribe: Callable[[], None] | None = None
-        # two locks: listeners run under the store's lock and take ``_lock``, while
-        # subscribing takes the store's lock, so it must not happen under ``_lock``
         self._subscription = threading.Lock()
-        self._lock = threading.Lock()
-        self._generation = 0
-        self._payload_cache: dict[str, dict[str, Any]] = {}
 
     @property
     def store(self) -> FlagStore:
@@ -244,9 +118,6 @@ class StoreProvider(AbstractProvider):
             unsubscribe()
 
     def _changed(self, change: Change) -> None:
-        with self._lock:
-            self._generation += 1
-            self._payload_cache = {}
         names = [change.name] if change.name is not None else self._store.names()
         self.emit_provider_configuration_changed(ProviderEventDetails(flags_changed=names))
 
@@ -258,8 +129,10 @@ class StoreProvider(AbstractProvider):
         default_value: bool,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[bool]:
+        if self._store.has_variants(flag_key):  # its value is a variant's, as over OFREP
+            return self._resolve(flag_key, default_value, evaluation_context, "boolean")
         evaluation = self._store.evaluate(
-            flag_key, unleash_context(evaluation_context), default_value
+            flag_key, unleash_context(evaluation_context), default_value, identifier_required=True
         )
         if evaluation.error_code is not None:
             return _error(flag_key, default_value, evaluation.error_code)
@@ -269,7 +142,7 @@ class StoreProvider(AbstractProvider):
             None,
             None,
             _REASONS.get(evaluation.reason, Reason.UNKNOWN),
-            evaluation.variant,
+            "enabled" if evaluation.value else "disabled",
         )
 
     def resolve_string_details(
@@ -278,7 +151,7 @@ class StoreProvider(AbstractProvider):
         default_value: str,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[str]:
-        return self._resolve(flag_key, default_value, evaluation_context, _string)
+        return self._resolve(flag_key, default_value, evaluation_context, "string")
 
     def resolve_integer_details(
         self,
@@ -286,7 +159,7 @@ class StoreProvider(AbstractProvider):
         default_value: int,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[int]:
-        return self._resolve(flag_key, default_value, evaluation_context, _integer)
+        return self._resolve(flag_key, default_value, evaluation_context, "integer")
 
     def resolve_float_details(
         self,
@@ -294,7 +167,7 @@ class StoreProvider(AbstractProvider):
         default_value: float,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[float]:
-        return self._resolve(flag_key, default_value, evaluation_context, _float)
+        return self._resolve(flag_key, default_value, evaluation_context, "float")
 
     def resolve_object_details(
         self,
@@ -302,65 +175,54 @@ class StoreProvider(AbstractProvider):
         default_value: ObjectValue,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[ObjectValue]:
-        return self._resolve(flag_key, default_value, evaluation_context, _object)
+        return self._resolve(flag_key, default_value, evaluation_context, "object")
 
     def _resolve(
         self,
         flag_key: str,
         default_value: T,
         evaluation_context: EvaluationContext | None,
-        convert: Callable[[str, Payload], T],
+        kind: str,
     ) -> FlagResolutionDetails[T]:
-        """A variant-valued answer: the chosen variant converted by ``convert``."""
+        """The flag's value (a variant's, typed by its payload; on/off for a flag without
+        variants) if it is of the requested ``kind``, checked as the OFREP provider checks."""
         context = unleash_context(evaluation_context)
-        evaluation = self._store.evaluate(flag_key, context)
+        evaluation = self._store.evaluate(flag_key, context, identifier_required=True)
         if evaluation.error_code is not None:
             return _error(flag_key, default_value, evaluation.error_code)
-        variant = evaluation.variant
-        if variant is None:
+        variant: str | None = evaluation.variant
+        value: Any
+        if variant is not None:
+            value = typed_value(variant, evaluation.payload)
+        elif self._store.has_variants(flag_key):  # none chosen: the caller's default
             reason = Reason.DEFAULT if evaluation.value else _REASONS[evaluation.reason]
-            return FlagResolutionDetails(value=default_value, reason=reason)
-        try:
-            value = convert(variant, self._payload(flag_key, variant, context))
-        except TypeMismatch as mismatch:
+            return FlagResolutionDetails(value=default_value, reason=reason, variant="disabled")
+        else:  # Python's bool is an int: an integer request takes it, as over OFREP
+            variant, value = ("enabled" if evaluation.value else "disabled"), evaluation.value
+        if not isinstance(value, REQUESTED[kind]):
             return FlagResolutionDetails(
                 value=default_value,
                 reason=Reason.ERROR,
                 error_code=ErrorCode.TYPE_MISMATCH,
-                error_message=f"flag {flag_key!r} variant {variant!r}: {mismatch}",
+                error_message=f"flag {flag_key!r} variant {variant!r}: {value!r} is not {kind}",
                 variant=variant,
             )
         return FlagResolutionDetails(
-            value=value,
+            value=cast(T, value),
             reason=_REASONS.get(evaluation.reason, Reason.UNKNOWN),
             variant=variant,
         )
-
-    def _payload(self, flag_key: str, variant: str, context: Mapping[str, Any]) -> Payload:
-        """The payload of ``variant`` of ``flag_key``, from a table rebuilt after changes."""
-        table = self._payload_cache.get(flag_key)
-        if table is None:
-            generation = self._generation
-            try:
-                table = _payloads(self._store.unleash_feature(flag_key))
-            except KeyError:  # removed since it was evaluated
-                return None
-            with self._lock:
-                if generation == self._generation:
-                    self._payload_cache = {**self._payload_cache, flag_key: table}
-        payload = table.get(variant)
-        if payload is _AMBIGUOUS:
-            chosen = self._store.get_variant(flag_key, context)
-            if chosen.get("name") == variant:
-                return chosen.get("payload")
-            return None
-        return payload if isinstance(payload, Mapping) else None
 
 
 def _error(flag_key: str, default_value: T, code: str) -> FlagResolutionDetails[T]:
     """The caller's default with reason ERROR and the store's error code."""
     if code == "FLAG_NOT_FOUND":
         message = f"flag {flag_key!r} not found"
+    elif code == "TARGETING_KEY_MISSING":
+        message = (
+            f"flag {flag_key!r} hashes on an identifier this context lacks (a targeting key, "
+            "or the stickiness field); Unleash would answer at random"
+        )
     else:
         message = f"evaluating flag {flag_key!r} failed ({code})"
     return FlagResolutionDetails(

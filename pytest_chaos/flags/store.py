@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import random
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -28,7 +27,9 @@ from pytest_chaos.flags.dependencies import Dependency, parse_dependencies, requ
 from pytest_chaos.flags.errors import FlagConfigError, FlagOffWarning, RuleBroken, warn_off
 from pytest_chaos.flags.unleash import (
     Context,
+    IdentifierMissing,
     Predicate,
+    StrictContext,
     VariantPicker,
     always_false,
     always_true,
@@ -37,6 +38,7 @@ from pytest_chaos.flags.unleash import (
     compile_variants,
     context_value,
     mmh3_hash,
+    random_id,
 )
 
 __all__ = [
@@ -148,7 +150,7 @@ def _gradual_rule(params: dict[str, Any], feature: str, where: str, clock: Clock
         percentage = math.floor(low + (high - low) * fraction)
         identifier = context_value(context, "userId") or context_value(context, "sessionId")
         if not identifier:
-            identifier = str(random.randint(1, 100_000))
+            identifier = random_id(context)
         return bool(hash_(prefix + identifier, 0, False) % 100 < percentage)
 
     return predicate
@@ -451,6 +453,19 @@ class FlagStore:
         """The names of every feature in the store, in load order."""
         return list(self._features)
 
+    def has_variants(self, name: str) -> bool:
+        """Whether ``name`` has variants (the feature's or a strategy's): its value is then
+        a variant's, not on/off. False for a flag the store lacks."""
+        feature = self._features.get(name)
+        if feature is None:
+            return False
+        return feature.variants is not None or any(s.variants for s in feature.strategies)
+
+    def flag_type(self, name: str) -> str | None:
+        """The feature's Unleash ``type`` (``release``, ``experiment``...), if it has one."""
+        kind = self._raw.get(name, {}).get("type")
+        return kind if isinstance(kind, str) else None
+
     @property
     def clock(self) -> Clock:
         """The clock gradual rollouts and the audit read."""
@@ -478,14 +493,22 @@ class FlagStore:
         return _feature_variant(feature, _EMPTY if context is None else context)
 
     def evaluate(
-        self, name: str, context: Context | None = None, default: bool | None = None
+        self,
+        name: str,
+        context: Context | None = None,
+        default: bool | None = None,
+        *,
+        identifier_required: bool = False,
     ) -> Evaluation:
         """``is_enabled`` and ``get_variant`` in one, with OpenFeature's reason and error code.
 
         See :class:`Evaluation` for what each reason means. ``default`` (False when None) is
         the value only when the answer is an error: the flag is missing
-        (``FLAG_NOT_FOUND``) or evaluating it raised (``GENERAL``). One snapshot of the
-        store is read, so a concurrent change is seen entirely or not at all.
+        (``FLAG_NOT_FOUND``) or evaluating it raised (``GENERAL``). With
+        ``identifier_required``, an answer that would hang on a random identifier (Unleash's
+        fallback when the stickiness field is missing) is ``TARGETING_KEY_MISSING`` instead.
+        One snapshot of the store is read, so a concurrent change is seen entirely or not
+        at all.
         """
         fallback = bool(default)
         feature = self._features.get(name)
@@ -494,10 +517,14 @@ class FlagStore:
         if not feature.switched_on:
             return Evaluation(False, None, "DISABLED")
         ctx = _EMPTY if context is None else context
+        if identifier_required:
+            ctx = StrictContext(ctx)
         try:
             if feature.requires is not None and not feature.requires(ctx):
                 return Evaluation(False, None, "DEFAULT")
             return self._evaluate(feature, ctx)
+        except IdentifierMissing:
+            return Evaluation(fallback, None, "ERROR", "TARGETING_KEY_MISSING")
         except Exception:
             _log.exception("evaluating flag %r raised", name)
             return Evaluation(fallback, None, "ERROR", "GENERAL")
@@ -528,7 +555,7 @@ class FlagStore:
             reason = "TARGETING_MATCH"
         elif splits:
             reason = "SPLIT"
-        return Evaluation(True, variant["name"], reason)
+        return Evaluation(True, variant["name"], reason, None, variant.get("payload"))
 
     @staticmethod
     def _matching_variants(

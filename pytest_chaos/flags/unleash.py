@@ -27,7 +27,9 @@ from pytest_chaos.flags.operators import (
 __all__ = [
     "Context",
     "FlagConfigError",
+    "IdentifierMissing",
     "Predicate",
+    "StrictContext",
     "VariantPicker",
     "always_false",
     "always_true",
@@ -144,10 +146,26 @@ def _share(params: dict[str, Any], key: str, where: str) -> int | None:
     return share
 
 
+class IdentifierMissing(Exception):
+    """The answer would hang on a random identifier: the context has none (strict mode)."""
+
+
+class StrictContext(dict[str, Any]):
+    """A context whose evaluation raises :class:`IdentifierMissing` rather than fall back
+    to a random identifier, as Unleash does, when a stickiness field is missing."""
+
+
+def random_id(context: Context) -> str:
+    """Unleash's fallback identifier: random, except in a :class:`StrictContext`."""
+    if context.__class__ is StrictContext:
+        raise IdentifierMissing
+    return str(random.randint(1, 100_000))
+
+
 def _default_id(context: Context) -> str:
     """Stickiness ``default``: the userId, else the sessionId, else a random identifier."""
     value = context_value(context, "userId") or context_value(context, "sessionId")
-    return value or str(random.randint(1, 100_000))
+    return value or random_id(context)
 
 
 def _sticky_id(context: Context, stickiness: str) -> str | None:
@@ -316,12 +334,12 @@ def _variant_seed(context: Context, stickiness: str) -> str:
     """
     if stickiness != "default":
         value = context_value(context, stickiness)
-        return str(random.randint(1, 100_000)) if value is None else value
+        return random_id(context) if value is None else value
     for field in ("userId", "sessionId", "remoteAddress"):
         value = context_value(context, field)
         if value:
             return value
-    return str(random.randint(1, 100_000))
+    return random_id(context)
 
 
 WEIGHTLESS: dict[str, Any] = {"name": "disabled", "enabled": False, "feature_enabled": False}
@@ -366,6 +384,8 @@ def compile_variants(
             "and UnleashClient answers the disabled variant"
         )
     bounds = [sum(weights[: i + 1]) for i in range(len(weights))]
+    weighted = [result for result, weight in zip(results, weights, strict=True) if weight > 0]
+    only = weighted[0] if len(weighted) == 1 else None  # no hash (nor identifier) needed
     prefix = f"{group_id}:"
     hash_ = mmh3_hash()
 
@@ -375,6 +395,8 @@ def compile_variants(
                 return results[index]
         if total <= 0:
             return WEIGHTLESS
+        if only is not None:
+            return only
         target = hash_(prefix + _variant_seed(context, stickiness), VARIANT_SEED, False)
         target = target % total + 1
         for bound, result in zip(bounds, results, strict=True):

@@ -106,9 +106,8 @@ def test_single_boolean_flags(http: httpx.Client) -> None:
 
 def test_single_variant_flags(http: httpx.Client) -> None:
     theme = _eval(http, "theme", targetingKey="u1").json()
-    assert (theme["value"], theme["variant"], theme["reason"]) == ("blue", "blue", "STATIC")
-    assert theme["metadata"]["payload"] == "#00f"
-    assert theme["metadata"]["payloadType"] == "string"
+    # the value is the variant's payload, typed (a string payload: its text)
+    assert (theme["value"], theme["variant"], theme["reason"]) == ("#00f", "blue", "STATIC")
     off = _eval(http, "theme-off", targetingKey="u1").json()
     assert "value" not in off  # the code default applies
     assert (off["variant"], off["reason"]) == ("disabled", "DISABLED")
@@ -125,7 +124,9 @@ def test_single_errors(http: httpx.Client) -> None:
     bad_json = http.post(f"{EVAL}/everyone", content=b"{not json")
     assert bad_json.status_code == 400
     assert bad_json.json()["errorCode"] == "PARSE_ERROR"
-    for body in ({"context": 5}, {"context": {"targetingKey": 7}}, {"context": {"x": [1]}}, [1]):
+    assert bad_json.json()["key"] == "everyone"
+    assert "line 1 column 2" in bad_json.json()["errorDetails"]
+    for body in ({"context": 5}, {"context": {"targetingKey": 7}}, [1]):
         answer = http.post(f"{EVAL}/everyone", json=body)
         assert answer.status_code == 400, body
         assert answer.json()["errorCode"] == "INVALID_CONTEXT"
@@ -141,6 +142,30 @@ def test_context_mapping() -> None:
         "sessionId": "s",
         "properties": {"plan": "pro", "beta": "true", "n": "3"},
     }
+    # structures, as OpenFeature's structured attributes: a properties object is merged,
+    # other objects and lists become compact JSON, nulls are dropped
+    structured = {
+        "targetingKey": "u",
+        "userId": "ignored",
+        "properties": {"tier": "gold", "seats": 5},
+        "address": {"country": "CA", "zip": None},
+        "tags": ["a", 1, False],
+        "gone": None,
+    }
+    assert context_to_unleash(structured) == {
+        "userId": "u",
+        "properties": {
+            "tier": "gold",
+            "seats": "5",
+            "address": '{"country":"CA","zip":null}',
+            "tags": '["a",1,false]',
+        },
+    }
+
+
+def test_structured_contexts_are_evaluated(http: httpx.Client) -> None:
+    answer = _eval(http, "beta", targetingKey="u1", properties={"plan": "pro"}, geo={"c": "CA"})
+    assert (answer.status_code, answer.json()["value"]) == (200, True)
 
 
 def test_bucketing_matches_the_store(store: FlagStore, http: httpx.Client) -> None:
@@ -309,8 +334,7 @@ def test_openfeature_ofrep_provider(server: OfrepServer) -> None:
         details = client.get_boolean_details("off", True)
         assert (details.value, details.reason) == (False, Reason.DISABLED)
         details = client.get_string_details("theme", "none", pro)
-        assert (details.value, details.reason, details.variant) == ("blue", Reason.STATIC, "blue")
-        assert details.flag_metadata["payload"] == "#00f"
+        assert (details.value, details.reason, details.variant) == ("#00f", Reason.STATIC, "blue")
         details = client.get_string_details("theme-off", "none", pro)
         assert (details.value, details.reason) == ("none", Reason.DISABLED)
         missing = client.get_boolean_details("nope", True)

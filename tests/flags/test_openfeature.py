@@ -142,9 +142,15 @@ def test_custom_attributes_are_unleash_properties(client: OpenFeatureClient) -> 
 
 def test_the_variant_is_reported(client: OpenFeatureClient, store: FlagStore) -> None:
     for user in ("1", "2", "3", "4"):
-        details = client.get_boolean_details("ab", False, _user(user))
-        assert details.variant == store.get_variant("ab", {"userId": user})["name"]
+        details = client.get_string_details("ab", "none", _user(user))
+        assert details.variant == details.value == store.get_variant("ab", {"userId": user})["name"]
         assert details.reason == Reason.SPLIT
+    # a flag with variants has a variant's value, not on/off: as over OFREP
+    as_boolean = client.get_boolean_details("ab", False, _user("1"))
+    assert (as_boolean.value, as_boolean.error_code) == (False, ErrorCode.TYPE_MISMATCH)
+    # and a flag without variants is on/off, not a string
+    as_string = client.get_string_details("static", "none")
+    assert (as_string.value, as_string.error_code) == ("none", ErrorCode.TYPE_MISMATCH)
 
 
 def test_missing_flag_answers_the_default_with_flag_not_found(client: OpenFeatureClient) -> None:
@@ -165,16 +171,17 @@ def test_string_is_the_payload_or_the_variant_name(client: OpenFeatureClient) ->
     text = client.get_string_details("text", "none")
     assert (text.value, text.variant, text.reason) == ("#ff0000", "red", Reason.STATIC)
     assert client.get_string_value("named", "none") == "blue"
-    # a number payload is not a string payload: the variant name
-    assert client.get_string_value("number", "none") == "n"
+    # a number payload types the value as a number, as OFREP sends it: not a string
+    number = client.get_string_details("number", "none")
+    assert (number.value, number.error_code) == ("none", ErrorCode.TYPE_MISMATCH)
 
 
 def test_numbers_parse_the_payload(client: OpenFeatureClient) -> None:
     integer = client.get_integer_details("number", 0)
     assert (integer.value, integer.variant, integer.error_code) == (42, "n", None)
     assert isinstance(integer.value, int)
-    assert client.get_float_value("number", 0.0) == 42.0
-    assert isinstance(client.get_float_value("number", 0.0), float)
+    # "42" is an integer, as OFREP sends it; the OpenFeature SDK reads no int as a float
+    assert client.get_float_details("number", 0.5).error_code == ErrorCode.TYPE_MISMATCH
     assert client.get_float_value("decimal", 0.0) == 2.5
 
 
@@ -205,11 +212,24 @@ def test_object_is_the_json_payload(client: OpenFeatureClient) -> None:
         assert mismatch.error_code == ErrorCode.TYPE_MISMATCH
 
 
-def test_variant_types_without_a_variant_answer_the_default(client: OpenFeatureClient) -> None:
-    plain = client.get_string_details("plain", "fallback")
-    assert (plain.value, plain.reason, plain.error_code) == ("fallback", Reason.DEFAULT, None)
-    off = client.get_integer_details("off", 3)
-    assert (off.value, off.reason) == (3, Reason.DISABLED)
+def test_variant_types_without_a_variant_answer_the_default(
+    client: OpenFeatureClient, store: FlagStore
+) -> None:
+    plain = client.get_string_details("plain", "fallback")  # no variants: a boolean flag
+    assert (plain.value, plain.error_code) == ("fallback", ErrorCode.TYPE_MISMATCH)
+    store.set_unleash({"name": "number-off", "enabled": False, "variants": [_variant("n")]})
+    off = client.get_integer_details("number-off", 3)
+    assert (off.value, off.reason, off.error_code) == (3, Reason.DISABLED, None)
+    store.set_unleash(
+        {
+            "name": "unmatched",
+            "enabled": True,
+            "strategies": [{"name": "userWithId", "parameters": {"userIds": "a"}}],
+            "variants": [_variant("n")],
+        }
+    )
+    unmatched = client.get_integer_details("unmatched", 3, _user("b"))
+    assert (unmatched.value, unmatched.reason, unmatched.error_code) == (3, Reason.DEFAULT, None)
 
 
 def test_targeting_key_buckets_as_the_store_does(
