@@ -27,8 +27,8 @@ class Flags:
         self._server: OfrepServer | None = None
 
     def load(self, source: Mapping[str, Any] | str | os.PathLike[str]) -> None:
-        """Add every feature of an Unleash feature-toggle document: a dict, or the path of
-        a JSON file holding one."""
+        """Add every feature (and segment) of an Unleash feature-toggle document, or of a
+        delta API document: a dict, or the path of a JSON file holding one."""
         state: Any = source
         if not isinstance(source, Mapping):
             path = Path(source)
@@ -36,13 +36,10 @@ class Flags:
                 state = json.loads(path.read_text())
             except (OSError, ValueError) as error:
                 raise FlagConfigError(f"flags file {str(path)!r}: {error}") from None
-        features = state.get("features") if isinstance(state, Mapping) else None
-        if not isinstance(features, list):
-            raise FlagConfigError(
-                f"an Unleash document has a list of features, got {features!r} in {source!r}"
-            )
-        for feature in features:
-            self.store.set_unleash(feature)
+        try:
+            self.store.load_unleash(state)
+        except FlagConfigError as error:
+            raise FlagConfigError(f"{error} (in {source!r})") from None
 
     @property
     def server(self) -> OfrepServer:

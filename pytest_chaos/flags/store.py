@@ -646,6 +646,28 @@ class FlagStore:
         self._publish()
         return self._emit(kind, name, copy.deepcopy(before), copy.deepcopy(raw))
 
+    def load_unleash(self, state: Mapping[str, Any]) -> list[Change]:
+        """Add or replace every feature of an Unleash document (a delta document too), with
+        its segments; the changes, one per feature that differed.
+
+        The whole document is compiled first, so a refused one changes nothing.
+        """
+        if not isinstance(state, Mapping):
+            raise FlagConfigError(f"an Unleash state must be an object, got {state!r}")
+        if "events" in state and "features" not in state:
+            state = resolve_delta(state)
+        features = state.get("features")
+        if not isinstance(features, list):
+            raise FlagConfigError(f"features must be a list, got {features!r}")
+        with self._lock:
+            segments = {**self._segments, **_segments(state)}
+            raws = [copy.deepcopy(raw) for raw in features]
+            for raw in raws:
+                _compile_feature(raw, segments, self._clock)  # refuse before any change
+            self._segments = segments
+            changes = [self._put("set", raw) for raw in raws]
+        return [change for change in changes if change is not None]
+
     def unleash_feature(self, name: str) -> dict[str, Any]:
         """A copy of the Unleash JSON of ``name`` (KeyError when the store lacks it)."""
         with self._lock:

@@ -200,3 +200,30 @@ def test_a_kill_switch_flipped_mid_canary_overrides_the_canary(
         )
     assert after_kill == ["old"] * 40
     assert result.timeline[1]["stage"] == 2  # the release went on past the kill switch
+
+
+def test_load_takes_segments_and_delta_documents(flags: Flags) -> None:
+    segment = {
+        "id": 1,
+        "constraints": [{"contextName": "appName", "operator": "IN", "values": ["shop"]}],
+    }
+    feature = {
+        "name": "shop-only",
+        "enabled": True,
+        "strategies": [{"name": "default", "segments": [1]}],
+    }
+    flags.load(
+        {
+            "events": [
+                {"eventId": 1, "type": "hydration", "features": [CHECKOUT], "segments": [segment]},
+                {"eventId": 2, "type": "feature-updated", "feature": feature},
+                {"eventId": 3, "type": "feature-removed", "featureName": "new-checkout"},
+            ]
+        }
+    )
+    assert flags.store.names() == ["shop-only"]
+    assert flags.store.is_enabled("shop-only", {"appName": "shop"})
+    assert not flags.store.is_enabled("shop-only", {"appName": "blog"})
+    with pytest.raises(FlagConfigError, match="'replay'"):
+        flags.load({"events": [{"eventId": 4, "type": "replay"}]})
+    assert flags.store.names() == ["shop-only"]  # nothing half-applied
