@@ -1,6 +1,6 @@
-"""Flag evaluations per second (issue 8): ``FlagStore.is_enabled`` against UnleashClient and
-OpenFeature's in-memory provider and our OpenFeature provider, in the same run, on the same
-flag and the same contexts.
+"""Flag evaluations per second (issues 8 and 18): ``FlagStore.is_enabled`` against
+UnleashClient and OpenFeature's in-memory provider and our OpenFeature provider, in the same
+run, on the same flag and the same contexts.
 
 The flag: one Unleash feature-toggle document, a 10% ``flexibleRollout`` with stickiness
 ``userId`` and a ``groupId``. The contexts: 100,000 user ids (``"0"`` ... ``"99999"``), one
@@ -23,7 +23,12 @@ context per id, built before timing in each contender's own shape. Rows:
   machinery alone;
 - our provider, ``pytest_chaos.flags.openfeature.StoreProvider(store)`` on the same store,
   through an OpenFeature client by the same call path and the same ``EvaluationContext``
-  objects as the in-memory row.
+  objects as the in-memory row;
+- the mixed flag, for the store and for UnleashClient: a 50% rollout (same groupId) behind
+  one constraint of each newer operator family (``SEMVER_GTE``, a case-insensitive
+  ``REGEX``, ``IN_CIDR``, ``NUM_GTE``, ``DATE_AFTER``) and a dependency on a parent flag,
+  over contexts whose custom fields fail each constraint for some users; the first
+  ``--mixed-users`` contexts (default 20,000) are timed, all are compared.
 
 Each OpenFeature provider is set for a domain of its own (``set_provider(provider,
 domain)``, ``get_client(domain)``), and ``api.shutdown()`` resets OpenFeature's global
@@ -43,11 +48,12 @@ with the share of the machine's CPU that other processes used meanwhile (Linux).
 
 Targets (exit code 1 when missed): ``is_enabled`` >= 1,000,000 evaluations/s; 0
 disagreements with UnleashClient; through OpenFeature, our provider's cost per call (median
-ns) no more than 1.2x the in-memory provider's; and 0 disagreements between our provider
-and ``is_enabled``.
+ns) no more than 1.2x the in-memory provider's; 0 disagreements between our provider
+and ``is_enabled``; on the mixed flag, at least 5x UnleashClient's rate and 0
+disagreements with it.
 
     python3 benchmarks/flags_eval.py [--quick] [--rounds 7] [--users 100000]
-                                     [--openfeature-users 50000]
+                                     [--openfeature-users 50000] [--mixed-users 20000]
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ GROUP = "checkout"
 ROLLOUT = 10
 TARGET_STORE_PER_S = 1_000_000.0
 OPENFEATURE_TARGET_RATIO = 1.2
+MIXED_TARGET_RATIO = 5.0
 UNLEASH_URL = "http://127.0.0.1:9/api"  # never contacted: registration, metrics, fetching off
 
 DOCUMENT: dict[str, Any] = {
@@ -107,9 +114,50 @@ DOCUMENT: dict[str, Any] = {
                 }
             ],
             "variants": [],
-        }
+        },
+        {"name": "checkout-parent", "enabled": True, "strategies": [{"name": "default"}]},
     ],
 }
+
+MIXED = "checkout-mixed"
+"""The same rollout behind one constraint of each new operator family and a parent."""
+
+DOCUMENT["features"].append(
+    {
+        "name": MIXED,
+        "type": "release",
+        "enabled": True,
+        "dependencies": [{"feature": "checkout-parent"}],
+        "strategies": [
+            {
+                "name": "flexibleRollout",
+                "parameters": {"rollout": "50", "stickiness": "userId", "groupId": GROUP},
+                "constraints": [
+                    {"contextName": "version", "operator": "SEMVER_GTE", "value": "1.2.0"},
+                    {"contextName": "email", "operator": "REGEX", "value": "@example\\.(com|org)$",
+                     "caseInsensitive": True},
+                    {"contextName": "ip", "operator": "IN_CIDR", "values": ["10.0.0.0/8"]},
+                    {"contextName": "age", "operator": "NUM_GTE", "value": "18"},
+                    {"contextName": "signup", "operator": "DATE_AFTER",
+                     "value": "2020-01-01T00:00:00.000Z"},
+                ],
+            }
+        ],
+    }
+)  # fmt: skip
+
+
+def mixed_properties(index: int) -> dict[str, str]:
+    """Custom fields of user ``index`` for the mixed flag: each constraint fails for some."""
+    return {
+        "version": ("1.1.9", "1.2.0", "2.0.0-rc.1", "10.0.0")[index % 4],
+        "email": (f"u{index}@example.com", f"u{index}@EXAMPLE.org", f"u{index}@else.net")[
+            index % 3
+        ],
+        "ip": ("10.1.2.3", "192.168.0.9", "10.200.0.1", "::1", "10.0.0.7")[index % 5],
+        "age": str(index % 60),
+        "signup": f"{2015 + index % 10}-06-01T12:00:00Z",
+    }
 
 
 # -- no network ------------------------------------------------------------------------
@@ -224,14 +272,16 @@ def bucket_with_key_loop(ids: list[str]) -> Callable[[], float]:
     return run
 
 
-def call_loop(evaluate: Callable[..., Any], contexts: list[Any]) -> Callable[[], float]:
-    """ns per ``evaluate(FLAG, context)`` over every context."""
+def call_loop(
+    evaluate: Callable[..., Any], contexts: list[Any], flag: str = FLAG
+) -> Callable[[], float]:
+    """ns per ``evaluate(flag, context)`` over every context."""
 
     def run() -> float:
         clock = time.perf_counter_ns
         start = clock()
         for context in contexts:
-            evaluate(FLAG, context)
+            evaluate(flag, context)
         return (clock() - start) / len(contexts)
 
     return run
@@ -309,6 +359,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="timed rounds (default 7, quick 3)")
     parser.add_argument("--users", type=int, default=100_000, help="user ids (default 100000)")
     parser.add_argument(
+        "--mixed-users",
+        type=int,
+        default=20_000,
+        help="contexts timed by the two mixed-document rows, the first of --users (default 20000)",
+    )
+    parser.add_argument(
         "--openfeature-users",
         type=int,
         default=50_000,
@@ -316,9 +372,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (3 if args.quick else 7)
-    if min(args.rounds, args.users, args.openfeature_users) < 1:
-        parser.error("--rounds, --users and --openfeature-users must be 1 or more")
+    if min(args.rounds, args.users, args.openfeature_users, args.mixed_users) < 1:
+        parser.error("--rounds, --users, --mixed-users and --openfeature-users must be 1 or more")
     args.openfeature_users = min(args.openfeature_users, args.users)
+    args.mixed_users = min(args.mixed_users, args.users)
     return args
 
 
@@ -344,6 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     unleash_contexts = [{"userId": uid} for uid in ids]
     of_contexts = [EvaluationContext(targeting_key=uid) for uid in ids]
     of_timed = of_contexts[: args.openfeature_users]
+    mixed_contexts = [
+        {"userId": uid, "properties": mixed_properties(i)} for i, uid in enumerate(ids)
+    ]
+    mixed_timed = mixed_contexts[: args.mixed_users]
 
     try:
         with guard.active(), unleash_offline() as unleash:
@@ -361,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
             disagreements = sum(a != b for a, b in zip(ours, theirs, strict=True))
             floor_disagreements = sum(a != b for a, b in zip(floor, theirs, strict=True))
             of_disagreements = sum(a != b for a, b in zip(through, ours, strict=True))
+            mixed_ours = [store.is_enabled(MIXED, context) for context in mixed_contexts]
+            mixed_theirs = [unleash.is_enabled(MIXED, context) for context in mixed_contexts]
+            mixed_disagreements = sum(a != b for a, b in zip(mixed_ours, mixed_theirs, strict=True))
 
             contenders = [
                 Contender("bare mmh3 bucket (prebuilt keys)", bucket_loop(keys), []),
@@ -381,6 +445,16 @@ def main(argv: list[str] | None = None) -> int:
                     openfeature_loop(ours_client, of_timed),
                     [],
                 ),
+                Contender(
+                    "FlagStore.is_enabled, mixed flag",
+                    call_loop(store.is_enabled, mixed_timed, MIXED),
+                    [],
+                ),
+                Contender(
+                    "UnleashClient.is_enabled, mixed flag",
+                    call_loop(unleash.is_enabled, mixed_timed, MIXED),
+                    [],
+                ),
             ]
             measure(contenders, args.rounds)
     finally:
@@ -390,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         "unleash": contenders[3],
         "openfeature": contenders[4],
         "ours": contenders[5],
+        "mixed": contenders[6],
+        "unleash mixed": contenders[7],
     }
 
     print(f"\n{table(contenders, by_label)}")
@@ -402,6 +478,11 @@ def main(argv: list[str] | None = None) -> int:
         f"through OpenFeature over {len(ids):,} users: our provider {sum(through):,} on, "
         f"{of_disagreements} disagreements with FlagStore.is_enabled"
     )
+    print(
+        f"the mixed flag over {len(ids):,} users: FlagStore {sum(mixed_ours):,} on, "
+        f"UnleashClient {sum(mixed_theirs):,} on, {mixed_disagreements} disagreements; "
+        f"the store {by_label['unleash mixed'].ns / by_label['mixed'].ns:.1f}x UnleashClient"
+    )
     print(f"network connections tried: {len(guard.attempts)} {guard.attempts or ''}".rstrip())
 
     store_rate = by_label["store"].per_s
@@ -412,6 +493,10 @@ def main(argv: list[str] | None = None) -> int:
     ratio = ours_ns / of_ns
     cheap = ratio <= OPENFEATURE_TARGET_RATIO
     of_exact = of_disagreements == 0
+    mixed_rate = by_label["mixed"].per_s
+    mixed_ratio = by_label["unleash mixed"].ns / by_label["mixed"].ns
+    mixed_fast = mixed_ratio >= MIXED_TARGET_RATIO
+    mixed_exact = mixed_disagreements == 0
     print(
         "\ntargets:\n"
         f"  FlagStore.is_enabled >= {TARGET_STORE_PER_S:,.0f}/s      {store_rate:>12,.0f}/s "
@@ -422,10 +507,15 @@ def main(argv: list[str] | None = None) -> int:
         f"per call: {ours_ns:.0f} / {of_ns:.0f} ns = {ratio:.3f}x "
         f"{'PASS' if cheap else 'FAIL'}\n"
         f"  our provider = is_enabled (0 disagreements) {of_disagreements:>11} "
-        f"{'PASS' if of_exact else 'FAIL'}"
+        f"{'PASS' if of_exact else 'FAIL'}\n"
+        f"  mixed flag >= {MIXED_TARGET_RATIO:.0f}x UnleashClient's rate: {mixed_rate:,.0f}/s = "
+        f"{mixed_ratio:.1f}x {'PASS' if mixed_fast else 'FAIL'}\n"
+        f"  mixed flag = UnleashClient (0 disagreements) {mixed_disagreements:>10} "
+        f"{'PASS' if mixed_exact else 'FAIL'}"
     )
     print(meter.summary())
-    return 0 if fast and exact and cheap and of_exact else 1
+    passed = fast and exact and cheap and of_exact and mixed_fast and mixed_exact
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

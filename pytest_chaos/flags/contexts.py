@@ -15,17 +15,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
-__all__ = ["EMPTY", "FIELDS", "text", "to_unleash"]
+__all__ = ["FIELDS", "StrictContext", "text", "to_unleash"]
 
 FIELDS = frozenset(
     {"userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime"}
 )
 """Unleash's top-level context fields; every other attribute goes into ``properties``."""
 
-EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+class StrictContext(dict[str, Any]):
+    """A context whose evaluation answers ``TARGETING_KEY_MISSING`` rather than fall back,
+    as Unleash does, to a random identifier when the stickiness field is missing."""
 
 
 def text(value: object) -> str:
@@ -41,14 +43,14 @@ def text(value: object) -> str:
     return str(value)
 
 
-def to_unleash(targeting_key: str | None, attributes: Mapping[str, Any]) -> Mapping[str, Any]:
-    """An OpenFeature context (targeting key and attributes) as an Unleash context.
+def to_unleash(targeting_key: str | None, attributes: Mapping[str, Any]) -> StrictContext:
+    """An OpenFeature context (targeting key and attributes) as a strict Unleash context.
 
     The targeting key wins over a ``userId`` attribute; ``None`` values are dropped.
     """
     if not attributes:
-        return {"userId": targeting_key} if targeting_key else EMPTY
-    result: dict[str, Any] = {}
+        return StrictContext(userId=targeting_key) if targeting_key else StrictContext()
+    result = StrictContext()
     properties: dict[str, str] = {}
     for name, value in attributes.items():
         if value is None:

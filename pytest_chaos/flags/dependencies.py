@@ -60,13 +60,16 @@ def requirement(
 
     ``parent_variant`` answers the parent's variant, or None where Unleash's engine fails
     to pick it (all weights 0): Unleash picks it for every check, so the child is then off.
+    ``parent_variant`` is None for a parent without variants (nothing to pick).
     A required variant list is met by one of its names, or by a parent that is on
     without a variant (Unleash checks names only of a variant that was picked).
     """
-    if parent_enabled is None or parent_variant is None:
+    if parent_enabled is None:
         return None
     if not dependency.enabled:
         return lambda context: not parent_enabled(context)
+    if parent_variant is None:
+        return parent_enabled  # no variant: every required list passes
     names = dependency.variants
 
     def check(context: Context) -> bool:

@@ -25,7 +25,7 @@ from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType, Re
 from openfeature.provider import AbstractProvider, Metadata
 
 from pytest_chaos.flags.changes import Change
-from pytest_chaos.flags.contexts import EMPTY, to_unleash
+from pytest_chaos.flags.contexts import StrictContext, to_unleash
 from pytest_chaos.flags.payloads import REQUESTED, typed_value
 from pytest_chaos.flags.store import FlagStore
 
@@ -56,7 +56,7 @@ Payload = Mapping[str, Any] | None
 """An Unleash variant payload, ``{"type": ..., "value": ...}``, or None when it has none."""
 
 
-def unleash_context(context: EvaluationContext | None) -> Mapping[str, Any]:
+def unleash_context(context: EvaluationContext | None) -> StrictContext:
     """An OpenFeature evaluation context in Unleash's shape (see ``contexts.to_unleash``).
 
     ``targeting_key`` becomes ``userId``; the attributes ``userId``, ``sessionId``,
@@ -66,7 +66,7 @@ def unleash_context(context: EvaluationContext | None) -> Mapping[str, Any]:
     structures compact JSON). The targeting key wins over a ``userId`` attribute.
     """
     if context is None:
-        return EMPTY
+        return StrictContext()
     return to_unleash(context.targeting_key, context.attributes)
 
 

@@ -21,6 +21,7 @@ import ipaddress
 import operator
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from pytest_chaos.flags.errors import FlagConfigError, RuleBroken, warn_off
@@ -171,6 +172,7 @@ def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None
         return None
 
 
+@lru_cache(maxsize=4096)
 def address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """An IP address as Rust reads one: no spaces, no zone, no prefix, no leading zeros."""
     if "%" in text or text != text.strip():
@@ -248,14 +250,23 @@ def compile_constraint(constraint: object, where: str) -> Predicate:
         return _false
     negate = constraint.get("operator") == "NOT_IN"
     inverted = constraint.get("inverted", False) is True
+    missing = negate != inverted  # the answer when the context lacks the field
+    flip = negate != inverted  # a present value's test result is negated
     now = name == "currentTime"
 
     def predicate(context: Context) -> bool:
-        actual = context_value(context, name)
-        if actual is None and now:
-            actual = datetime.now(timezone.utc).isoformat()
-        matched = negate if actual is None else test(actual) != negate
-        return matched != inverted
+        # context_value, inlined: this runs for every constraint of every evaluation
+        actual = context.get(name)
+        if actual is None:
+            properties = context.get("properties")
+            actual = properties.get(name) if properties else None
+            if actual is None:
+                if not now:
+                    return missing
+                actual = datetime.now(timezone.utc).isoformat()
+        if actual.__class__ is not str:
+            actual = str(actual)
+        return test(actual) != flip
 
     return predicate
 
@@ -268,4 +279,11 @@ def compile_constraints(constraints: Sequence[object], where: str) -> Predicate 
     if len(compiled) == 1:
         return compiled[0]
     checks = tuple(compiled)
-    return lambda context: all(check(context) for check in checks)
+
+    def every(context: Context) -> bool:
+        for check in checks:  # noqa: SIM110 - a loop is faster here than all() over a generator
+            if not check(context):
+                return False
+        return True
+
+    return every

@@ -97,6 +97,7 @@ class _Feature:
     killed: bool = False
     dependencies: tuple[Dependency, ...] = ()
     requires: Predicate | None = None  # the dependencies' check, set when published
+    picks: bool = False  # has variants (the feature's or a strategy's)
 
 
 def _override_rules(raw: object) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -305,6 +306,7 @@ def _compile_feature(
         _override_rules(raw.get("variants")),
         _splits(raw.get("variants")),
         dependencies=dependencies,
+        picks=variants is not None or any(s.variants for s in strategies),
     )
 
 
@@ -345,18 +347,25 @@ def _link(
         if parent is not None:
             parent = as_parent(parent, feature.name)
         usable = parent is not None and not parent.dependencies
+        picks = (
+            usable and parent and (parent.variants or any(s.variants for s in parent.strategies))
+        )
         check = requirement(
             dependency,
             parent.enabled if usable and parent else None,
-            _variant_of(parent) if usable and parent else None,
+            _variant_of(parent) if picks and parent else None,
         )
         if check is None:
             return replace(feature, enabled=always_false, requires=always_false)
         checks.append(check)
     own, needed = feature.enabled, tuple(checks)
 
-    def requires(context: Context) -> bool:
-        return all(check(context) for check in needed)
+    if len(needed) == 1:
+        requires = needed[0]
+    else:
+
+        def requires(context: Context) -> bool:
+            return all(check(context) for check in needed)
 
     return replace(
         feature,
@@ -457,9 +466,7 @@ class FlagStore:
         """Whether ``name`` has variants (the feature's or a strategy's): its value is then
         a variant's, not on/off. False for a flag the store lacks."""
         feature = self._features.get(name)
-        if feature is None:
-            return False
-        return feature.variants is not None or any(s.variants for s in feature.strategies)
+        return feature is not None and feature.picks
 
     def flag_type(self, name: str) -> str | None:
         """The feature's Unleash ``type`` (``release``, ``experiment``...), if it has one."""
@@ -517,7 +524,7 @@ class FlagStore:
         if not feature.switched_on:
             return Evaluation(False, None, "DISABLED")
         ctx = _EMPTY if context is None else context
-        if identifier_required:
+        if identifier_required and ctx.__class__ is not StrictContext:
             ctx = StrictContext(ctx)
         try:
             if feature.requires is not None and not feature.requires(ctx):

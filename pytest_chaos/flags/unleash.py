@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pytest_chaos.flags.contexts import StrictContext
 from pytest_chaos.flags.errors import FlagConfigError, RuleBroken, warn_off
 from pytest_chaos.flags.operators import (
     address,
@@ -148,11 +149,6 @@ def _share(params: dict[str, Any], key: str, where: str) -> int | None:
 
 class IdentifierMissing(Exception):
     """The answer would hang on a random identifier: the context has none (strict mode)."""
-
-
-class StrictContext(dict[str, Any]):
-    """A context whose evaluation raises :class:`IdentifierMissing` rather than fall back
-    to a random identifier, as Unleash does, when a stickiness field is missing."""
 
 
 def random_id(context: Context) -> str:

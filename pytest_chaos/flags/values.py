@@ -11,6 +11,7 @@ answers None where Unleash's parser fails, so the caller can evaluate exactly as
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["constraint_family", "parse_date", "parse_number", "parse_semver"]
@@ -28,6 +29,7 @@ _RUST_FLOAT = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)  # context values repeat (versions, ages...): parse each once
 def parse_number(text: str) -> float | None:
     """``text`` as Rust's ``f64::from_str`` reads it: no spaces, ``_`` or hex; ``inf``,
     ``infinity`` and ``nan`` in any case; ``.5`` and ``5.``; None when Rust refuses it."""
@@ -153,6 +155,7 @@ def _fields(text: str) -> tuple[list[int], int, int, int] | None:
     return values, nanos, offset[0], offset[1]
 
 
+@lru_cache(maxsize=4096)
 def parse_date(text: str) -> DateKey | None:
     """``text`` as chrono's ``DateTime<FixedOffset>::from_str`` reads it, as a sort key.
 
@@ -188,6 +191,7 @@ _SEMVER = re.compile(
 _U64 = 2**64
 
 
+@lru_cache(maxsize=4096)
 def parse_semver(text: str) -> SemverKey | None:
     """``text`` as the ``semver`` crate reads it, as a precedence key; None when refused.
 
