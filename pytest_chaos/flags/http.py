@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from pytest_chaos.proxy.api import ApiServer, Reply, Request, dump_json
+from pytest_chaos.proxy.api import Route as ProxyRoute
 
 __all__ = ["JSON", "Access", "FlagHttp", "Refusal", "Route"]
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 JSON = "application/json"
 Params = dict[str, str]
-Handler = Callable[[Request, Params], Awaitable[Reply]]
+Handler = Callable[[Request, Params], Awaitable[Reply]]  # as the proxy API's
 
 
 class Refusal(Exception):
@@ -45,30 +46,15 @@ class Refusal(Exception):
 
 
 @dataclass(frozen=True)
-class Route:
+class Route(ProxyRoute):
     """A path pattern (``{name}`` matches one non-empty segment), its handlers by method,
     and its area (``ofrep`` or ``admin``: the token it takes, the shape of its errors)."""
 
-    pattern: tuple[str, ...]
-    methods: Mapping[str, Handler]
-    area: str
+    area: str = "ofrep"
 
     @classmethod
-    def of(cls, pattern: str, area: str, **methods: Handler) -> Route:
+    def of(cls, pattern: str, area: str = "ofrep", **methods: Handler) -> Route:  # type: ignore[override]
         return cls(tuple(pattern[1:].split("/")), methods, area)
-
-    def match(self, segments: list[str]) -> Params | None:
-        if len(segments) != len(self.pattern):
-            return None
-        params: Params = {}
-        for part, segment in zip(self.pattern, segments, strict=True):
-            if part.startswith("{"):
-                if not segment:
-                    return None
-                params[part[1:-1]] = segment
-            elif part != segment:
-                return None
-        return params
 
 
 @dataclass(frozen=True)

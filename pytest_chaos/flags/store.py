@@ -190,6 +190,18 @@ def _segments(state: Mapping[str, Any]) -> dict[Any, list[Any]]:
     return table
 
 
+def _document(state: object) -> tuple[list[Any], dict[Any, list[Any]]]:
+    """A document's features and segments by id; a delta document's, once applied."""
+    if not isinstance(state, Mapping):
+        raise FlagConfigError(f"an Unleash state must be an object, got {state!r}")
+    if "events" in state and "features" not in state:
+        state = resolve_delta(state)
+    features = state.get("features")
+    if not isinstance(features, list):
+        raise FlagConfigError(f"features must be a list, got {features!r}")
+    return features, _segments(state)
+
+
 def _strategy_constraints(
     strategy: dict[str, Any], segments: dict[Any, list[Any]], where: str
 ) -> list[Any]:
@@ -435,15 +447,9 @@ class FlagStore:
         be evaluated, so a typo in a test's flags fails at load time, not at evaluation.
         Loading is not a change: the audit starts empty.
         """
-        if not isinstance(state, Mapping):
-            raise FlagConfigError(f"an Unleash state must be an object, got {state!r}")
-        if "events" in state and "features" not in state:
-            state = resolve_delta(state)
-        features_raw = state.get("features")
-        if not isinstance(features_raw, list):
-            raise FlagConfigError(f"features must be a list, got {features_raw!r}")
+        features_raw, segments = _document(state)
         store = cls(clock=clock)
-        store._segments = _segments(state)
+        store._segments = segments
         for raw in features_raw:
             feature = _compile_feature(raw, store._segments, store._clock)
             store._compiled[feature.name] = feature
@@ -659,15 +665,9 @@ class FlagStore:
 
         The whole document is compiled first, so a refused one changes nothing.
         """
-        if not isinstance(state, Mapping):
-            raise FlagConfigError(f"an Unleash state must be an object, got {state!r}")
-        if "events" in state and "features" not in state:
-            state = resolve_delta(state)
-        features = state.get("features")
-        if not isinstance(features, list):
-            raise FlagConfigError(f"features must be a list, got {features!r}")
+        features, added = _document(state)
         with self._lock:
-            segments = {**self._segments, **_segments(state)}
+            segments = {**self._segments, **added}
             raws = [copy.deepcopy(raw) for raw in features]
             for raw in raws:
                 _compile_feature(raw, segments, self._clock)  # refuse before any change
