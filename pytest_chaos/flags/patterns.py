@@ -1,25 +1,44 @@
 """Unleash's ``REGEX`` operator, evaluated with Python's ``re`` as Unleash's Rust engine does.
 
 Unleash (the Yggdrasil engine) matches with Rust's ``regex`` crate: a search anywhere in
-the value, ``caseInsensitive`` as ``(?i)``, ``$`` only at the very end. The two syntaxes
-share a core; a pattern is translated within it, refused (``PatternUnsupported``) where
-the two engines would read it differently, and reported as ``PatternRejected`` where Rust
-refuses it (lookaround, backreferences, atomic groups, ``\\Z``): Unleash then evaluates
-the constraint to false.
+the value, ``caseInsensitive`` as ``(?i)``, ``$`` only at the very end (``(?m)``: at line
+ends), flags settable anywhere (``a(?i)b``, up to the end of the group), ASCII classes
+``[[:alpha:]]``. The two syntaxes share a core; a pattern is translated within it,
+refused (``PatternUnsupported``) where the two engines would read it differently, and
+reported as ``PatternRejected`` where Rust refuses it (lookaround, backreferences, atomic
+groups, ``\\Z``): Unleash then evaluates the constraint to false.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
-__all__ = ["PatternRejected", "PatternUnsupported", "compile_pattern"]
+__all__ = ["PatternRejected", "PatternUnsupported", "compile_pattern", "translate"]
 
 _PLAIN_ESCAPES = frozenset("dDwWsSbBAntrfv")
 _PUNCTUATION = frozenset("\\.+*?()|[]{}^$#&-~/!\"%',:;=@_`")
 _REPETITION = re.compile(r"\{[0-9]+(?:,[0-9]*)?\}")
 _GROUP_NAME = re.compile(r"\?P<[A-Za-z_][A-Za-z0-9_]*>")
-_FLAGS = re.compile(r"\?[is]+(?:\)|:)")
+_FLAGS = re.compile(r"\?([ims]*)(?:-([ims]+))?([:)])")
 _QUANTIFIERS = frozenset("*+?}")
+_POSIX = {  # Rust's ASCII classes, as members of a bracketed class
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "ascii": "\\x00-\\x7F",
+    "blank": "\\t ",
+    "cntrl": "\\x00-\\x1F\\x7F",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": "\\t\\n\\v\\f\\r ",
+    "upper": "A-Z",
+    "word": "0-9A-Za-z_",
+    "xdigit": "0-9A-Fa-f",
+}
+_POSIX_CLASS = re.compile(r"\[:(\^?)([a-z]+):\]")
 
 
 class PatternRejected(ValueError):
@@ -28,6 +47,21 @@ class PatternRejected(ValueError):
 
 class PatternUnsupported(ValueError):
     """Python's ``re`` would not read the pattern as Rust's engine does."""
+
+
+@dataclass
+class _Group:
+    """A group being translated: its multi-line flag, and the flag scopes opened in it
+    (a Rust ``(?i)`` runs to the end of the group; Python's must be a scoped group)."""
+
+    multiline: bool
+    scopes: list[str] = field(default_factory=list)
+
+    def close(self) -> str:
+        return ")" * len(self.scopes)
+
+    def reopen(self) -> str:
+        return "".join(f"(?{scope}:" for scope in self.scopes)
 
 
 def _escape(pattern: str, at: int, in_class: bool) -> str:
@@ -58,8 +92,16 @@ def _class(pattern: str, at: int) -> tuple[str, int]:
         char = pattern[end]
         if char == "]":
             return "".join(text) + "]", end + 1
+        posix = _POSIX_CLASS.match(pattern, end)
+        if posix is not None:
+            negated, name = posix.groups()
+            if negated or name not in _POSIX:
+                raise PatternUnsupported(f"the class [:{negated}{name}:]")
+            text.append(_POSIX[name])
+            end = posix.end()
+            continue
         if char == "[":
-            raise PatternUnsupported("a nested class or [:name:] inside a class")
+            raise PatternUnsupported("a nested class inside a class")
         if pattern[end : end + 2] in ("&&", "--", "~~"):
             raise PatternUnsupported(f"the class operator {pattern[end : end + 2]}")
         if char == "\\":
@@ -71,17 +113,30 @@ def _class(pattern: str, at: int) -> tuple[str, int]:
     raise PatternRejected("an unclosed [")
 
 
-def _group(pattern: str, at: int) -> str:
-    """The opening of a group at ``at`` (its ``(``), checked."""
+def _group(pattern: str, at: int, groups: list[_Group]) -> tuple[str, int]:
+    """The group or flag setting at ``at`` (its ``(``): its Python text and its length."""
     rest = pattern[at + 1 :]
-    if not rest.startswith("?") or rest.startswith("?:"):
-        return "(" + ("?:" if rest.startswith("?:") else "")
+    current = groups[-1]
+    flags = _FLAGS.match(rest)
+    if flags is not None and (flags.group(1) or flags.group(2)):
+        on, off, end = flags.group(1), flags.group(2) or "", flags.group(3)
+        multiline = ("m" in on) or (current.multiline and "m" not in off)
+        scope = on + (f"-{off}" if off else "")
+        if end == ":":  # a scoped group: (?i:...)
+            groups.append(_Group(multiline))
+            return f"(?{scope}:", flags.end() + 1
+        current.multiline = multiline  # (?i): to the end of the enclosing group
+        current.scopes.append(scope)
+        return f"(?{scope}:", flags.end() + 1
+    groups.append(_Group(current.multiline))
+    if not rest.startswith("?"):
+        return "(", 1
+    if rest.startswith("?:"):
+        return "(?:", 3
     named = _GROUP_NAME.match(rest)
     if named:
-        return "(" + named.group()
-    flags = _FLAGS.match(rest)
-    if flags:
-        return "(" + flags.group()
+        return "(" + named.group(), 1 + named.end()
+    groups.pop()
     for start, what in (
         ("?=", "lookahead"),
         ("?!", "lookahead"),
@@ -99,6 +154,7 @@ def _group(pattern: str, at: int) -> str:
 def translate(pattern: str) -> str:
     """The Python pattern that matches what Rust's regex matches for ``pattern``."""
     out: list[str] = []
+    groups = [_Group(multiline=False)]
     at = 0
     while at < len(pattern):
         char = pattern[at]
@@ -111,11 +167,20 @@ def translate(pattern: str) -> str:
             text, at = _class(pattern, at)
             out.append(text)
         elif char == "(":
-            opening = _group(pattern, at)
-            out.append(opening)
-            at += len(opening)
+            text, length = _group(pattern, at, groups)
+            out.append(text)
+            at += length
+        elif char == ")":
+            if len(groups) == 1:
+                raise PatternRejected("an unopened )")
+            out.append(groups.pop().close() + ")")
+            at += 1
+        elif char == "|":
+            out.append(groups[-1].close() + "|" + groups[-1].reopen())
+            at += 1
         elif char == "$":
-            out.append(r"\Z")  # Rust's $ never matches before a final newline
+            # Rust's $ never matches before a final newline; with (?m) it ends each line
+            out.append("$" if groups[-1].multiline else r"\Z")
             at += 1
         elif char == "{":
             repetition = _REPETITION.match(pattern, at)
@@ -128,7 +193,9 @@ def translate(pattern: str) -> str:
             at += 1
         if out[-1][-1:] in _QUANTIFIERS and pattern[at : at + 1] == "+" and char != "\\":
             raise PatternUnsupported("a possessive quantifier")
-    return "".join(out)
+    if len(groups) > 1:
+        raise PatternRejected("an unclosed (")
+    return "".join(out) + groups[0].close()
 
 
 def compile_pattern(pattern: str, case_insensitive: bool) -> re.Pattern[str]:

@@ -75,6 +75,51 @@ def unleash_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
                 client.destroy()
 
 
+PATTERNS = [
+    "^cat$", "(regex", "^[^@]+@[^@]+$", "^user\\d{3}$", "^[[:alpha:]]+$", "\\bcat\\b",
+    "^(foo|fo)$", "^(ab)?c$", "^a{2,4}$", "^a.*?b$", "^(?i)abc$", "^abc$", "(?m)^foo$",
+    "^(?s)a.b$", "^(?=a)b$", "^(a)\\1$", "a(?i)b|c", "(x(?i)y|z)w", "(?i:ab)c$", "a(?-i)b",
+    "(?i)a(?-i)b", "[[:digit:][:upper:]]+", "^[[:space:]]*$", "(?m)o$", "o$", "^$", "",
+    "[a-c]{2}", "\\w+@\\w+\\.com", "(?s).", "^.$", "(?m)^b", "x*", "a|b|", "(?is)A.B",
+    "[[:punct:]]", "[[:xdigit:]]{2}", "[[:word:]]+$", "\\d+\\.\\d+", "(a|ab)(c|bcd)(d*)",
+    "^\\s+$", "[^[:alpha:]]",
+]  # fmt: skip
+"""Anchors, classes (ASCII ones too), flags set anywhere, lazy and bounded repetition,
+and what Rust refuses (lookahead, backreferences, an unclosed group)."""
+SUBJECTS = [
+    "cat", "Cat", "a cat b", "concatenate", "test@example.com", "not-an-email", "user123",
+    "user12", "AlphaBeta", "Alpha1", "foo", "fo", "f", "abc", "c", "ac", "aaaa", "a", "aaaaa",
+    "a___b___b", "a___b___c", "AbC", "zAbCz", "x\nfoo\ny", "x\nfo\ny", "a\nb", "ab", "aa", "aB",
+    "Ab", "AB", "xYw", "zw", "ABc", "ABC", "", " ", " \t\n", "foo\n", "o\n", "\n", "b\nc",
+    "1.5", "ff", "ÉCOLE", "é", "a+b", "abcd", "x@y.com", "A\nB", "a\nB", "12AB",
+]  # fmt: skip
+
+
+def test_regex_matches_as_unleash_client(unleash_client: Any) -> None:
+    """Every pattern, with and without caseInsensitive and inverted, on every subject."""
+    features = []
+    for index, (pattern, fold, inverted) in enumerate(
+        (p, f, i) for p in PATTERNS for f in (False, True) for i in (False, True)
+    ):
+        constraint = {"contextName": "x", "operator": "REGEX", "value": pattern}
+        constraint.update(caseInsensitive=fold, inverted=inverted)
+        strategy = {"name": "default", "constraints": [constraint]}
+        features.append({"name": f"r{index}", "enabled": True, "strategies": [strategy]})
+    document = {"version": 2, "features": features}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FlagOffWarning)
+        store = FlagStore.from_unleash(document)
+    client = unleash_client(document)
+    disagreements = [
+        (feature["strategies"][0]["constraints"][0], subject)
+        for feature in features
+        for subject in SUBJECTS
+        if store.is_enabled(feature["name"], {"properties": {"x": subject}})
+        is not client.is_enabled(feature["name"], {"properties": {"x": subject}})
+    ]
+    assert disagreements == [], (len(disagreements), disagreements[:5])
+
+
 def _operators(document: dict[str, Any]) -> set[str]:
     constraints = [c for segment in document["segments"] for c in segment["constraints"]]
     for feature in document["features"]:

@@ -172,7 +172,11 @@ def test_regex_translation() -> None:
     for rejected in (r"a\Z", r"(a)\1", "(?=a)", "(?>a)", "(a", "a\\"):
         with pytest.raises(PatternRejected):
             compile_pattern(rejected, case_insensitive=False)
-    for unsupported in (r"\pL", "[[:alpha:]]", "a{,3}", "(?x) a", r"\<"):
+    assert translate("^(?i)abc$") == r"^(?i:abc\Z)"  # Rust sets flags anywhere
+    assert translate("a(?i)b|c") == "a(?i:b)|(?i:c)"  # ... up to the group's end
+    assert translate("(?m)^foo$") == "(?m:^foo$)"  # line ends under (?m)
+    assert translate("[[:alpha:][:digit:]_]") == "[A-Za-z0-9_]"
+    for unsupported in (r"\pL", "[[:^alpha:]]", "a{,3}", "(?x) a", r"\<", "(?U)a+"):
         with pytest.raises(PatternUnsupported):
             translate(unsupported)
 
