@@ -23,6 +23,7 @@ from contextlib import contextmanager
 
 import httpx
 
+from pytest_chaos.leftovers.supervisor import Supervisor
 from pytest_chaos.proxy.api import ServerThread
 from pytest_chaos.proxy.backends import embedded_backend
 
@@ -127,7 +128,8 @@ def main() -> None:
     args = parser.parse_args()
     echo, upstream = echo_server()
     thread = ServerThread(fast=True)
-    process = embedded_backend(seed=1)
+    supervisor = Supervisor()
+    process = embedded_backend(seed=1, supervisor=supervisor)
     results = {
         "thread": measure("thread", thread.start, thread.stop, upstream, args.round_trips),
         "subprocess": measure(
@@ -135,6 +137,7 @@ def main() -> None:
         ),
     }
     echo.kill()
+    supervisor.close()
     print(
         f"latency toxic {LATENCY_MS} ms, {args.round_trips} round trips of 64 bytes timed by "
         "a client process; the test process keeps one core busy with a Python loop"

@@ -10,8 +10,9 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from .leftovers.identity import boot_id, pid_exists, process_start
 
 log = logging.getLogger("pytest_chaos.containers")
 
@@ -108,7 +109,7 @@ class Owner:
     @classmethod
     def current(cls) -> Owner:
         pid = os.getpid()
-        return cls(socket.gethostname(), _boot_id(), pid, _process_start(pid))
+        return cls(socket.gethostname(), boot_id(), pid, _start_label(pid))
 
     @classmethod
     def from_labels(cls, labels: dict[str, str]) -> Owner | None:
@@ -144,9 +145,9 @@ class Owner:
             if container_status in ("exited", "dead"):
                 return f"it is {container_status}, from another boot of {self.host}"
             return None
-        if not _pid_exists(self.pid):
+        if not pid_exists(self.pid):
             return f"its owner, pid {self.pid} on {self.host}, is not running"
-        if self.start and self.start != _process_start(self.pid):
+        if self.start and self.start != _start_label(self.pid):
             return f"its owner, pid {self.pid} on {self.host}, ended (the pid was reused)"
         return None
 
@@ -182,28 +183,6 @@ def sweep_stale_containers(client: Any) -> list[str]:
     return removed
 
 
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _process_start(pid: int) -> str:
-    """The start time of process ``pid`` in clock ticks since boot (Linux), or ''."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    # the command name (field 2) may hold spaces and parentheses: split after its last ')'
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's
-    return True
+def _start_label(pid: int) -> str:
+    """The start time of ``pid`` as a label: clock ticks since boot, or '' where unknown."""
+    return str(process_start(pid) or "")

@@ -66,7 +66,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.close()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_sessionstart(session: pytest.Session) -> None:
+    chaos = chaos_session(session.config)
+    if chaos.worker_id is None:  # one sweep a run: the process that shows the header
+        chaos.sweep_leftovers()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
     return chaos_session(config).header()
 
 
@@ -177,6 +183,7 @@ def service(
         log=session.fault_log(node),
         seeds=session.seeds(node.nodeid),
         engine=session.container_engine,
+        supervisor=session.supervisor,
         workdir=lambda: tmp_path_factory.mktemp("services-" + re.sub(r"\W", "_", node.name)[:30]),
     )
     sections.add(node, manager.report_sections)

@@ -1,7 +1,9 @@
-"""The chaos state of one pytest session: settings, seed, and the Toxiproxy backends.
+"""The chaos state of one pytest session: settings, seed, the Toxiproxy backends, and the
+supervisor that ends what the session started however the session ends.
 
-Backends start on first use, so a session whose tests never ask for ``toxiproxy`` pays
-nothing for them; they stop when the session ends, whatever happened.
+Backends and the supervisor start on first use, so a session whose tests never ask for
+``toxiproxy`` or ``service`` pays nothing for them; they stop when the session ends,
+whatever happened.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 
 from . import settings as settings_module
 from .faults import FaultLog, FaultRecord
+from .leftovers.supervisor import Supervisor
 from .proxy.backends import Backend, BackendError, make_backend
 from .seeding import TestSeeds
 
@@ -37,9 +40,15 @@ class ChaosSession:
             loaded = replace(loaded, seed=int(workerinput[WORKER_SEED_KEY]), seed_origin="given")
         self.settings = loaded
         self.session_id = uuid.uuid4().hex[:12]
+        self.supervisor = Supervisor()
+        #: what the sweep of dead runs' leftovers at session start did, in one line
+        self.leftovers: str | None = None
         try:
             self._backends: dict[str, Backend] = make_backend(
-                loaded.toxiproxy, seed=loaded.seed, session_id=self.session_id
+                loaded.toxiproxy,
+                seed=loaded.seed,
+                session_id=self.session_id,
+                supervisor=self.supervisor,
             )
         except BackendError as error:
             raise pytest.UsageError(f"--chaos-toxiproxy: {error}") from None
@@ -54,9 +63,17 @@ class ChaosSession:
         if self.worker_id is None and cache is not None:
             cache.set(settings_module.CACHE_KEY_SEED, self.settings.seed)
 
-    def header(self) -> str:
+    def sweep_leftovers(self) -> None:
+        """Remove what runs that are no longer alive left on the servers of this session
+        that it does not own, and their disk fill files (see :mod:`.leftovers.sweep`)."""
+        from .leftovers.sweep import sweep_dead_runs
+
+        self.leftovers = sweep_dead_runs(self._foreign_urls(), self.supervisor.folder)
+
+    def header(self) -> list[str]:
         line = f"chaos: seed={self.settings.seed} toxiproxy={self.settings.toxiproxy.describe()}"
-        return line + (" dry-run" if self.settings.dry_run else "")
+        lines = [line + (" dry-run" if self.settings.dry_run else "")]
+        return lines + ([self.leftovers] if self.leftovers else [])
 
     def worker_input(self) -> dict[str, Any]:
         return {WORKER_SEED_KEY: self.settings.seed}
@@ -67,6 +84,13 @@ class ChaosSession:
     def shared_server(self) -> bool:
         """Whether several workers may talk to the same server (everything but embedded)."""
         return self.settings.toxiproxy.kind != "embedded"
+
+    def _foreign_urls(self) -> list[str]:
+        """The API URLs of the servers this session uses but does not own."""
+        target = self.settings.toxiproxy
+        if target.kind == "url":
+            return [target.value]
+        return list(target.hosts.values())
 
     def urls(self) -> dict[str, str]:
         """The API URL of every backend, starting them on first call."""
@@ -82,12 +106,19 @@ class ChaosSession:
         """A tracking client per backend for one test (or, with None, for the session)."""
         from .proxy.tracked import ChaosToxiproxy
 
-        prefix = f"{self.worker_id}-" if self.worker_id and self.shared_server else ""
+        # on a server the run does not own, names carry the run's identity (which also
+        # keeps xdist workers apart); on one it starts per worker, the worker's prefix
+        foreign = bool(self._foreign_urls())
+        suffix = self.supervisor.identity.suffix if foreign else ""
+        prefix = (
+            f"{self.worker_id}-" if self.worker_id and self.shared_server and not foreign else ""
+        )
 
         def client(url: str, hosts: dict[str, ChaosToxiproxy] | None = None) -> ChaosToxiproxy:
             return ChaosToxiproxy(
                 url,
                 prefix=prefix,
+                suffix=suffix,
                 dry_run=self.settings.dry_run,
                 on_applied=lambda fault: self._applied(item, fault),
                 on_rolled_back=lambda fault: self._rolled_back(item, fault),
@@ -142,8 +173,13 @@ class ChaosSession:
         return TestSeeds(self.settings.seed, nodeid)
 
     def close(self) -> None:
-        for backend in self._backends.values():
-            backend.stop()
-        self._urls.clear()
-        if self._engine is not None:
-            self._engine.close()
+        """Stop the backends, then the supervisor: it ends whatever processes an
+        interrupted teardown left, and removes this run's proxies, toxics and fill files."""
+        try:
+            for backend in self._backends.values():
+                backend.stop()
+            self._urls.clear()
+        finally:
+            self.supervisor.close()
+            if self._engine is not None:
+                self._engine.close()

@@ -4,19 +4,7 @@ the toxiproxy fixture undoing whatever a test did."""
 from __future__ import annotations
 
 import json
-import os
-import queue
 import re
-import select
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
@@ -236,7 +224,7 @@ def test_dry_run_records_faults_without_applying(
             with proxy.latency(100):
                 pass
             proxy.disable()
-            state = httpx.get(toxiproxy.url + "/proxies/db").json()
+            state = httpx.get(toxiproxy.url + "/proxies/" + proxy.name).json()
             assert state["toxics"] == [] and state["enabled"] is True
         """
     )
@@ -306,6 +294,42 @@ def test_xdist_workers_are_isolated(pytester: pytest.Pytester, embedded_server: 
     embedded = pytester.runpytest("-n", "2")
     embedded.assert_outcomes(passed=6)
     assert httpx.get(embedded_server.url + "/proxies").json() == {}
+
+
+NAMES_SUITE = """
+import os
+from pytest_chaos.leftovers.identity import RunIdentity
+
+SUFFIX = RunIdentity.current().suffix if os.environ["OWNED"] == "no" else ""
+
+def test_names(toxiproxy):
+    link = toxiproxy.proxy("db", upstream="127.0.0.1:9")
+    assert link.name == "db" + SUFFIX
+    toxic = link.latency(10)
+    assert toxic.name == "latency_downstream" + SUFFIX
+    cut = link.add_toxic("timeout", name="cut", timeout=0)
+    assert cut.name == "cut" + SUFFIX
+    assert toxiproxy["db"].name == link.name
+    assert link.toxic("latency_downstream").name == toxic.name
+    assert link.toxic("cut").name == cut.name
+    assert [(f.target, f.details["toxic"]) for f in toxiproxy.faults] == [
+        ("db", "latency_downstream"), ("db", "cut")
+    ]
+"""
+
+
+@pytest.mark.parametrize("owned", ["yes", "no"])
+def test_names_carry_the_run_on_a_server_it_does_not_own(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, real_server: ApiServer, owned: str
+) -> None:
+    """On a URL backend the run's proxies and toxics are named with its identity, found by
+    the names the test gave, and reported by them; on a server of its own, as given."""
+    real_server.clear()
+    monkeypatch.setenv("OWNED", owned)
+    pytester.makepyfile(NAMES_SUITE)
+    args = [] if owned == "yes" else [f"--chaos-toxiproxy={real_server.url}"]
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=1)
+    assert httpx.get(real_server.url + "/proxies").json() == {}
 
 
 # -- the fixture's seed, sessions, clients and hosts ------------------------------------------
@@ -405,7 +429,7 @@ def test_first(toxiproxy, shared):
     found = toxiproxy["shared"]
     found.latency(100)
     found.disable()
-    state = httpx.get(toxiproxy.url + "/proxies/shared").json()
+    state = httpx.get(toxiproxy.url + "/proxies/" + found.name).json()
     assert state["enabled"] is False and len(state["toxics"]) == 1
 """
 
@@ -415,9 +439,9 @@ import httpx
 
 def test_second(toxiproxy, shared):
     state = httpx.get(toxiproxy.url + "/proxies").json()
-    assert list(state) == ["shared"], state
-    assert state["shared"]["toxics"] == [] and state["shared"]["enabled"] is True
-    assert state["shared"]["listen"] == shared.listen
+    assert list(state) == [shared.name], state
+    assert state[shared.name]["toxics"] == [] and state[shared.name]["enabled"] is True
+    assert state[shared.name]["listen"] == shared.listen
     with socket.create_connection((shared.host, shared.port), timeout=10) as sock:
         sock.sendall(b"ok")
         assert sock.recv(2) == b"ok"
@@ -489,9 +513,10 @@ def test_toxiproxy_python_changes_are_reverted(
 
 HOSTS_SUITE = """
 import httpx, pytest
+from pytest_chaos.leftovers.identity import untag
 
 def names(url):
-    return sorted(httpx.get(url + "/proxies").json())
+    return sorted(untag(name) for name in httpx.get(url + "/proxies").json())
 
 def test_hosts(toxiproxy):
     test_hosts.client = toxiproxy
@@ -504,7 +529,7 @@ def test_hosts(toxiproxy):
     toxiproxy.host("a").proxy("also_near", upstream="127.0.0.1:9")
     assert names({a!r}) == ["also_near", "near"]
     assert names({b!r}) == ["far", "pre"]
-    assert len(httpx.get({b!r} + "/proxies/pre").json()["toxics"]) == 1
+    assert len(httpx.get({b!r} + "/proxies/pre").json()["toxics"]) == 1  # a toxic of this run
     with pytest.raises(KeyError, match="no Toxiproxy host named 'c'; known hosts: a, b"):
         toxiproxy.host("c")
 
@@ -541,196 +566,7 @@ def test_several_hosts(
         stop_server(other)
 
 
-# -- interrupted runs ---------------------------------------------------------------------------
-
-BLOCKED_SUITE = """
-import os, socket
-
-def test_blocked(toxiproxy):
-    toxiproxy["shared"].timeout(0)  # a fault on a proxy the test did not create
-    silent = socket.create_server(("127.0.0.1", 0))  # accepts (in the kernel), never answers
-    mine = toxiproxy.proxy("mine", upstream="127.0.0.1:%d" % silent.getsockname()[1])
-    mine.timeout(0)
-    with socket.create_connection((mine.host, mine.port)) as sock:
-        sock.sendall(b"hello?")
-        print("\\nREADY", toxiproxy.url, mine.listen, os.getpid(), flush=True)
-        sock.recv(1)  # blocks until interrupted
-"""
-
-SHARED_CONFTEST = """
-import pytest
-
-@pytest.fixture(scope="session", autouse=True)
-def shared(toxiproxy_session):
-    toxiproxy_session.proxy("shared", upstream="127.0.0.1:9")
-"""
-
-
-class BlockedRun:
-    """A pytest subprocess whose output is read in the background, line by line."""
-
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        self.process = process
-        self.output: list[str] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            self._lines.put(raw.decode(errors="replace"))
-        self._lines.put(None)
-
-    def _next_line(self, deadline: float) -> str | None:
-        try:
-            line = self._lines.get(timeout=max(deadline - time.monotonic(), 0))
-        except queue.Empty:
-            raise AssertionError("the inner run is stuck:\n" + "".join(self.output)) from None
-        if line is not None:
-            self.output.append(line)
-        return line
-
-    def ready(self, timeout: float = 60) -> list[str]:
-        """The fields after READY in the inner test's output (which must get that far)."""
-        deadline = time.monotonic() + timeout
-        while (line := self._next_line(deadline)) is not None:
-            if line.startswith("READY "):
-                return line.split()[1:]
-        raise AssertionError("the inner run ended before READY:\n" + "".join(self.output))
-
-    def finish(self, timeout: float = 60) -> tuple[int, str]:
-        """Its exit code and whole output, once it has ended by itself."""
-        deadline = time.monotonic() + timeout
-        while self._next_line(deadline) is not None:
-            pass
-        return self.process.wait(max(deadline - time.monotonic(), 1)), "".join(self.output)
-
-
-@contextmanager
-def blocked_run(pytester: pytest.Pytester, *args: str) -> Iterator[BlockedRun]:
-    """pytest blocked in ``test_blocked`` holding faults, in a session of its own so that
-    signals to its process group reach nobody else; killed on exit if still running."""
-    pytester.makepyfile(BLOCKED_SUITE)
-    process = pytester.popen(
-        [sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield BlockedRun(process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-
-
-def test_sigint_in_a_blocked_test_undoes_its_faults(
-    pytester: pytest.Pytester, server: ApiServer
-) -> None:
-    with server.client() as http:
-        http.post("/proxies", json={"name": "shared", "upstream": "127.0.0.1:9"})
-        with blocked_run(pytester, f"--chaos-toxiproxy={server.url}") as run:
-            url, _, pid = run.ready()
-            assert url == server.url
-            state = http.get("/proxies").json()
-            assert sorted(state) == ["mine", "shared"]
-            assert len(state["shared"]["toxics"]) == 1 and len(state["mine"]["toxics"]) == 1
-            os.kill(int(pid), signal.SIGINT)
-            code, output = run.finish()
-        assert code == pytest.ExitCode.INTERRUPTED, output
-        assert "KeyboardInterrupt" in output
-        state = http.get("/proxies").json()
-    assert list(state) == ["shared"], state
-    assert state["shared"]["toxics"] == [] and state["shared"]["enabled"] is True
-
-
-def test_pytest_timeout_in_a_blocked_test_undoes_its_faults(
-    pytester: pytest.Pytester, server: ApiServer
-) -> None:
-    """pytest-timeout's signal method fails the test from inside it; teardown still runs."""
-    with server.client() as http:
-        http.post("/proxies", json={"name": "shared", "upstream": "127.0.0.1:9"})
-        args = ("--timeout=3", "--timeout-method=signal", f"--chaos-toxiproxy={server.url}")
-        with blocked_run(pytester, *args) as run:
-            run.ready()
-            code, output = run.finish()
-        assert code == pytest.ExitCode.TESTS_FAILED, output
-        assert "Timeout" in output
-        state = http.get("/proxies").json()
-    assert list(state) == ["shared"], state
-    assert state["shared"]["toxics"] == [] and state["shared"]["enabled"] is True
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid``, from /proc (no psutil, and the kernel may
-    lack /proc/PID/task/TID/children)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # gone meanwhile
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces and parentheses
-        if int(text.rpartition(")")[2].split()[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def embedded_server_of(pid: int, url: str) -> int:
-    """The pid of the embedded server that pytest ``pid`` started for ``url``."""
-    port = url.rpartition(":")[2]
-    for child in children(pid):
-        argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-        if b"pytest_chaos.proxy" in argv and port.encode() in argv:
-            return child
-    raise AssertionError(f"no embedded server for {url} among the children of {pid}")
-
-
-def wait_for_exit(pid: int, timeout: float) -> None:
-    """Wait for a process that is not our child to exit (a zombie has exited)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        ready, _, _ = select.select([fd], [], [], timeout)
-    finally:
-        os.close(fd)
-    assert ready, f"process {pid} still running {timeout} s after its parent was killed"
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG and /proc are Linux's")
-def test_sigkilled_run_leaves_no_embedded_server(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(SHARED_CONFTEST)
-    with blocked_run(pytester) as run:
-        url, listen, pid = run.ready()
-        assert int(pid) == run.process.pid
-        server_pid = embedded_server_of(run.process.pid, url)
-        assert httpx.get(url + "/version", timeout=10).status_code == 200
-        run.process.kill()
-        run.process.wait(30)
-        wait_for_exit(server_pid, timeout=15)
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(url + "/version", timeout=10)
-    host, _, port = listen.rpartition(":")
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection((host, int(port)), timeout=10).close()
-
-
-def test_ctrl_c_on_the_embedded_backend_undoes_cleanly(pytester: pytest.Pytester) -> None:
-    """Ctrl-C in a terminal signals the whole process group: the embedded server must keep
-    serving until pytest has undone the interrupted test's faults, then stop with it."""
-    pytester.makeconftest(SHARED_CONFTEST)
-    with blocked_run(pytester) as run:
-        url, _, pid = run.ready()
-        os.killpg(int(pid), signal.SIGINT)  # pytest leads its own session: this is its group
-        code, output = run.finish()
-    assert code == pytest.ExitCode.INTERRUPTED, output
-    assert "KeyboardInterrupt" in output
-    assert "chaos teardown could not undo" not in output, output
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(url + "/version", timeout=10)
+# -- interrupted runs: tests/test_when_things_go_wrong.py ----------------------------------------
 
 
 # -- hooks ----------------------------------------------------------------------------------------

@@ -1,19 +1,22 @@
 """Where the Toxiproxy API comes from: the embedded server, a ``toxiproxy-server`` binary, a
 container, or a URL someone else runs. Every backend ends as a URL; everything above it
 speaks HTTP, so the embedded engine is just another server.
+
+Server processes are started by the session's supervisor, which ends them if the test
+process dies; their output goes to an anonymous file, which no exit can leave behind.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..containers import (
     EngineError,
@@ -22,6 +25,7 @@ from ..containers import (
     session_labels,
     sweep_stale_containers,
 )
+from ..leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
 from ..settings import DEFAULT_CONTAINER_IMAGE, ToxiproxyTarget
 
 READY_TIMEOUT_S = 30.0
@@ -83,46 +87,51 @@ class Backend:
 
 
 class UrlBackend(Backend):
-    """A Toxiproxy API that is already running (Docker Compose, a sidecar, another host)."""
+    """A Toxiproxy API that is already running (Docker Compose, a sidecar, another host).
+    The run's proxies and toxics there are removed when the session ends, however it ends
+    (the supervisor does it if the test process dies)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, supervisor: Supervisor | None = None) -> None:
         self.url = url
         self.description = url
+        self._supervisor = supervisor
 
     def start(self) -> str:
         wait_ready(self.url, f"the Toxiproxy API at {self.url}")
+        if self._supervisor is not None:
+            try:
+                self._supervisor.watch(self.url)
+            except SupervisorError as error:
+                raise BackendError(str(error)) from None
         return self.url
 
 
 class ProcessBackend(Backend):
-    """A server process on a free loopback port, killed with the session (or with us)."""
+    """A server process on a free loopback port, stopped with the session (or by the
+    session's supervisor, if the test process dies)."""
 
-    def __init__(self, argv_for_port: Callable[[int], list[str]], description: str) -> None:
+    def __init__(
+        self,
+        argv_for_port: Callable[[int], list[str]],
+        description: str,
+        supervisor: Supervisor,
+    ) -> None:
         self._argv_for_port = argv_for_port
         self.description = description
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log_path: Path | None = None
+        self._supervisor = supervisor
+        self._process: SupervisedProcess | None = None
+        self._log: IO[bytes] | None = None
 
     def start(self) -> str:
         port = free_port()
         argv = self._argv_for_port(port)
-        log = _temp_log(self.description)
-        self._log_path = Path(log.name)
+        self._log = tempfile.TemporaryFile(prefix="pytest-chaos-server-")  # noqa: SIM115 (closed by stop())
         try:
-            self._process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent(os.getpid()) if sys.platform == "linux" else None,
-                # its own session: Ctrl-C in a terminal reaches pytest only, which still needs
-                # the server to undo the interrupted test's faults; it stops the server itself
-                start_new_session=True,
-            )
-        except OSError as error:
+            # its own session (the supervisor's doing): Ctrl-C in a terminal reaches pytest
+            # only, which still needs the server to undo the interrupted test's faults
+            self._process = self._supervisor.spawn(argv, stdout=self._log.fileno())
+        except (OSError, SupervisorError) as error:
             raise BackendError(f"cannot start {self.description} ({argv[0]}): {error}") from None
-        finally:
-            log.close()
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, self.description, self._exit_reason)
         return url
@@ -133,9 +142,10 @@ class ProcessBackend(Backend):
         return f"exit code {self._process.returncode}; output: {self.output()[-2000:]!r}"
 
     def output(self) -> str:
-        if self._log_path is None or not self._log_path.exists():
+        """What the server wrote so far."""
+        if self._log is None:
             return ""
-        return self._log_path.read_text(errors="replace")
+        return os.pread(self._log.fileno(), 1 << 24, 0).decode(errors="replace")
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -146,42 +156,16 @@ class ProcessBackend(Backend):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if self._log_path is not None:
-            self._log_path.unlink(missing_ok=True)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
-def _temp_log(description: str) -> Any:
-    import tempfile
+def embedded_backend(seed: int, supervisor: Supervisor) -> ProcessBackend:
+    """The embedded engine as a process of its own: its own interpreter and GIL, so a test
+    that keeps the CPU busy does not skew toxic timing (measured in BENCHMARKS.md)."""
 
-    prefix = "pytest-chaos-" + "".join(c if c.isalnum() else "-" for c in description)[:30]
-    return tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)
-
-
-def _die_with_parent(parent: int) -> Callable[[], None]:
-    """For the child: ask Linux to SIGTERM us when the test process ``parent`` dies, so an
-    interrupted or crashed run leaves no server behind. (Linux sends it when the thread
-    that started the child ends: backends start from pytest's main thread.)"""
-    import ctypes
-
-    # looked up here, before the fork: the child must not import (another thread may have
-    # held the import lock when it forked)
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    pr_set_pdeathsig = 1
-    sigterm = int(signal.SIGTERM)
-
-    def setup() -> None:
-        prctl(pr_set_pdeathsig, sigterm)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return setup
-
-
-def embedded_backend(seed: int) -> ProcessBackend:
-    """The embedded engine as a child process: its own interpreter and GIL, so a test that
-    keeps the CPU busy does not skew toxic timing (measured in BENCHMARKS.md)."""
-
-    return ProcessBackend(lambda port: embedded_argv(port, seed), "embedded")
+    return ProcessBackend(lambda port: embedded_argv(port, seed), "embedded", supervisor)
 
 
 def embedded_argv(port: int, seed: int) -> list[str]:
@@ -225,13 +209,13 @@ def find_toxiproxy_binary(explicit: str = "") -> str:
     )
 
 
-def binary_backend(path: str) -> ProcessBackend:
+def binary_backend(path: str, supervisor: Supervisor) -> ProcessBackend:
     binary = find_toxiproxy_binary(path)
 
     def argv(port: int) -> list[str]:
         return [binary, "-host", "127.0.0.1", "-port", str(port)]
 
-    return ProcessBackend(argv, f"toxiproxy-server ({binary})")
+    return ProcessBackend(argv, f"toxiproxy-server ({binary})", supervisor)
 
 
 class ContainerBackend(Backend):
@@ -341,14 +325,16 @@ class ContainerBackend(Backend):
                 client.close()
 
 
-def make_backend(target: ToxiproxyTarget, *, seed: int, session_id: str) -> dict[str, Backend]:
+def make_backend(
+    target: ToxiproxyTarget, *, seed: int, session_id: str, supervisor: Supervisor
+) -> dict[str, Backend]:
     """The backends named by ``--chaos-toxiproxy``; the first is the ``toxiproxy`` fixture's."""
     if target.kind == "embedded":
-        return {"default": embedded_backend(seed)}
+        return {"default": embedded_backend(seed, supervisor)}
     if target.kind == "url":
-        return {"default": UrlBackend(target.value)}
+        return {"default": UrlBackend(target.value, supervisor)}
     if target.kind == "binary":
-        return {"default": binary_backend(target.value)}
+        return {"default": binary_backend(target.value, supervisor)}
     if target.kind == "container":
         return {"default": ContainerBackend(target.value, session_id)}
-    return {name: UrlBackend(url) for name, url in target.hosts.items()}
+    return {name: UrlBackend(url, supervisor) for name, url in target.hosts.items()}

@@ -2,8 +2,11 @@
 and every fault it applied, and undoes all of them at teardown whatever the outcome.
 
 Under ``--chaos-dry-run`` faults are recorded and reported but never sent to the server;
-proxies are still created, since they are plumbing, not faults. On a server shared by
-several xdist workers, proxy names get the worker's prefix so tests cannot collide.
+proxies are still created, since they are plumbing, not faults. On a server the run does
+not own, the names of the proxies and toxics it creates carry the run's identity
+(``suffix``, see :mod:`pytest_chaos.leftovers.identity`), so that they are removed even if
+the run dies, and runs (xdist workers among them) cannot collide; on a server that each
+xdist worker starts for itself, proxy names get the worker's prefix.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from ..faults import FaultListener, FaultLog, FaultRecord, ignore_fault
+from ..leftovers.identity import untag
 from ..seeding import TestSeeds
 from .client import Proxy, Toxic, Toxiproxy
 from .errors import NotFound
@@ -27,6 +31,7 @@ class ChaosToxiproxy(Toxiproxy):
         url: str,
         *,
         prefix: str = "",
+        suffix: str = "",
         dry_run: bool = False,
         on_applied: FaultListener = ignore_fault,
         on_rolled_back: FaultListener = ignore_fault,
@@ -37,6 +42,7 @@ class ChaosToxiproxy(Toxiproxy):
         super().__init__(url, timeout=timeout)
         self.seeds = seeds
         self.prefix = prefix
+        self.suffix = suffix
         self.dry_run = dry_run
         self.log = FaultLog(dry_run=dry_run, on_applied=on_applied, on_rolled_back=on_rolled_back)
         self._hosts = hosts if hosts is not None else {}
@@ -60,7 +66,7 @@ class ChaosToxiproxy(Toxiproxy):
         unless ``listen`` says otherwise, and its toxicity draws come from the test's seed."""
         if seed is None and self.seeds is not None:
             seed = self.seeds.int_seed(f"toxiproxy:{name}")
-        proxy = super().create(self.prefix + name, upstream, listen, enabled=enabled, seed=seed)
+        proxy = super().create(self.server_name(name), upstream, listen, enabled=enabled, seed=seed)
         assert isinstance(proxy, TrackedProxy)
         self._own_proxies.add(proxy.name)
         self.defer(lambda: _missing_ok(proxy.delete))
@@ -73,7 +79,7 @@ class ChaosToxiproxy(Toxiproxy):
         are deleted at teardown, replaced ones come back as they were."""
         specs: list[Mapping[str, Any]] = []
         for given in proxies:
-            spec = {**given, "name": self.prefix + str(given.get("name", ""))}
+            spec = {**given, "name": self.server_name(str(given.get("name", "")))}
             if "seed" not in spec and self.seeds is not None:
                 spec["seed"] = self.seeds.int_seed(f"toxiproxy:{given.get('name', '')}")
             specs.append(spec)
@@ -91,14 +97,19 @@ class ChaosToxiproxy(Toxiproxy):
                     self.defer(restore[proxy.name])
         return made
 
+    def server_name(self, name: str) -> str:
+        """The name the server knows a proxy by that this client creates as ``name``."""
+        return self.prefix + name + self.suffix
+
     def get(self, name: str) -> TrackedProxy:
-        """An existing proxy by name (this worker's prefixed one first, on a shared server)."""
-        if self.prefix:
-            try:
-                proxy = super().get(self.prefix + name)
-            except NotFound:
-                proxy = super().get(name)
-        else:
+        """An existing proxy by name: one this run created (its name carries the worker's
+        prefix or the run's identity), else one of that very name."""
+        own = self.server_name(name)
+        try:
+            proxy = super().get(own)
+        except NotFound:
+            if own == name:
+                raise
             proxy = super().get(name)
         assert isinstance(proxy, TrackedProxy)
         return proxy
@@ -148,6 +159,21 @@ class TrackedProxy(Proxy):
 
     api: ChaosToxiproxy
 
+    @property
+    def label(self) -> str:
+        """Its name as the test gave it, for records and reports."""
+        return untag(self.name)
+
+    def toxic(self, name: str) -> Toxic:
+        """A toxic by name: one this run added (its name carries the run's identity), else
+        one of that very name."""
+        if self.api.suffix and not name.endswith(self.api.suffix):
+            try:
+                return super().toxic(name + self.api.suffix)
+            except NotFound:
+                pass
+        return super().toxic(name)
+
     def add_toxic(
         self,
         type: str,
@@ -158,6 +184,8 @@ class TrackedProxy(Proxy):
         **attributes: int,
     ) -> Toxic:
         details: dict[str, Any] = {"stream": stream, "toxicity": toxicity, **attributes}
+        if self.api.suffix:  # the server's default name, marked with the run's identity
+            name = (name or f"{type}_{stream}") + self.api.suffix
         if self.api.dry_run:
             toxic_name = name or f"{type}_{stream}"
             data = {
@@ -173,7 +201,7 @@ class TrackedProxy(Proxy):
                 type, name=name, stream=stream, toxicity=toxicity, **attributes
             )
         fault = FaultRecord(
-            type, self.name, {"toxic": toxic.name, **details}, dry_run=self.api.dry_run
+            type, self.label, {"toxic": untag(toxic.name), **details}, dry_run=self.api.dry_run
         )
         key = (self.name, toxic.name)
 
@@ -208,7 +236,7 @@ class TrackedProxy(Proxy):
         """Take the proxy down: listener closed, connections cut, until enabled again."""
         if self._rollback_down is not None:
             return
-        fault = FaultRecord("down", self.name, dry_run=self.api.dry_run)
+        fault = FaultRecord("down", self.label, dry_run=self.api.dry_run)
         if not self.api.dry_run:
             Proxy.update(self, enabled=False)  # the fault's rollback is its undo
         self._rollback_down = self.api.record(fault, lambda: _missing_ok(self._enable_on_server))

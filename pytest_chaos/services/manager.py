@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..faults import FaultLog, FaultRecord
+from ..leftovers.supervisor import Supervisor
 from ..seeding import TestSeeds
 from . import blast, procs, resources
 from . import ports as ports_module
@@ -42,8 +43,13 @@ class ServiceManager:
         seeds: TestSeeds,
         workdir: Callable[[], Path],
         engine: Callable[[], Engine] | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._log = log
+        # the session's, which ends this test's processes if the session dies; without
+        # one, a private one that close() stops
+        self._supervisor = supervisor or Supervisor()
+        self._own_supervisor = supervisor is None
         self._seeds = seeds
         self._picks = 0
         self._workdir = workdir
@@ -123,6 +129,7 @@ class ServiceManager:
             log_path=folder / "output.log",
             faults=self._log,
             marker=procs.marker(name),
+            supervisor=self._supervisor,
         )
         self._services[name] = handle
         if start:
@@ -216,31 +223,46 @@ class ServiceManager:
 
     def cpu_hog(self, cores: int = 1, *, seconds: float) -> resources.Hog:
         """Keep ``cores`` cores busy for ``seconds`` seconds (or until ended)."""
-        return resources.cpu_hog(self._log, cores, seconds=seconds)
+        return resources.cpu_hog(self._log, self._supervisor, cores, seconds=seconds)
 
     def memory_hog(self, mb: int, *, seconds: float) -> resources.Hog:
         """Hold ``mb`` MiB of memory for ``seconds`` seconds (or until ended)."""
-        return resources.memory_hog(self._log, mb, seconds=seconds)
+        return resources.memory_hog(self._log, self._supervisor, mb, seconds=seconds)
 
     def disk_fill(self, path: str | os.PathLike[str], mb: int) -> resources.DiskFill:
         """Fill ``mb`` MiB of the file system under the directory ``path`` with a file
         that is removed when the fault ends (at teardown at the latest)."""
-        return resources.disk_fill(self._log, path, mb)
+        return resources.disk_fill(self._log, self._supervisor, path, mb)
 
     # -- teardown and reports --------------------------------------------------------------
 
     def close(self) -> list[BaseException]:
         """Undo every fault (newest first), then stop every service (last started first)
-        and check that none left a process behind. Returns the errors met on the way."""
-        errors = self._log.undo()
-        for handle in reversed(list(self._services.values())):
-            try:
-                handle.close()
-            except Exception as error:
-                errors.append(error)
-        if self._own_engine is not None:
-            self._own_engine.close()
+        and check that none left a process behind. Returns the errors met on the way.
+
+        Interrupted (a second Ctrl-C, a timeout during teardown), it kills every process
+        of its services at once before the interruption goes on."""
+        try:
+            errors = self._log.undo()
+            for handle in reversed(list(self._services.values())):
+                try:
+                    handle.close()
+                except Exception as error:
+                    errors.append(error)
+        except BaseException:
+            self._kill_processes()
+            raise
+        finally:
+            if self._own_engine is not None:
+                self._own_engine.close()
+            if self._own_supervisor:
+                self._supervisor.close()
         return errors
+
+    def _kill_processes(self) -> None:
+        for handle in self._services.values():
+            if isinstance(handle, ProcessService):
+                handle.kill_tree()
 
     def report_sections(self) -> list[tuple[str, str]]:
         """One report section per service: where its log is, and the log's last lines."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..faults import ActiveFault, FaultLog
+from ..leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
 from . import ports as ports_module
 from . import procs
 from .errors import ServiceError
@@ -47,6 +48,7 @@ class ProcessService(Service):
         log_path: Path,
         faults: FaultLog,
         marker: str,
+        supervisor: Supervisor,
     ) -> None:
         super().__init__(
             name,
@@ -62,7 +64,8 @@ class ProcessService(Service):
         self.cwd = cwd
         self.log_path = log_path
         self.marker = marker
-        self._process: subprocess.Popen[bytes] | None = None
+        self._supervisor = supervisor
+        self._process: SupervisedProcess | None = None
         self._log_offset = 0
 
     # -- what it is doing ------------------------------------------------------------------
@@ -135,6 +138,11 @@ class ProcessService(Service):
         if self._process is not None:
             self._shut_down(self.stop_timeout)
 
+    def kill_tree(self) -> None:
+        """SIGKILL every process of it now, without waiting: the last resort of an
+        interrupted teardown (the session's supervisor reaps them)."""
+        self._signal(signal.SIGKILL)
+
     # -- the machinery ---------------------------------------------------------------------
 
     def _launch(self, *, wait: bool) -> None:
@@ -142,8 +150,10 @@ class ProcessService(Service):
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         try:
             with self.log_path.open("ab") as log:
-                self._process = procs.spawn(self.argv, stdout=log, env=self.env, cwd=self.cwd)
-        except OSError as error:
+                self._process = self._supervisor.spawn(
+                    self.argv, stdout=log.fileno(), env=self.env, cwd=self.cwd
+                )
+        except (OSError, SupervisorError) as error:
             raise ServiceError(
                 f"cannot start service {self.name!r} ({self.argv[0]}): {error}"
             ) from None
@@ -205,7 +215,7 @@ class ProcessService(Service):
     def _is_started(self) -> bool:
         return self._process is not None
 
-    def _started_process(self) -> subprocess.Popen[bytes]:
+    def _started_process(self) -> SupervisedProcess:
         self._require_started()
         assert self._process is not None
         return self._process

@@ -1,5 +1,6 @@
-"""Process groups as the services need them: started in a session of their own, signalled
-as a whole, and waited for until no member is left.
+"""Process groups as the services need them: signalled as a whole, and waited for until no
+member is left. (The session's supervisor starts them, each leading a session and process
+group of its own: :mod:`pytest_chaos.leftovers.supervisor`.)
 
 Each service process also carries a marker in its environment (``PYTEST_CHAOS_SERVICE``),
 which its children inherit: on Linux, a child that left the process group (a daemon that
@@ -8,19 +9,14 @@ called ``setsid``) is still found by it, signalled with the rest, and killed at 
 
 from __future__ import annotations
 
-import functools
 import os
-import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
-from ..proxy.backends import _die_with_parent
+from ..leftovers.identity import process_state as state
 
 MARKER = "PYTEST_CHAOS_SERVICE"
 """The environment variable that marks every process a service or a hog starts; its value
@@ -33,54 +29,6 @@ _LINUX = sys.platform.startswith("linux")
 def marker(name: str) -> str:
     """A new marker value: ``<pid of this test process>:<random token>:<name>``."""
     return f"{os.getpid()}:{uuid.uuid4().hex[:12]}:{name}"
-
-
-def spawn(
-    argv: Sequence[str],
-    *,
-    stdout: IO[bytes] | int,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-) -> subprocess.Popen[bytes]:
-    """Start ``argv`` as the leader of a new session and process group, stdout and stderr
-    both to ``stdout`` (a file, or ``subprocess.PIPE``); on Linux it gets SIGTERM if the
-    test process dies. Raises OSError when it cannot start.
-
-    Linux sends that signal when the *thread* that started the child ends, so a start asked
-    for from another thread (an experiment's conductor restarting a killed service) is
-    made by one long-lived spawner thread instead."""
-    start = functools.partial(_popen, list(argv), stdout, env, cwd)
-    if not _LINUX or threading.current_thread() is threading.main_thread():
-        return start()
-    return _spawner().submit(start).result()
-
-
-def _popen(
-    argv: list[str], stdout: IO[bytes] | int, env: Mapping[str, str] | None, cwd: Path | None
-) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=subprocess.STDOUT,
-        env=None if env is None else dict(env),
-        cwd=cwd,
-        start_new_session=True,
-        preexec_fn=_die_with_parent(os.getpid()) if _LINUX else None,
-    )
-
-
-_SPAWNERS: list[ThreadPoolExecutor] = []
-_SPAWNERS_LOCK = threading.Lock()
-
-
-def _spawner() -> ThreadPoolExecutor:
-    """The thread that starts the processes other threads ask for; it lives as long as
-    the test process (an idle pool thread waits for work, it does not end)."""
-    with _SPAWNERS_LOCK:
-        if not _SPAWNERS:
-            _SPAWNERS.append(ThreadPoolExecutor(1, thread_name_prefix="pytest-chaos-spawner"))
-        return _SPAWNERS[0]
 
 
 def members(pgid: int, marker: str | None = None) -> list[int]:
@@ -114,24 +62,14 @@ def _scan(pgid: int, marker: str | None) -> tuple[list[int], list[int]]:
     needle = b"\0" + f"{MARKER}={marker}".encode() + b"\0" if marker else None
     in_group: list[int] = []
     outside: list[int] = []
-    for pid, state, group in _processes():
-        if state == "Z":
+    for pid, letter, group in _processes():
+        if letter == "Z":
             continue
         if group == pgid:
             in_group.append(pid)
         elif needle is not None and needle in b"\0" + _environ(pid):
             outside.append(pid)
     return in_group, outside
-
-
-def state(pid: int) -> str | None:
-    """The scheduler state letter of ``pid`` (``R``, ``S``, ``T`` for stopped, ``Z``...), or
-    None when it is gone or the platform has no ``/proc``."""
-    try:
-        stat = (_PROC / str(pid) / "stat").read_bytes()
-    except OSError:
-        return None
-    return stat[stat.rindex(b")") + 2 :].split()[0].decode()
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
@@ -165,4 +103,4 @@ def _environ(pid: int) -> bytes:
         return b""
 
 
-__all__ = ["MARKER", "marker", "members", "signal_all", "spawn", "state", "wait_until"]
+__all__ = ["MARKER", "marker", "members", "signal_all", "state", "wait_until"]

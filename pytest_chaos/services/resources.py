@@ -1,8 +1,11 @@
 """Resource faults on this machine, each bounded and undone: a CPU hog (cores, seconds), a
 memory hog (MB, seconds), a disk fill (a file of MB megabytes, removed at the end).
 
-The hogs are child processes (``_hog.py``) with a hard time bound enforced by the kernel,
-so nothing outlives its seconds, the test, or a crashed test process.
+The hogs are processes (``_hog.py``) started by the session's supervisor, with a hard time
+bound enforced by the kernel, so nothing outlives its seconds, the test, or a killed test
+process. A disk fill's file is entered in the register of fill files before its first byte
+is written (:mod:`pytest_chaos.leftovers.register`): teardown removes it, the supervisor
+removes it if the test process dies, and the next run if both died.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from ..faults import ActiveFault, FaultLog, FaultRecord
+from ..leftovers import register
+from ..leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
 from . import procs
 from .errors import ServiceError
 
@@ -27,6 +33,8 @@ MAX_SECONDS = 86_400
 """The longest a hog may run, in seconds."""
 MEMORY_SHARE = 0.9
 """The largest share of the available memory a memory hog may take."""
+DISK_SHARE = 0.9
+"""The largest share of a file system's free space a disk fill may take."""
 READY_TIMEOUT_S = 30.0
 MB = 2**20
 _HOG = Path(__file__).with_name("_hog.py")
@@ -38,7 +46,7 @@ class Hog(ActiveFault):
     :meth:`end`, on leaving its ``with`` block, or at teardown."""
 
     def __init__(
-        self, record: FaultRecord, log: FaultLog, processes: list[subprocess.Popen[bytes]]
+        self, record: FaultRecord, log: FaultLog, processes: list[SupervisedProcess]
     ) -> None:
         self.processes = processes
         super().__init__(record, log.record(record, self._stop))
@@ -70,32 +78,36 @@ class Hog(ActiveFault):
 class DiskFill(ActiveFault):
     """A file of ``mb`` MiB under a directory, removed when the fault ends."""
 
-    def __init__(self, record: FaultRecord, log: FaultLog, file: Path) -> None:
+    def __init__(
+        self, record: FaultRecord, log: FaultLog, file: Path, remove: Callable[[], None]
+    ) -> None:
         self.file = file
-        super().__init__(record, log.record(record, lambda: file.unlink(missing_ok=True)))
+        super().__init__(record, log.record(record, remove))
 
 
-def cpu_hog(log: FaultLog, cores: int = 1, *, seconds: float) -> Hog:
+def cpu_hog(log: FaultLog, supervisor: Supervisor, cores: int = 1, *, seconds: float) -> Hog:
     """Keep ``cores`` cores busy for ``seconds`` seconds (one busy process per core)."""
     check_cpu_hog(cores, seconds)
     record = FaultRecord(
         "cpu_hog", "localhost", {"cores": cores, "seconds": seconds}, dry_run=log.dry_run
     )
-    return _hog(log, record, [["cpu", str(seconds)]] * cores)
+    return _hog(log, supervisor, record, [["cpu", str(seconds)]] * cores)
 
 
-def memory_hog(log: FaultLog, mb: int, *, seconds: float) -> Hog:
+def memory_hog(log: FaultLog, supervisor: Supervisor, mb: int, *, seconds: float) -> Hog:
     """Hold ``mb`` MiB of resident memory for ``seconds`` seconds; returns once it is held."""
     check_memory_hog(mb, seconds, available_memory_mb())
     record = FaultRecord(
         "memory_hog", "localhost", {"mb": mb, "seconds": seconds}, dry_run=log.dry_run
     )
-    return _hog(log, record, [["memory", str(mb), str(seconds)]])
+    return _hog(log, supervisor, record, [["memory", str(mb), str(seconds)]])
 
 
-def disk_fill(log: FaultLog, path: str | os.PathLike[str], mb: int) -> DiskFill:
+def disk_fill(
+    log: FaultLog, supervisor: Supervisor, path: str | os.PathLike[str], mb: int
+) -> DiskFill:
     """Write a file of ``mb`` MiB in the directory ``path`` (blocks really allocated);
-    it is removed when the fault ends."""
+    it is removed when the fault ends, whatever interrupts the writing."""
     directory = Path(path)
     if not directory.is_dir():
         raise ValueError(f"disk_fill(path={str(path)!r}): not an existing directory")
@@ -104,9 +116,22 @@ def disk_fill(log: FaultLog, path: str | os.PathLike[str], mb: int) -> DiskFill:
     record = FaultRecord(
         "disk_fill", str(directory), {"file": str(file), "mb": mb}, dry_run=log.dry_run
     )
-    if not record.dry_run:
+    if record.dry_run:
+        return DiskFill(record, log, file, lambda: None)
+    supervisor.start()  # it removes the file if this process dies
+    entry = register.enter_fill(file, supervisor.identity.suffix, supervisor.folder)
+
+    def remove() -> None:
+        file.unlink(missing_ok=True)
+        register.leave(entry)
+
+    log.defer(remove)  # before the first byte: teardown removes whatever was written
+    try:
         _allocate(file, mb * MB)
-    return DiskFill(record, log, file)
+    except BaseException:
+        remove()
+        raise
+    return DiskFill(record, log, file, remove)
 
 
 def available_memory_mb() -> int | None:
@@ -149,17 +174,21 @@ def check_memory_hog(mb: int, seconds: float, limit: int | None) -> None:
 
 
 def check_disk_fill(mb: int, free: int | None, where: str) -> None:
-    """ValueError unless ``mb`` is from 1 to the ``free`` MiB under ``where`` (when known)."""
+    """ValueError unless ``mb`` is from 1 to a share of the ``free`` MiB under ``where``
+    (when known): a full file system would break more than the test means to."""
+    limit = None if free is None else int(free * DISK_SHARE)
     if (
         isinstance(mb, bool)
         or not isinstance(mb, int)
         or mb < 1
-        or (free is not None and mb > free)
+        or (limit is not None and mb > limit)
     ):
-        allowed = "1 or more" if free is None else f"1 to {free}"
+        allowed = "1 or more" if limit is None else f"1 to {limit}"
         raise ValueError(
             f"disk_fill(mb={mb!r}) is not allowed; use an integer from {allowed} "
-            f"(the MiB free under {where!r})"
+            f"(at most {DISK_SHARE:.0%} of the {free} MiB free under {where!r})"
+            if free is not None
+            else f"disk_fill(mb={mb!r}) is not allowed; use an integer from {allowed}"
         )
 
 
@@ -181,14 +210,16 @@ def _check_seconds(what: str, seconds: float) -> None:
         )
 
 
-def _hog(log: FaultLog, record: FaultRecord, commands: list[list[str]]) -> Hog:
-    processes: list[subprocess.Popen[bytes]] = []
+def _hog(
+    log: FaultLog, supervisor: Supervisor, record: FaultRecord, commands: list[list[str]]
+) -> Hog:
+    processes: list[SupervisedProcess] = []
     if not record.dry_run:
         try:
             for command in commands:
                 argv = [sys.executable, "-I", "-S", str(_HOG), *command]
                 env = {**os.environ, procs.MARKER: procs.marker(record.kind)}
-                processes.append(procs.spawn(argv, stdout=subprocess.PIPE, env=env))
+                processes.append(_spawn_piped(supervisor, argv, env, record.kind))
             for process in processes:
                 _await_ready(record.kind, process)
         except BaseException:
@@ -198,7 +229,22 @@ def _hog(log: FaultLog, record: FaultRecord, commands: list[list[str]]) -> Hog:
     return Hog(record, log, processes)
 
 
-def _end(processes: list[subprocess.Popen[bytes]]) -> None:
+def _spawn_piped(
+    supervisor: Supervisor, argv: list[str], env: dict[str, str], kind: str
+) -> SupervisedProcess:
+    """Start ``argv`` with its output to a pipe that the returned process's ``stdout`` reads."""
+    read, write = os.pipe()
+    reader = os.fdopen(read, "rb")
+    try:
+        return supervisor.spawn(argv, stdout=write, env=env, reader=reader)
+    except (OSError, SupervisorError) as error:
+        reader.close()
+        raise ServiceError(f"the {kind} could not be started: {error}") from None
+    finally:
+        os.close(write)
+
+
+def _end(processes: list[SupervisedProcess]) -> None:
     """Kill the hog processes (each leads its own group) and reap them."""
     for process in processes:
         procs.signal_all(process.pid, None, signal.SIGKILL)
@@ -208,7 +254,7 @@ def _end(processes: list[subprocess.Popen[bytes]]) -> None:
             process.stdout.close()
 
 
-def _await_ready(kind: str, process: subprocess.Popen[bytes]) -> None:
+def _await_ready(kind: str, process: SupervisedProcess) -> None:
     """Wait for the hog's ``ready`` line; ServiceError with its output otherwise."""
     assert process.stdout is not None
     readable, _, _ = select.select([process.stdout], [], [], READY_TIMEOUT_S)
@@ -225,19 +271,22 @@ def _await_ready(kind: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def _allocate(file: Path, size: int) -> None:
-    """Create ``file`` with ``size`` bytes of really allocated blocks."""
+    """Create ``file`` with ``size`` bytes of really allocated blocks: allocated at once
+    where the platform and the file system can, else written block by block."""
+    allocate = getattr(os, "posix_fallocate", None)  # macOS has none
     try:
         with file.open("wb") as out:
             try:
-                os.posix_fallocate(out.fileno(), 0, size)
+                if allocate is None:
+                    raise OSError(errno.ENOSYS, "no posix_fallocate")
+                allocate(out.fileno(), 0, size)
             except OSError as error:
                 if error.errno not in _NO_FALLOCATE:
                     raise
-                block = os.urandom(MB)  # this file system cannot allocate: write the blocks
+                block = os.urandom(MB)
                 for _ in range(size // MB):
                     out.write(block)
             out.flush()
             os.fsync(out.fileno())
     except OSError as error:
-        file.unlink(missing_ok=True)
         raise ServiceError(f"disk_fill could not write {str(file)!r}: {error}") from None

@@ -5,7 +5,8 @@
 ``GET /`` answers ``hello``, ``GET /pid`` the process id, ``GET /health`` the status given.
 It prints ``listening on PORT`` once it accepts connections. ``--child`` starts a
 grandchild process in the same process group, ``--escapee`` one that leaves it (setsid),
-each printing ``child PID``; ``--ignore-term`` ignores SIGTERM. Standard library only.
+each printing ``child PID``; ``--ignore-term`` ignores SIGTERM, printing ``ignored SIGTERM``
+each time. Standard library only.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def main() -> None:
     parser.add_argument("--ignore-term", action="store_true")
     args = parser.parse_args()
     if args.ignore_term:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: print("ignored SIGTERM", flush=True))
     if args.child:
         print(f"child {subprocess.Popen(SLEEPER).pid}", flush=True)
     if args.escapee:

@@ -177,9 +177,8 @@ def test_faults_on_a_service_that_is_down_are_refused(service: ServiceManager) -
 
 
 def test_a_crashed_test_process_leaves_no_service_behind(tmp_path: os.PathLike[str]) -> None:
-    """On Linux the service gets SIGTERM when the process that started it dies."""
-    if not sys.platform.startswith("linux"):
-        pytest.skip("PR_SET_PDEATHSIG is Linux only")
+    """The supervisor ends the service and the hog when the process that started them
+    dies."""
     script = textwrap.dedent(
         f"""
         import os, signal, sys

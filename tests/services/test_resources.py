@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from pytest_chaos.faults import FaultLog
+from pytest_chaos.leftovers.supervisor import Supervisor
 from pytest_chaos.seeding import TestSeeds
 from pytest_chaos.services import ServiceError, ServiceManager
 from pytest_chaos.services.procs import wait_until
 from pytest_chaos.services.resources import MAX_SECONDS, available_memory_mb
 
+from ..scenarios import wait_for_exit
 from .helpers import cpu_seconds, gone, resident_mb
 
 linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
@@ -104,7 +109,7 @@ def test_unbounded_requests_are_refused(service: ServiceManager, tmp_path: Path)
         service.disk_fill(tmp_path / "missing", 1)
     with pytest.raises(
         ValueError,
-        match=r"disk_fill\(mb=\d+\) is not allowed; use an integer from 1 to \d+ \(the MiB free under",
+        match=r"disk_fill\(mb=\d+\) is not allowed; use an integer from 1 to \d+ \(at most 90% of the \d+ MiB free under",
     ):
         service.disk_fill(tmp_path, 2**40)
     assert service.faults == []
@@ -121,3 +126,75 @@ def test_a_hog_that_cannot_start_says_why(
     ):
         service.cpu_hog(1, seconds=1)
     assert service.faults == []
+
+
+def test_a_disk_fill_is_registered_before_its_first_byte(tmp_path: Path) -> None:
+    supervisor = Supervisor(folder=tmp_path / "register")
+    manager = ServiceManager(
+        log=FaultLog(), seeds=TestSeeds(1, "t"), workdir=lambda: tmp_path, supervisor=supervisor
+    )
+    fills = tmp_path / "register" / "fills"
+    try:
+        with manager.disk_fill(tmp_path, 1) as fill:
+            (entry,) = fills.iterdir()
+            assert entry.name == fill.file.name + supervisor.identity.suffix
+            assert entry.resolve() == fill.file
+        assert list(fills.iterdir()) == [] and not fill.file.exists()
+    finally:
+        manager.close()
+        supervisor.close()
+
+
+#: A disk fill of 512 MiB written block by block (as where ``posix_fallocate`` does not
+#: exist, as on macOS), and a thread that sends the process SIGNAL as soon as the file
+#: holds bytes; it prints the supervisor's pid first.
+INTERRUPTED_FILL = """
+import os, signal, sys, threading, time
+from pathlib import Path
+from pytest_chaos.faults import FaultLog
+from pytest_chaos.leftovers.supervisor import Supervisor
+from pytest_chaos.leftovers.supervisor import Supervisor
+from pytest_chaos.seeding import TestSeeds
+from pytest_chaos.services import ServiceManager
+
+del os.posix_fallocate
+folder = Path({folder!r})
+supervisor = Supervisor(folder=folder / "register")
+supervisor.start()
+print(supervisor.pid, flush=True)
+manager = ServiceManager(log=FaultLog(), seeds=TestSeeds(1, "t"), workdir=lambda: folder,
+                         supervisor=supervisor)
+
+def interrupt():
+    while not any(f.stat().st_size for f in (folder / "fill").glob("pytest-chaos-fill-*")):
+        time.sleep(0.001)
+    os.kill(os.getpid(), signal.{signal})
+
+threading.Thread(target=interrupt, daemon=True).start()
+try:
+    manager.disk_fill(folder / "fill", 512)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+manager.close()
+supervisor.close()
+"""
+
+
+@linux_only
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_an_interrupted_fill_leaves_no_partial_file(tmp_path: Path, sig: str) -> None:
+    """Ctrl-C while the blocks are written: the partial file is removed at once. SIGKILL
+    then: the supervisor removes it."""
+    (tmp_path / "fill").mkdir()
+    script = INTERRUPTED_FILL.format(folder=str(tmp_path), signal=sig)
+    ended = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    supervisor, *rest = ended.stdout.split()
+    if sig == "SIGINT":
+        assert (ended.returncode, rest) == (0, ["interrupted"]), ended.stderr
+    else:
+        assert ended.returncode == -signal.SIGKILL, ended.stderr
+    wait_for_exit(int(supervisor))
+    assert list((tmp_path / "fill").iterdir()) == []
+    assert list((tmp_path / "register" / "fills").iterdir()) == []
