@@ -15,6 +15,7 @@ import pytest
 
 from .experiment import Experiment, ExperimentOptions, ExperimentRun, Journal, write_journal
 from .faults import Fault, FaultLog
+from .redaction import redact_in_place
 from .report import progress
 from .seeding import replay_command
 
@@ -184,11 +185,12 @@ class Chaos:
 
     def _end(self, run: ExperimentRun, error: BaseException | None) -> None:
         """Close the run: its outcome is raised (or ``error``, re-raised), its journal
-        kept and handed to the hook whatever happened."""
+        redacted, kept and handed to the hook whatever happened."""
         __tracebackhide__ = True
         try:
             run.finish(error)
         finally:
+            redact_in_place(run.journal)  # before any copy is kept or written
             self._keep(run.journal)
             self._item.config.hook.pytest_chaos_experiment_finished(
                 item=self._item, experiment=run.experiment, journal=run.journal

@@ -790,7 +790,10 @@ def _items(name: str, values: Sequence[object], kind: type, what: str) -> None:
 
 
 def write_journal(journal: Journal, path: Path) -> Path:
-    """Write ``journal`` as JSON to ``path`` (its folder is made if needed)."""
+    """Write ``journal`` as JSON to ``path`` (its folder is made if needed), its secrets
+    redacted."""
+    from .redaction import redact
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(journal, indent=2, default=repr))
+    path.write_text(json.dumps(redact(journal), indent=2, default=repr))
     return path

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import hookspecs, markers, outcomes, sections, settings
-from .report import records
+from .report import records, secrets
 from .session import ChaosSession
 
 if TYPE_CHECKING:
@@ -102,11 +102,34 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
 
 
-@pytest.hookimpl(wrapper=True)
+#: The fixtures of this plugin: a test that uses one may show secrets in its report.
+CHAOS_FIXTURES = frozenset(
+    {
+        "chaos",
+        "toxiproxy",
+        "toxiproxy_session",
+        "toxiproxy_python",
+        "service",
+        "chaos_monkey",
+        "chaos_http",
+        "canary",
+        "flags",
+    }
+)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)  # innermost: other plugins see what it made
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    chaotic = markers.of(item) is not None or not CHAOS_FIXTURES.isdisjoint(
+        getattr(item, "fixturenames", ())
+    )
+    if chaotic and call.excinfo is not None:
+        secrets.redact_exception(call.excinfo.value)
     report = yield
+    if chaotic:
+        secrets.redact_report(report)
     outcomes.mark(report, call)
     records.attach(item, report, session_seed)
     return report

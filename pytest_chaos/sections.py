@@ -1,5 +1,5 @@
 """Extra sections for a failing test's report, supplied by the chaos fixtures it used: the
-last log lines of its services, the faults the monkey injected."""
+last log lines of its services, the faults the monkey injected; secrets redacted."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
+
+from .redaction import redact_text
 
 #: A function giving ``(title, text)`` sections, asked only when the test fails.
 SectionSource = Callable[[], list[tuple[str, str]]]
@@ -36,4 +38,4 @@ class FailureSections:
             report: pytest.TestReport = outcome.get_result()
             if report.failed:
                 for source in sources:
-                    report.sections.extend(source())
+                    report.sections.extend((title, redact_text(text)) for title, text in source())

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from . import redaction
 from . import settings as settings_module
 from .faults import FaultLog, FaultRecord
 from .leftovers.supervisor import Supervisor
@@ -54,6 +55,7 @@ class ChaosSession:
             raise pytest.UsageError(f"--chaos-toxiproxy: {error}") from None
         self._urls: dict[str, str] = {}
         self._engine: Engine | None = None
+        self._outer_redactor = redaction.activate(redaction.Redactor(loaded.redact))
 
     # -- start-up and reporting ------------------------------------------------------------
 
@@ -73,7 +75,8 @@ class ChaosSession:
     def header(self) -> list[str]:
         line = f"chaos: seed={self.settings.seed} toxiproxy={self.settings.toxiproxy.describe()}"
         lines = [line + (" dry-run" if self.settings.dry_run else "")]
-        return lines + ([self.leftovers] if self.leftovers else [])
+        lines += [self.leftovers] if self.leftovers else []
+        return [redaction.redact_text(line) for line in lines]
 
     def worker_input(self) -> dict[str, Any]:
         return {WORKER_SEED_KEY: self.settings.seed}
@@ -183,3 +186,4 @@ class ChaosSession:
             self.supervisor.close()
             if self._engine is not None:
                 self._engine.close()
+            redaction.activate(self._outer_redactor)

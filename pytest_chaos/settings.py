@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .redaction import check as check_redact_pattern
 from .seeding import fresh_seed
 
 CACHE_KEY_SEED = "chaos/seed"
@@ -52,6 +53,7 @@ class Settings:
     min_score: float | None = None
     max_deviated: int | None = None
     experiment_files: tuple[str, ...] = ()
+    redact: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,23 @@ EXPERIMENT_FILES = Option(
     "'/' paths from the rootdir; repeat for several)",
     repeatable=True,
 )
-OPTIONS = (SEED, TOXIPROXY, DRY_RUN, JOURNAL_DIR, REPORT, MIN_SCORE, MAX_DEVIATED, EXPERIMENT_FILES)
+REDACT = Option(
+    "redact",
+    "redact the values of names matching this regular expression too (besides token, key, "
+    "secret, password, auth) in journals, reports and the terminal; repeatable",
+    repeatable=True,
+)
+OPTIONS = (
+    SEED,
+    TOXIPROXY,
+    DRY_RUN,
+    JOURNAL_DIR,
+    REPORT,
+    MIN_SCORE,
+    MAX_DEVIATED,
+    EXPERIMENT_FILES,
+    REDACT,
+)
 
 
 def register(parser: pytest.Parser) -> None:
@@ -170,7 +188,23 @@ def load(config: pytest.Config) -> Settings:
         min_score=_min_score(config),
         max_deviated=_max_deviated(config),
         experiment_files=tuple((raw_values(config, EXPERIMENT_FILES) or ("", []))[1]),
+        redact=_redact(config),
     )
+
+
+def _redact(config: pytest.Config) -> tuple[str, ...]:
+    found = raw_values(config, REDACT)
+    if found is None:
+        return ()
+    source, patterns = found
+    for pattern in patterns:
+        problem = check_redact_pattern(pattern)
+        if problem is not None:
+            raise pytest.UsageError(
+                f"{source}={pattern!r}: {problem}; give a regular expression for the names "
+                "of secret values, such as 'session|cookie'"
+            )
+    return tuple(patterns)
 
 
 def _min_score(config: pytest.Config) -> float | None:

@@ -9,13 +9,14 @@ process imports it).
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 TIMEOUT_S = 5.0
 
@@ -65,7 +66,15 @@ def _delete(url: str, timeout: float) -> bool:
 
 
 def _call(method: str, url: str, timeout: float) -> Any:
-    request = urllib.request.Request(url, method=method)
+    """One API call; credentials in the URL are sent as HTTP basic authentication, as
+    httpx (the fixtures' client) sends them."""
+    parts = urlsplit(url)
+    headers = {}
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    request = urllib.request.Request(url, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as answer:
         body = answer.read()
     return json.loads(body) if body else None

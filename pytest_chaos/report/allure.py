@@ -21,8 +21,10 @@ def attach(journal: Mapping[str, Any]) -> None:
     """Attach one experiment to the running test (call it from the test's own thread)."""
     import allure
 
+    from ..redaction import redact
     from .chart import timeline_svg
 
+    journal = redact(journal)
     title = (journal.get("experiment") or {}).get("title") or "experiment"
     for entry in (journal.get("pytest_chaos") or {}).get("timeline") or []:
         with allure.step(f"fault: {entry.get('fault')} ({_window(entry)})"):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ..redaction import redact_text
 from ..settings import Settings
 from . import table
 from .records import DEVIATIONS, REPORT_ATTRIBUTE, ChaosResult
@@ -99,7 +100,7 @@ class Evidence:
         if lines:
             terminalreporter.write_sep("=", "chaos")
             for line in lines:
-                terminalreporter.write_line(line)
+                terminalreporter.write_line(redact_text(line))
 
     def terminal_lines(self) -> list[str]:
         """The score, the table and the gates' verdict; [] when no chaos test ran."""

@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
+from ..redaction import redact_text
+
 #: Experiments planned to last at least this long show their phases.
 LONG_S = 5.0
 
@@ -27,6 +29,7 @@ def reporter(item: pytest.Item, title: str, planned_s: float) -> Callable[[str],
         elapsed = time.monotonic() - started
         with capture.global_and_fixture_disabled():
             terminal.ensure_newline()
-            terminal.write_line(f"  chaos: {title}: {name} (t={elapsed:.1f} s)")
+            line = f"  chaos: {title}: {name} (t={elapsed:.1f} s)"
+            terminal.write_line(redact_text(line))
 
     return phase

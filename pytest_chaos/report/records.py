@@ -12,6 +12,7 @@ import pytest
 
 from .. import markers
 from ..faults import FaultRecord
+from ..redaction import redact_text
 from ..seeding import replay_command
 
 #: The report attribute that carries a :class:`ChaosResult` as JSON across xdist.
@@ -115,7 +116,11 @@ def attach(
         for journal in journals
         for entry in (journal.get("pytest_chaos") or {}).get("timeline") or []
     ]
-    result.faults = _unique(scheduled or item.stash.get(FAULTS, []))
+    result.faults = [
+        redact_text(fault) for fault in _unique(scheduled or item.stash.get(FAULTS, []))
+    ]
+    result.title = None if result.title is None else redact_text(result.title)
+    result.message = None if result.message is None else redact_text(result.message)
     setattr(report, REPORT_ATTRIBUTE, result.to_json())
     item.user_properties.extend(
         [

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..redaction import redact
 from .records import ChaosResult
 from .score import Gates, Score
 
@@ -70,10 +71,10 @@ def write(folder: Path, score: Score, gates: Gates, *, seed: int, dry_run: bool)
         for number, journal in enumerate(result.journals, start=1):
             suffix = f"-{number}" if len(result.journals) > 1 else ""
             path = journal_folder / f"{name}{suffix}.json"
-            path.write_text(json.dumps(journal, indent=2, default=str) + "\n")
+            path.write_text(json.dumps(redact(journal), indent=2, default=str) + "\n")
             paths.setdefault(result.nodeid, []).append(f"{JOURNALS}/{path.name}")
     document = summarize(score, gates, seed=seed, dry_run=dry_run, journal_paths=paths)
-    (folder / SUMMARY).write_text(json.dumps(document, indent=2) + "\n")
+    (folder / SUMMARY).write_text(json.dumps(redact(document), indent=2) + "\n")
     from . import html
 
     return html.write(folder)

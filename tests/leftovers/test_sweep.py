@@ -97,3 +97,34 @@ def test_dead_runs_fill_files_and_processes_go(tmp_path: Path) -> None:
     assert [entry.name for entry in (folder / "fills").iterdir()] == [
         live_file.name + RunIdentity.current().suffix
     ]
+
+
+def test_credentials_in_the_url_are_sent_as_basic_authentication() -> None:
+    """As httpx (the fixtures' client) sends them: a Toxiproxy behind a proxy that wants
+    a password is swept too."""
+    import base64
+    import http.server
+    import threading
+
+    seen: list[str | None] = []
+
+    class Api(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://ops:p%40ss@127.0.0.1:{server.server_address[1]}"
+        assert sweep_dead_runs([url], Path("/nonexistent")) is None
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == ["Basic " + base64.b64encode(b"ops:p@ss").decode()]
