@@ -298,11 +298,12 @@ def test_xdist_workers_are_isolated(pytester: pytest.Pytester, embedded_server: 
 
 NAMES_SUITE = """
 import os
-from pytest_chaos.leftovers.identity import RunIdentity
+from pytest_chaos.plugin import chaos_session
 
-SUFFIX = RunIdentity.current().suffix if os.environ["OWNED"] == "no" else ""
-
-def test_names(toxiproxy):
+def test_names(toxiproxy, request):
+    identity = chaos_session(request.config).supervisor.identity
+    SUFFIX = identity.suffix if os.environ["OWNED"] == "no" else ""
+    assert identity.pid == os.getpid()
     link = toxiproxy.proxy("db", upstream="127.0.0.1:9")
     assert link.name == "db" + SUFFIX
     toxic = link.latency(10)

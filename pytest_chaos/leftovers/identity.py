@@ -1,11 +1,13 @@
 """The identity of a test run, written into the names of what it creates on servers it
 does not own, so that a later run can tell a dead run's leftovers from a live run's things.
 
-A name ``db`` becomes ``db.pytest-chaos.HOST.MACHINE.PID.START``: the host name, a tag of
-this kernel boot and pid namespace (two containers that share a host name and a kernel
-have different pid namespaces, so their pids mean different processes), the process id,
-and its start time in clock ticks since boot (so that a reused pid is not taken for the
-run). A real Toxiproxy accepts such names for proxies and toxics.
+A name ``db`` becomes ``db.pytest-chaos.HOST.MACHINE.PID.START.SESSION``: the host name, a
+tag of this kernel boot and pid namespace (two containers that share a host name and a
+kernel have different pid namespaces, so their pids mean different processes), the process
+id, its start time in clock ticks since boot (so that a reused pid is not taken for the
+run), and a random tag of the session (a pytest session run inside another, as pytester
+does, is a run of its own in the same process). A real Toxiproxy accepts such names for
+proxies and toxics.
 
 A run can only see processes of its own machine: whether a run elsewhere is alive, it
 cannot tell. Standard library only (the supervisor process imports it).
@@ -13,10 +15,11 @@ cannot tell. Standard library only (the supervisor process imports it).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
+import secrets
 import socket
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +29,8 @@ MARK = ".pytest-chaos."
 _HOST_LENGTH = 32
 _SUFFIX = re.compile(
     re.escape(MARK)
-    + r"(?P<host>[A-Za-z0-9-]+)\.(?P<machine>[0-9a-f]{8})\.(?P<pid>\d+)\.(?P<start>\d+)\Z"
+    + r"(?P<host>[A-Za-z0-9-]+)\.(?P<machine>[0-9a-f]{8})\.(?P<pid>\d+)\.(?P<start>\d+)"
+    + r"\.(?P<session>[0-9a-f]{6})\Z"
 )
 
 ALIVE, DEAD, ELSEWHERE = "alive", "dead", "elsewhere"
@@ -35,27 +39,29 @@ ALIVE, DEAD, ELSEWHERE = "alive", "dead", "elsewhere"
 @dataclass(frozen=True)
 class RunIdentity:
     """Which run made something: ``host`` (letters, digits and '-'), ``machine`` (8 hex
-    digits for the boot and pid namespace), ``pid`` and ``start`` (0 where unknown)."""
+    digits for the boot and pid namespace), ``pid`` and ``start`` (0 where unknown) of its
+    process, and ``session`` (6 hex digits)."""
 
     host: str
     machine: str
     pid: int
     start: int
+    session: str
 
     @classmethod
-    def current(cls) -> RunIdentity:
-        """This process's identity."""
+    def new(cls) -> RunIdentity:
+        """The identity of a new run of this process."""
         return cls.of_process(os.getpid())
 
     @classmethod
     def of_process(cls, pid: int) -> RunIdentity:
-        """The identity of process ``pid`` of this machine."""
-        return cls(_host(), machine_tag(), pid, process_start(pid))
+        """The identity of a new run of process ``pid`` of this machine."""
+        return cls(_host(), machine_tag(), pid, process_start(pid), secrets.token_hex(3))
 
     @property
     def suffix(self) -> str:
         """What :meth:`tag` appends to a name."""
-        return f"{MARK}{self.host}.{self.machine}.{self.pid}.{self.start}"
+        return f"{MARK}{self.host}.{self.machine}.{self.pid}.{self.start}.{self.session}"
 
     def tag(self, name: str) -> str:
         """``name`` marked as made by this run."""
@@ -65,8 +71,9 @@ class RunIdentity:
         return f"pid {self.pid} on {self.host}"
 
     def status(self) -> str:
-        """ALIVE or DEAD, seen from this process; ELSEWHERE for a run on another machine
-        (another host, boot or pid namespace), whose processes this one cannot see."""
+        """ALIVE or DEAD (its process is), seen from this process; ELSEWHERE for a run on
+        another machine (another host, boot or pid namespace), whose processes this one
+        cannot see."""
         if (self.host, self.machine) != (_host(), machine_tag()):
             return ELSEWHERE
         if not pid_exists(self.pid) or process_state(self.pid) == "Z":
@@ -82,7 +89,9 @@ def parse(name: str) -> tuple[str, RunIdentity] | None:
     found = _SUFFIX.search(name)
     if found is None:
         return None
-    identity = RunIdentity(found["host"], found["machine"], int(found["pid"]), int(found["start"]))
+    identity = RunIdentity(
+        found["host"], found["machine"], int(found["pid"]), int(found["start"]), found["session"]
+    )
     return name[: found.start()], identity
 
 
@@ -98,7 +107,7 @@ def machine_tag() -> str:
         namespace = os.readlink("/proc/self/ns/pid")
     except OSError:
         namespace = ""
-    return hashlib.sha256(f"{boot_id()}|{namespace}".encode()).hexdigest()[:8]
+    return f"{zlib.crc32(f'{boot_id()}|{namespace}'.encode()):08x}"
 
 
 def _host() -> str:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +54,8 @@ def sweep(url: str, doomed: Callable[[str], bool], *, timeout: float = TIMEOUT_S
 
 def _delete(url: str, timeout: float) -> bool:
     """DELETE ``url``; False when it was already gone."""
+    import urllib.error
+
     try:
         _call("DELETE", url, timeout)
     except urllib.error.HTTPError as error:
@@ -74,6 +74,8 @@ def _call(method: str, url: str, timeout: float) -> Any:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
         url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    import urllib.request  # here: most sessions never sweep a server
+
     request = urllib.request.Request(url, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as answer:
         body = answer.read()

@@ -47,7 +47,7 @@ class Supervisor:
     (a later request starts a new one). Safe to use from several threads."""
 
     def __init__(self, identity: RunIdentity | None = None, folder: Path | None = None) -> None:
-        self.identity = identity or RunIdentity.current()
+        self.identity = identity or RunIdentity.new()
         #: the register of what runs leave on this machine (:mod:`.register`)
         self.folder = folder or register.default_folder()
         self._lock = threading.Lock()

@@ -32,7 +32,7 @@ def dead_identity() -> RunIdentity:
 
 def test_dead_runs_proxies_and_toxics_go_the_rest_stays(real_server: ApiServer) -> None:
     real_server.clear()
-    dead, alive = dead_identity(), RunIdentity.current()
+    dead, alive = dead_identity(), RunIdentity.new()
     elsewhere = replace(dead, host="ci-7")
     with real_server.client() as http:
 
@@ -80,13 +80,17 @@ def test_dead_runs_fill_files_and_processes_go(tmp_path: Path) -> None:
         tmp_path / "pytest-chaos-fill-dead.bin",
         tmp_path / "pytest-chaos-fill-live.bin",
     )
-    for file, identity in ((dead_file, dead), (live_file, RunIdentity.current())):
+    alive = RunIdentity.new()
+    for file, identity in ((dead_file, dead), (live_file, alive)):
         register.enter_fill(file, identity.suffix, folder)
         file.write_bytes(b"x")
     register.enter_run(dead.suffix, folder)  # its supervisor died without leaving
     sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
     env = {**os.environ, RUN_VARIABLE: dead.suffix}
     with subprocess.Popen(sleeper, env=env, start_new_session=True) as orphan:
+        marked = f"{RUN_VARIABLE}={dead.suffix}".encode()
+        environ = Path(f"/proc/{orphan.pid}/environ")
+        assert wait_until(lambda: marked in environ.read_bytes(), 60)  # it has exec'd
         line = sweep_dead_runs([], folder)
         assert wait_until(lambda: process_state(orphan.pid) in (None, "Z"), 60)
     assert line == (
@@ -94,9 +98,7 @@ def test_dead_runs_fill_files_and_processes_go(tmp_path: Path) -> None:
     )
     assert not dead_file.exists() and live_file.exists()
     assert register.runs(folder) == []
-    assert [entry.name for entry in (folder / "fills").iterdir()] == [
-        live_file.name + RunIdentity.current().suffix
-    ]
+    assert [entry.name for entry in (folder / "fills").iterdir()] == [live_file.name + alive.suffix]
 
 
 def test_credentials_in_the_url_are_sent_as_basic_authentication() -> None:
