@@ -310,3 +310,47 @@ def test_redis_outage_pause_and_restart_seen_by_a_client(
     redis.restart()
     assert redis_command(redis.address, "GET", "greeting") is None
     assert [f.kind for f in service.faults] == ["pause", "kill", "restart"]
+
+
+def test_an_interrupted_teardown_kills_the_trees_at_once(tmp_path: os.PathLike[str]) -> None:
+    """Teardown waits for a service that ignores SIGTERM; an interruption (here SIGALRM
+    raising KeyboardInterrupt, as a second Ctrl-C would) kills its tree before it goes on,
+    without waiting for the session's end."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        from pathlib import Path
+        from pytest_chaos import probes
+        from pytest_chaos.faults import FaultLog
+        from pytest_chaos.leftovers.supervisor import Supervisor
+        from pytest_chaos.seeding import TestSeeds
+        from pytest_chaos.services import ServiceManager
+        from pytest_chaos.services.procs import members
+
+        supervisor = Supervisor()
+        manager = ServiceManager(log=FaultLog(), seeds=TestSeeds(1, "t"),
+                                 workdir=lambda: Path({str(tmp_path)!r}), supervisor=supervisor)
+        web = manager.process("web", [sys.executable, {APP!r}, "--port", "{{port}}",
+                              "--ignore-term", "--child"], ready=probes.log("^child "),
+                              stop_timeout=600)
+        pid = web.pid
+        def interrupt(*_):
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGALRM, interrupt)
+        signal.alarm(1)
+        try:
+            manager.close()
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+        import time
+        deadline = time.monotonic() + 60
+        while members(pid, web.marker) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print("left", members(pid, web.marker), web.running, flush=True)
+        os._exit(0)  # no supervisor close: what is gone went at the interruption
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.stdout.splitlines() == ["interrupted", "left [] False"], done.stderr
