@@ -185,12 +185,11 @@ class Chaos:
 
     def _end(self, run: ExperimentRun, error: BaseException | None) -> None:
         """Close the run: its outcome is raised (or ``error``, re-raised), its journal
-        redacted, kept and handed to the hook whatever happened."""
+        kept and handed to the hook whatever happened."""
         __tracebackhide__ = True
         try:
             run.finish(error)
         finally:
-            redact_in_place(run.journal)  # before any copy is kept or written
             self._keep(run.journal)
             self._item.config.hook.pytest_chaos_experiment_finished(
                 item=self._item, experiment=run.experiment, journal=run.journal
@@ -212,6 +211,9 @@ class Chaos:
         return extra
 
     def _keep(self, journal: Journal) -> None:
+        """Keep ``journal``, its secrets redacted first (for whoever holds it), and write it
+        to ``--chaos-journal-dir``."""
+        redact_in_place(journal)
         self.journals.append(journal)
         folder = self._session.settings.journal_dir
         if folder is not None:
