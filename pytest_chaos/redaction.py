@@ -23,22 +23,23 @@ DEFAULT_NAMES = r"token|key|secret|passw(?:or)?d|pwd|pass(?![a-z])|auth"
 """What the names of secret values say (password also as passwd, pwd, or a name ending in
 pass: redis's requirepass), whatever the user adds."""
 
+# The patterns are compiled on first use (re caches them): loading the plugin stays cheap.
 # a URL, without the punctuation that ends a sentence or a quote around it
-_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>`]*[^\s'\"<>`.,:;!?)\]}]")
-_USERINFO = re.compile(r"^(?P<scheme>[^:]+://)(?P<userinfo>[^/@?#]+)@")
-_PARAMETER = re.compile(r"(?P<name>[^?&;#=/]+)=(?P<value>[^&;#]*)")
+_URL = r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>`]*[^\s'\"<>`.,:;!?)\]}]"
+_USERINFO = r"^(?P<scheme>[^:]+://)(?P<userinfo>[^/@?#]+)@"
+_PARAMETER = r"(?P<name>[^?&;#=/]+)=(?P<value>[^&;#]*)"
 # name=value outside URLs: --password=..., API_KEY=..., token=...
-_ASSIGNMENT = re.compile(
+_ASSIGNMENT = (
     r"(?P<name>[A-Za-z_][\w.-]*)=(?!//)(?P<value>[^\s&;,'\"<>()\[\]{}]*[^\s&;,'\"<>()\[\]{}.:!?])"
 )
 # "name": value and 'name': value, as JSON and Python literals write them
-_QUOTED_KEY = re.compile(
+_QUOTED_KEY = (
     r"""(?P<key>(?P<q>["'])(?P<name>[^"'\s]+)(?P=q)\s*:\s*)"""
     r"""(?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,}\]{\[][^\s,}\]]*)"""
 )
 # a header, to the end of its line: Authorization: Bearer ...
-_HEADER = re.compile(r"(?P<head>\b(?P<name>[A-Za-z][\w-]*):[ \t]*)(?!//)(?P<value>\S[^\r\n]*)")
-_NOT_HEADERS = re.compile(r"(?:Error|Exception|Warning|Interrupt|Exit)$")
+_HEADER = r"(?P<head>\b(?P<name>[A-Za-z][\w-]*):[ \t]*)(?!//)(?P<value>\S[^\r\n]*)"
+_NOT_HEADERS = r"(?:Error|Exception|Warning|Interrupt|Exit)$"
 
 
 class Redactor:
@@ -46,18 +47,18 @@ class Redactor:
 
     def __init__(self, extra: Iterable[str] = ()) -> None:
         self.extra = tuple(extra)
-        self.names = re.compile("|".join([DEFAULT_NAMES, *(f"(?:{p})" for p in self.extra)]), re.I)
+        self.names = "|".join([DEFAULT_NAMES, *(f"(?:{p})" for p in self.extra)])
 
     def secret(self, name: str) -> bool:
         """Whether a value named ``name`` is a secret."""
-        return self.names.search(name) is not None
+        return re.search(self.names, name, re.I) is not None
 
     def text(self, text: str) -> str:
         """``text`` with the secrets it shows replaced by ``***``."""
-        text = _URL.sub(lambda found: self._url(found.group()), text)
-        text = _ASSIGNMENT.sub(self._pair("name", "value", "="), text)
-        text = _QUOTED_KEY.sub(self._quoted, text)
-        return _HEADER.sub(self._header, text)
+        text = re.sub(_URL, lambda found: self._url(found.group()), text)
+        text = re.sub(_ASSIGNMENT, self._pair("name", "value", "="), text)
+        text = re.sub(_QUOTED_KEY, self._quoted, text)
+        return re.sub(_HEADER, self._header, text)
 
     def data(self, value: Any) -> Any:
         """A copy of a JSON-like ``value`` with its secrets redacted: the values of secret
@@ -74,11 +75,11 @@ class Redactor:
         return value
 
     def _url(self, url: str) -> str:
-        url = _USERINFO.sub(lambda found: found["scheme"] + MASK + "@", url)
+        url = re.sub(_USERINFO, lambda found: found["scheme"] + MASK + "@", url)
         head, mark, query = url.partition("?")
         if not mark:
             return url
-        return head + mark + _PARAMETER.sub(self._pair("name", "value", "="), query)
+        return head + mark + re.sub(_PARAMETER, self._pair("name", "value", "="), query)
 
     def _pair(self, name: str, value: str, sep: str) -> Any:
         def replace(found: re.Match[str]) -> str:
@@ -97,7 +98,7 @@ class Redactor:
 
     def _header(self, found: re.Match[str]) -> str:
         name = found["name"]
-        if not self.secret(name) or _NOT_HEADERS.search(name):
+        if not self.secret(name) or re.search(_NOT_HEADERS, name):
             return found.group()
         return found["head"] + MASK
 

@@ -27,7 +27,7 @@ MARK = ".pytest-chaos."
 """What separates a name from the identity of the run that made it."""
 
 _HOST_LENGTH = 32
-_SUFFIX = re.compile(
+_SUFFIX = (  # compiled on first use (re caches it)
     re.escape(MARK)
     + r"(?P<host>[A-Za-z0-9-]+)\.(?P<machine>[0-9a-f]{8})\.(?P<pid>\d+)\.(?P<start>\d+)"
     + r"\.(?P<session>[0-9a-f]{6})\Z"
@@ -86,7 +86,7 @@ class RunIdentity:
 def parse(name: str) -> tuple[str, RunIdentity] | None:
     """The name as given and the identity of the run that made it; None for a name that
     carries no identity."""
-    found = _SUFFIX.search(name)
+    found = re.search(_SUFFIX, name)
     if found is None:
         return None
     identity = RunIdentity(
