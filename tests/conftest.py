@@ -25,6 +25,26 @@ from .servers import (
 
 pytest_plugins = ["pytester"]
 
+#: Plugins that the pytest sessions the tests start (pytester's, game days', the docs'
+#: fragments') do not need, and that cost each of them about 1.6 s of start-up: Schemathesis
+#: and Hypothesis register pytest plugins, and both import all of Hypothesis.
+LEAN_INNER_SESSIONS = "-p no:schemathesis -p no:hypothesispytest"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The pytest processes this session starts load only the plugins they use."""
+    os.environ["PYTEST_ADDOPTS"] = " ".join(
+        filter(None, [os.environ.get("PYTEST_ADDOPTS", ""), LEAN_INNER_SESSIONS])
+    )
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytest's pytester, whose sessions load only the plugins they use too (pytester
+    clears PYTEST_ADDOPTS; this puts the lean options back)."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", LEAN_INNER_SESSIONS)
+    return pytester
+
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """Twice as many workers as cores, at most 6: most of the suite waits on real servers,
