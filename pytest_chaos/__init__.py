@@ -45,15 +45,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from . import faults, probes
-    from .faults import FaultRecord
-    from .inject import ChaosConfig, ChaosMonkey
-    from .inject.http import ChaosHTTP
-    from .proxy.client import Toxiproxy
-    from .proxy.errors import ToxiproxyError
-    from .proxy.tracked import ChaosToxiproxy
-    from .seeding import TestSeeds
-    from .services import (
+    from pytest_chaos import faults, probes
+    from pytest_chaos.faults import FaultRecord
+    from pytest_chaos.inject import ChaosConfig, ChaosMonkey
+    from pytest_chaos.inject.http import ChaosHTTP
+    from pytest_chaos.proxy.client import Toxiproxy
+    from pytest_chaos.proxy.errors import ToxiproxyError
+    from pytest_chaos.proxy.tracked import ChaosToxiproxy
+    from pytest_chaos.seeding import TestSeeds
+    from pytest_chaos.services import (
         ContainerService,
         ProcessService,
         ReadinessError,

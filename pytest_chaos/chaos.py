@@ -13,16 +13,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .experiment import Experiment, ExperimentOptions, ExperimentRun, Journal, write_journal
-from .faults import Fault, FaultLog
-from .redaction import redact_in_place
-from .report import progress
-from .seeding import replay_command
+from pytest_chaos.experiment import (
+    Experiment,
+    ExperimentOptions,
+    ExperimentRun,
+    Journal,
+    write_journal,
+)
+from pytest_chaos.faults import Fault, FaultLog
+from pytest_chaos.redaction import redact_in_place
+from pytest_chaos.report import progress
+from pytest_chaos.seeding import replay_command
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .session import ChaosSession
+    from pytest_chaos.session import ChaosSession
 
 #: The fixture each fault constructor of :mod:`pytest_chaos.faults` looks its target up in.
 _FIXTURE_OF = {
@@ -84,7 +90,7 @@ class Chaos:
     ``chaos.journals`` (and written to ``--chaos-journal-dir`` when given)."""
 
     def __init__(self, request: pytest.FixtureRequest, session: ChaosSession) -> None:
-        from .steady.load import Load
+        from pytest_chaos.steady.load import Load
 
         self.load = Load
         self.journals: list[Journal] = []
@@ -120,8 +126,8 @@ class Chaos:
         test fails as the journal says (not steady before: an error). The options are
         :meth:`pytest_chaos.ctk.files.ExperimentFile.build`'s."""
         __tracebackhide__ = True
-        from .ctk import files
-        from .report import progress
+        from pytest_chaos.ctk import files
+        from pytest_chaos.report import progress
 
         spec = files.ExperimentFile.build(path, **options)
         item = self._item
@@ -204,7 +210,7 @@ class Chaos:
         if monkey is not None:
             extra["injections"] = [injection.to_json() for injection in monkey.injections]
         if "pytest_chaos.canary.fixture" in sys.modules:  # the test used the canary fixture
-            from .canary.fixture import ROLLOUTS
+            from pytest_chaos.canary.fixture import ROLLOUTS
 
             rollouts = self._item.stash.get(ROLLOUTS, [])
             extra["rollouts"] = [result.to_json() for result in rollouts]

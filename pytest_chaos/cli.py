@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 
 def parser() -> argparse.ArgumentParser:
-    from . import __version__
-    from .gameday import command as gameday_command
-    from .report import command as report_command
+    from pytest_chaos import __version__
+    from pytest_chaos.gameday import command as gameday_command
+    from pytest_chaos.report import command as report_command
 
     top = argparse.ArgumentParser(
         prog="pytest-chaos", description="Chaos reports and game days for pytest-chaos."

@@ -12,7 +12,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from .leftovers.identity import boot_id, pid_exists, process_start
+from pytest_chaos.leftovers.identity import boot_id, pid_exists, process_start
 
 log = logging.getLogger("pytest_chaos.containers")
 

@@ -20,15 +20,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from . import __version__
-from .checks import seconds
-from .ctk import runtime
-from .ctk.activity import provider_of
-from .faults import Ending, Fault, Resolver
-from .steady.probes import Probe, ProbeContext, ProbeRun, SloProbe
+from pytest_chaos import __version__
+from pytest_chaos.checks import seconds
+from pytest_chaos.ctk import runtime
+from pytest_chaos.ctk.activity import provider_of
+from pytest_chaos.faults import Ending, Fault, Resolver
+from pytest_chaos.steady.probes import Probe, ProbeContext, ProbeRun, SloProbe
 
 if TYPE_CHECKING:
-    from .steady.load import Load, RunningLoad
+    from pytest_chaos.steady.load import Load, RunningLoad
 
 Journal = dict[str, Any]
 #: Seconds the load runs before a hypothesis with SLO probes is first checked, and after
@@ -138,7 +138,7 @@ class Experiment:
             if not callable(rollback):
                 raise TypeError(f"rollbacks: {rollback!r} is not a function")
         if load is not None:
-            from .steady.load import Load as LoadType
+            from pytest_chaos.steady.load import Load as LoadType
 
             if not isinstance(load, LoadType):
                 raise TypeError(f"load={load!r}: use a load (chaos.load.http(...), Load.tcp(...))")
@@ -792,7 +792,7 @@ def _items(name: str, values: Sequence[object], kind: type, what: str) -> None:
 def write_journal(journal: Journal, path: Path) -> Path:
     """Write ``journal`` as JSON to ``path`` (its folder is made if needed), its secrets
     redacted."""
-    from .redaction import redact
+    from pytest_chaos.redaction import redact
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(redact(journal), indent=2, default=repr))

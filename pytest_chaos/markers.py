@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .experiment import Experiment
+    from pytest_chaos.experiment import Experiment
 
 MARKER = "chaos"
 MARKER_HELP = (
@@ -68,7 +68,7 @@ def _experiment(
     declared = {key: kwargs[key] for key in EXPERIMENT_ARGS if key in kwargs}
     if not declared:
         return None
-    from .experiment import Experiment
+    from pytest_chaos.experiment import Experiment
 
     options = dict(declared)
     method = options.pop("faults", ())

@@ -13,7 +13,7 @@ def mark(report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
     """Mark the report of a call that ended with NotSteady."""
     if call.excinfo is None or report.when != "call":
         return
-    from .experiment import NotSteady
+    from pytest_chaos.experiment import NotSteady
 
     if isinstance(call.excinfo.value, NotSteady):
         report.user_properties.append(NOT_STEADY)

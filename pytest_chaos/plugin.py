@@ -10,22 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import hookspecs, markers, outcomes, sections, settings
-from .report import records, secrets
-from .session import ChaosSession
+from pytest_chaos import hookspecs, markers, outcomes, sections, settings
+from pytest_chaos.report import records, secrets
+from pytest_chaos.session import ChaosSession
 
 if TYPE_CHECKING:
-    from .canary.fixture import Canary
-    from .chaos import Chaos
-    from .ctk.files import ExperimentFile
-    from .experiment import Experiment
-    from .faults import FaultRecord
-    from .flags.fixture import Flags
-    from .inject import ChaosMonkey
-    from .inject.http import ChaosHTTP
-    from .proxy.tracked import ChaosToxiproxy
-    from .seeding import TestSeeds
-    from .services import ServiceManager
+    from pytest_chaos.canary.fixture import Canary
+    from pytest_chaos.chaos import Chaos
+    from pytest_chaos.ctk.files import ExperimentFile
+    from pytest_chaos.experiment import Experiment
+    from pytest_chaos.faults import FaultRecord
+    from pytest_chaos.flags.fixture import Flags
+    from pytest_chaos.inject import ChaosMonkey
+    from pytest_chaos.inject.http import ChaosHTTP
+    from pytest_chaos.proxy.tracked import ChaosToxiproxy
+    from pytest_chaos.seeding import TestSeeds
+    from pytest_chaos.services import ServiceManager
 
 SESSION = pytest.StashKey[ChaosSession]()
 
@@ -55,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION] = session
     session.remember_seed()
     if session.worker_id is None:  # under xdist, the controller gathers every report
-        from .report.evidence import Evidence
+        from pytest_chaos.report.evidence import Evidence
 
         config.pluginmanager.register(Evidence(session.settings), Evidence.PLUGIN_NAME)
 
@@ -81,7 +81,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     patterns = chaos_session(parent.config).settings.experiment_files
     if not patterns:
         return None
-    from .ctk import collect
+    from pytest_chaos.ctk import collect
 
     if not collect.matches(file_path, patterns, parent.config.rootpath):
         return None
@@ -143,7 +143,7 @@ def pytest_chaos_experiment_finished(
     item: pytest.Item, experiment: Experiment | ExperimentFile, journal: dict[str, Any]
 ) -> None:
     records.note_journal(item, journal)
-    from .report import allure
+    from pytest_chaos.report import allure
 
     if allure.active(item.config):
         allure.attach(journal)
@@ -198,7 +198,7 @@ def service(
     """Services this test starts (``service.process(...)``, ``service.container(...)``),
     the faults it applies to them and to this machine, and blast-radius picks; every fault
     is undone and every process and container stopped at teardown, whatever the outcome."""
-    from .services import ServiceManager
+    from pytest_chaos.services import ServiceManager
 
     session = chaos_session(request.config)
     node = request.node
@@ -235,7 +235,7 @@ def chaos_http(chaos_monkey: ChaosMonkey) -> Iterator[ChaosHTTP]:
     """HTTP faults for httpx: rules (``chaos_http.status(503, path="/pay")``...), a client
     that applies them (``chaos_http.client()``), or the transport to mount in the
     application's own client. They share ``chaos_monkey``'s seed, switch and record."""
-    from .inject.http import ChaosHTTP
+    from pytest_chaos.inject.http import ChaosHTTP
 
     http = ChaosHTTP(chaos_monkey)
     try:
@@ -258,7 +258,7 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[Chaos]:
     load=chaos.load.http(...))`` checks the steady state, applies the faults on their
     timeline under load, watches the hypothesis, rolls back and checks again; a deviation
     fails the test with an account of it. Journals are kept in ``chaos.journals``."""
-    from .chaos import Chaos
+    from pytest_chaos.chaos import Chaos
 
     lab = Chaos(request, chaos_session(request.config))
     request.node.stash[CHAOS] = lab
@@ -283,7 +283,7 @@ def canary(request: pytest.FixtureRequest) -> Iterator[Canary]:
     to the canary stage by stage while a judge compares it with the baseline, rolling back
     on a failing verdict; ``canary.switch(...)`` and ``canary.rolling(...)`` release blue-
     green and instance by instance. Their timelines go to the test's experiment journals."""
-    from .canary.fixture import Canary
+    from pytest_chaos.canary.fixture import Canary
 
     node = request.node
     releases = Canary(node, chaos_session(request.config).seeds(node.nodeid))
@@ -299,7 +299,7 @@ def flags() -> Iterator[Flags]:
     switch, change listeners), ``flags.clock`` to move gradual rollouts, ``flags.load()``
     for Unleash documents, and ``flags.url``: an OFREP server on a free loopback port, for
     services under test that read their flags over HTTP. Fresh for every test."""
-    from .flags.fixture import Flags
+    from pytest_chaos.flags.fixture import Flags
 
     fresh = Flags()
     try:
@@ -312,6 +312,6 @@ def flags() -> Iterator[Flags]:
 def toxiproxy_python(request: pytest.FixtureRequest) -> Iterator[Any]:
     """A ``toxiproxy.Toxiproxy`` (toxiproxy-python) pointed at the session's server; what
     the test changes through it is reverted at teardown."""
-    from .proxy.snapshot import toxiproxy_python_client
+    from pytest_chaos.proxy.snapshot import toxiproxy_python_client
 
     yield from toxiproxy_python_client(chaos_session(request.config).default_url())

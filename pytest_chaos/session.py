@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import redaction
-from . import settings as settings_module
-from .faults import FaultLog, FaultRecord
-from .leftovers.supervisor import Supervisor
-from .proxy.backends import Backend, BackendError, make_backend
-from .seeding import TestSeeds
+from pytest_chaos import redaction
+from pytest_chaos import settings as settings_module
+from pytest_chaos.faults import FaultLog, FaultRecord
+from pytest_chaos.leftovers.supervisor import Supervisor
+from pytest_chaos.proxy.backends import Backend, BackendError, make_backend
+from pytest_chaos.seeding import TestSeeds
 
 if TYPE_CHECKING:
-    from .containers import Engine
-    from .inject import ChaosMonkey
-    from .proxy.tracked import ChaosToxiproxy
+    from pytest_chaos.containers import Engine
+    from pytest_chaos.inject import ChaosMonkey
+    from pytest_chaos.proxy.tracked import ChaosToxiproxy
 
 WORKER_SEED_KEY = "chaos_seed"
 
@@ -68,7 +68,7 @@ class ChaosSession:
     def sweep_leftovers(self) -> None:
         """Remove what runs that are no longer alive left on the servers of this session
         that it does not own, and their disk fill files (see :mod:`.leftovers.sweep`)."""
-        from .leftovers.sweep import sweep_dead_runs
+        from pytest_chaos.leftovers.sweep import sweep_dead_runs
 
         self.leftovers = sweep_dead_runs(self._foreign_urls(), self.supervisor.folder)
 
@@ -107,7 +107,7 @@ class ChaosSession:
 
     def toxiproxy(self, item: pytest.Item | None) -> ChaosToxiproxy:
         """A tracking client per backend for one test (or, with None, for the session)."""
-        from .proxy.tracked import ChaosToxiproxy
+        from pytest_chaos.proxy.tracked import ChaosToxiproxy
 
         # on a server the run does not own, names carry the run's identity (which also
         # keeps xdist workers apart); on one it starts per worker, the worker's prefix
@@ -155,7 +155,7 @@ class ChaosSession:
     def monkey(self, item: pytest.Item) -> ChaosMonkey:
         """The ``chaos_monkey`` of one test: enabled, striking every matching call unless a
         fault says otherwise, seeded from the test's stream, logging through the hooks."""
-        from .inject import ChaosConfig, ChaosMonkey
+        from pytest_chaos.inject import ChaosConfig, ChaosMonkey
 
         return ChaosMonkey(
             ChaosConfig(enabled=True, failure_rate=1.0),
@@ -167,7 +167,7 @@ class ChaosSession:
         """The session's container engine for ``service.container``; it connects (and
         sweeps the containers of dead sessions) when a test first starts a container."""
         if self._engine is None:
-            from .containers import Engine
+            from pytest_chaos.containers import Engine
 
             self._engine = Engine(self.session_id)
         return self._engine

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from .redaction import check as check_redact_pattern
-from .seeding import fresh_seed
+from pytest_chaos.redaction import check as check_redact_pattern
+from pytest_chaos.seeding import fresh_seed
 
 CACHE_KEY_SEED = "chaos/seed"
 DEFAULT_CONTAINER_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"

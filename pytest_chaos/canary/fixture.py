@@ -8,10 +8,16 @@ from typing import Any
 
 import pytest
 
-from ..seeding import TestSeeds
-from .judge import Judge
-from .rollout import CanaryRollout, Instance, RollingRelease, RolloutResult, blue_green_switch
-from .router import Router
+from pytest_chaos.canary.judge import Judge
+from pytest_chaos.canary.rollout import (
+    CanaryRollout,
+    Instance,
+    RollingRelease,
+    RolloutResult,
+    blue_green_switch,
+)
+from pytest_chaos.canary.router import Router
+from pytest_chaos.seeding import TestSeeds
 
 #: The results of a test's releases, for the journal of its experiments.
 ROLLOUTS = pytest.StashKey[list[RolloutResult]]()

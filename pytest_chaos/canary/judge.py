@@ -26,8 +26,13 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist
 from typing import Any, Protocol, runtime_checkable
 
-from .power import more_for_rates, more_for_samples, more_for_shift, shift_probability
-from .stats import (
+from pytest_chaos.canary.power import (
+    more_for_rates,
+    more_for_samples,
+    more_for_shift,
+    shift_probability,
+)
+from pytest_chaos.canary.stats import (
     HL_PAIRS,
     RankTest,
     check_int,
@@ -41,8 +46,8 @@ from .stats import (
     rate_difference,
     shift_interval,
 )
-from .stats import error_test as stratified_error_test
-from .windows import Windows
+from pytest_chaos.canary.stats import error_test as stratified_error_test
+from pytest_chaos.canary.windows import Windows
 
 __all__ = [
     "HL_PAIRS",

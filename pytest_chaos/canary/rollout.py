@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .judge import Judge, Observation, StatisticalJudge, Verdict
-from .stats import check_int
+from pytest_chaos.canary.judge import Judge, Observation, StatisticalJudge, Verdict
+from pytest_chaos.canary.stats import check_int
 
 if TYPE_CHECKING:
-    from ..steady.probes import Probe
+    from pytest_chaos.steady.probes import Probe
 
 DEFAULT_STAGES = (1, 5, 10, 25, 50, 100)
 #: Which inconclusive stages are extended: the last one judged, or every one.
@@ -389,7 +389,7 @@ class RollingRelease:
         return result
 
     def _replace(self, result: RolloutResult) -> None:
-        from ..steady.probes import ProbeContext
+        from pytest_chaos.steady.probes import ProbeContext
 
         wanted = len(self.old)
         serving: list[Instance] = list(self.old)

@@ -58,11 +58,18 @@ from typing import TYPE_CHECKING, Any, cast
 
 import h11
 
-from ..proxy import timers
-from ..proxy.api import run, url_for
-from ..proxy.engine import Connection, Engine, Proxy, _Side, format_address, split_address
-from ..proxy.errors import BadRequest
-from ..seeding import draw, fresh_seed
+from pytest_chaos.proxy import timers
+from pytest_chaos.proxy.api import run, url_for
+from pytest_chaos.proxy.engine import (
+    Connection,
+    Engine,
+    Proxy,
+    _Side,
+    format_address,
+    split_address,
+)
+from pytest_chaos.proxy.errors import BadRequest
+from pytest_chaos.seeding import draw, fresh_seed
 
 if TYPE_CHECKING:
     from h11._headers import Headers

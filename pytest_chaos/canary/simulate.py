@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .judge import Judge, Observation, ThresholdJudge, Verdict
+from pytest_chaos.canary.judge import Judge, Observation, ThresholdJudge, Verdict
 
 __all__ = [
     "BUGGY",

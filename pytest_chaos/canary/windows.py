@@ -16,7 +16,7 @@ from itertools import groupby
 from operator import attrgetter
 from typing import Protocol
 
-from .stats import Latencies, Table
+from pytest_chaos.canary.stats import Latencies, Table
 
 
 class Served(Protocol):

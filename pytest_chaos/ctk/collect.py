@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .files import SUFFIXES
+from pytest_chaos.ctk.files import SUFFIXES
 
 if TYPE_CHECKING:
-    from ..chaos import Chaos
+    from pytest_chaos.chaos import Chaos
 
 
 def matches(path: Path, patterns: Iterable[str], rootpath: Path) -> bool:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..checks import seconds
-from ..experiment import Deviated, ExperimentError, Journal, NotSteady
-from . import runtime
+from pytest_chaos.checks import seconds
+from pytest_chaos.ctk import runtime
+from pytest_chaos.experiment import Deviated, ExperimentError, Journal, NotSteady
 
 SUFFIXES = (".json", ".yaml", ".yml")
 #: chaostoolkit-toxiproxy reads the server's address from these configuration keys.
@@ -335,8 +335,8 @@ def _restored_toxiproxy(
             "after the run: that needs a server of its own, not one that other pytest-xdist "
             "workers share; run it without xdist, or with the embedded proxy (the default)"
         )
-    from ..proxy.client import Toxiproxy
-    from ..proxy.snapshot import restore, take
+    from pytest_chaos.proxy.client import Toxiproxy
+    from pytest_chaos.proxy.snapshot import restore, take
 
     url = around.toxiproxy_url()
     configuration = experiment.setdefault("configuration", {})

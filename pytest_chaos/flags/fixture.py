@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .changes import ManualClock
-from .ofrep import OfrepServer
-from .store import FlagConfigError, FlagStore
+from pytest_chaos.flags.changes import ManualClock
+from pytest_chaos.flags.ofrep import OfrepServer
+from pytest_chaos.flags.store import FlagConfigError, FlagStore
 
 
 class Flags:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from .history import RepetitionRecord, RunRecord
-from .plan import Plan
+from pytest_chaos.gameday.history import RepetitionRecord, RunRecord
+from pytest_chaos.gameday.plan import Plan
 
 CHART = "score.svg"
 BROKEN = ("deviated", "halted", "not steady", "failed", "error")

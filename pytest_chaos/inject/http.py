@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import httpx
 
-from ..checks import seconds
-from ..faults import ActiveFault, FaultRecord
-from .monkey import ChaosConfig, ChaosMonkey
-from .rules import Injection, Rule, check_keywords
-from .trigger import Trigger, latency_range
+from pytest_chaos.checks import seconds
+from pytest_chaos.faults import ActiveFault, FaultRecord
+from pytest_chaos.inject.monkey import ChaosConfig, ChaosMonkey
+from pytest_chaos.inject.rules import Injection, Rule, check_keywords
+from pytest_chaos.inject.trigger import Trigger, latency_range
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

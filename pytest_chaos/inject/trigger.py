@@ -7,10 +7,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..checks import seconds
+from pytest_chaos.checks import seconds
 
 if TYPE_CHECKING:
-    from .rules import CallDraws
+    from pytest_chaos.inject.rules import CallDraws
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from . import register, wire
-from .identity import RunIdentity
+from pytest_chaos.leftovers import register, wire
+from pytest_chaos.leftovers.identity import RunIdentity
 
 START_TIMEOUT_S = 30.0
 """How long the supervisor may take to start (a loaded machine)."""

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import proxies, register, wire
-from .processes import RUN_VARIABLE
+from pytest_chaos.leftovers import proxies, register, wire
+from pytest_chaos.leftovers.processes import RUN_VARIABLE
 
 GRACE_S = 1.0
 """How long processes get between SIGTERM and SIGKILL once the session has ended."""

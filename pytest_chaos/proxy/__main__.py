@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from .api import MAX_CONNECTIONS, TOXIPROXY_VERSION, ApiServer, run, url_for
-from .engine import Engine
-from .errors import ToxiproxyError
+from pytest_chaos import __version__
+from pytest_chaos.proxy.api import MAX_CONNECTIONS, TOXIPROXY_VERSION, ApiServer, run, url_for
+from pytest_chaos.proxy.engine import Engine
+from pytest_chaos.proxy.errors import ToxiproxyError
 
 log = logging.getLogger("pytest_chaos.proxy")
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
-from .apiconn import ApiConnection
-from .engine import Engine
-from .errors import ToxiproxyError
-from .messages import METRICS_TYPE, Reply, Request, dump_json, parse_json
-from .metrics import process_metrics
+from pytest_chaos.proxy.apiconn import ApiConnection
+from pytest_chaos.proxy.engine import Engine
+from pytest_chaos.proxy.errors import ToxiproxyError
+from pytest_chaos.proxy.messages import METRICS_TYPE, Reply, Request, dump_json, parse_json
+from pytest_chaos.proxy.metrics import process_metrics
 
 __all__ = [
     "ApiServer",

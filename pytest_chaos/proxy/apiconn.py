@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 import h11
 
-from .. import __version__
-from .framing import ChunkSizes, HeadCheck
-from .messages import Reply, Request
+from pytest_chaos import __version__
+from pytest_chaos.proxy.framing import ChunkSizes, HeadCheck
+from pytest_chaos.proxy.messages import Reply, Request
 
 log = logging.getLogger("pytest_chaos.proxy.api")
 

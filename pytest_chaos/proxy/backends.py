@@ -18,15 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from ..containers import (
+from pytest_chaos.containers import (
     EngineError,
     connect_engine,
     import_docker,
     session_labels,
     sweep_stale_containers,
 )
-from ..leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
-from ..settings import DEFAULT_CONTAINER_IMAGE, ToxiproxyTarget
+from pytest_chaos.leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
+from pytest_chaos.settings import DEFAULT_CONTAINER_IMAGE, ToxiproxyTarget
 
 READY_TIMEOUT_S = 30.0
 

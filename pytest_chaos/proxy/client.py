@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from .errors import (
+from pytest_chaos.proxy.errors import (
     BadRequest,
     Conflict,
     InvalidToxic,

@@ -19,8 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ..seeding import derive
-from .errors import (
+from pytest_chaos.proxy.errors import (
     BadRequest,
     ListenError,
     ProxyExists,
@@ -30,8 +29,9 @@ from .errors import (
     bad_body,
     missing_field,
 )
-from .link import Link
-from .toxics import STREAMS, Toxic, parse_toxic, parse_update
+from pytest_chaos.proxy.link import Link
+from pytest_chaos.proxy.toxics import STREAMS, Toxic, parse_toxic, parse_update
+from pytest_chaos.seeding import derive
 
 log = logging.getLogger("pytest_chaos.proxy")
 

@@ -21,12 +21,12 @@ from collections import deque
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Protocol
 
-from .. import seeding
-from . import timers
-from .toxics import Chunk, Toxic, ToxicState
+from pytest_chaos import seeding
+from pytest_chaos.proxy import timers
+from pytest_chaos.proxy.toxics import Chunk, Toxic, ToxicState
 
 if TYPE_CHECKING:
-    from .engine import Connection
+    from pytest_chaos.proxy.engine import Connection
 
 log = logging.getLogger("pytest_chaos.proxy")
 

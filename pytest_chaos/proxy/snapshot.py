@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .client import Proxy, Toxic, Toxiproxy
-from .errors import NotFound
+from pytest_chaos.proxy.client import Proxy, Toxic, Toxiproxy
+from pytest_chaos.proxy.errors import NotFound
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from . import timers
-from .errors import InvalidToxic, bad_body
+from pytest_chaos.proxy import timers
+from pytest_chaos.proxy.errors import InvalidToxic, bad_body
 
 if TYPE_CHECKING:
-    from .link import Link
+    from pytest_chaos.proxy.link import Link
 
 STREAMS = ("upstream", "downstream")
 #: A bandwidth-limited link idle longer than this starts its schedule afresh.

@@ -21,8 +21,8 @@ def attach(journal: Mapping[str, Any]) -> None:
     """Attach one experiment to the running test (call it from the test's own thread)."""
     import allure
 
-    from ..redaction import redact
-    from .chart import timeline_svg
+    from pytest_chaos.redaction import redact
+    from pytest_chaos.report.chart import timeline_svg
 
     journal = redact(journal)
     title = (journal.get("experiment") or {}).get("title") or "experiment"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ..redaction import redact_text
-from ..settings import Settings
-from . import table
-from .records import DEVIATIONS, REPORT_ATTRIBUTE, ChaosResult
-from .score import Gates, Score
+from pytest_chaos.redaction import redact_text
+from pytest_chaos.report import table
+from pytest_chaos.report.records import DEVIATIONS, REPORT_ATTRIBUTE, ChaosResult
+from pytest_chaos.report.score import Gates, Score
+from pytest_chaos.settings import Settings
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
@@ -74,7 +74,7 @@ class Evidence:
             session.exitstatus = self._exit_status(score)
         folder = self.settings.report_dir
         if folder is not None:
-            from . import summary
+            from pytest_chaos.report import summary
 
             self.html = summary.write(
                 folder, score, self.gates, seed=self.settings.seed, dry_run=self.settings.dry_run

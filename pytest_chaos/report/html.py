@@ -17,9 +17,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from . import lenient
-from .chart import timeline_svg
-from .summary import FORMAT, SUMMARY
+from pytest_chaos.report import lenient
+from pytest_chaos.report.chart import timeline_svg
+from pytest_chaos.report.summary import FORMAT, SUMMARY
 
 __all__ = ["REPORT", "SUMMARY", "ReportError", "render", "write"]
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from .. import markers
-from ..faults import FaultRecord
-from ..redaction import redact_text
-from ..seeding import replay_command
+from pytest_chaos import markers
+from pytest_chaos.faults import FaultRecord
+from pytest_chaos.redaction import redact_text
+from pytest_chaos.seeding import replay_command
 
 #: The report attribute that carries a :class:`ChaosResult` as JSON across xdist.
 REPORT_ATTRIBUTE = "chaos_result"
@@ -179,7 +179,7 @@ def verdict_of(report: pytest.TestReport, journals: Iterable[Mapping[str, Any]])
         return "passed"
     if report.when != "call":
         return "error"
-    from ..outcomes import NOT_STEADY
+    from pytest_chaos.outcomes import NOT_STEADY
 
     if NOT_STEADY in report.user_properties:
         return "not steady"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ..redaction import redact_text
+from pytest_chaos.redaction import redact_text
 
 
 def redact_exception(error: BaseException) -> None:

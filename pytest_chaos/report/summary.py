@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..redaction import redact
-from .records import ChaosResult
-from .score import Gates, Score
+from pytest_chaos.redaction import redact
+from pytest_chaos.report.records import ChaosResult
+from pytest_chaos.report.score import Gates, Score
 
 FORMAT = 1
 SUMMARY = "summary.json"
@@ -75,6 +75,6 @@ def write(folder: Path, score: Score, gates: Gates, *, seed: int, dry_run: bool)
             paths.setdefault(result.nodeid, []).append(f"{JOURNALS}/{path.name}")
     document = summarize(score, gates, seed=seed, dry_run=dry_run, journal_paths=paths)
     (folder / SUMMARY).write_text(json.dumps(redact(document), indent=2) + "\n")
-    from . import html
+    from pytest_chaos.report import html
 
     return html.write(folder)

@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..faults import ActiveFault, FaultLog
-from . import container_resources
-from .container_resources import ContainerDiskFill, ContainerHog
-from .errors import ServiceError
-from .lifecycle import Service
-from .ready import Probe
+from pytest_chaos.faults import ActiveFault, FaultLog
+from pytest_chaos.services import container_resources
+from pytest_chaos.services.container_resources import ContainerDiskFill, ContainerHog
+from pytest_chaos.services.errors import ServiceError
+from pytest_chaos.services.lifecycle import Service
+from pytest_chaos.services.ready import Probe
 
 GONE_TIMEOUT_S = 10.0
 """How long a killed container may take to be seen as exited."""

@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..faults import ActiveFault, FaultLog, FaultRecord
-from . import resources
-from .errors import ServiceError
+from pytest_chaos.faults import ActiveFault, FaultLog, FaultRecord
+from pytest_chaos.services import resources
+from pytest_chaos.services.errors import ServiceError
 
 if TYPE_CHECKING:
-    from .container import ContainerService
+    from pytest_chaos.services.container import ContainerService
 
 HELPER_DIR = ".pytest-chaos"
 HELPER = f"/{HELPER_DIR}/busybox"

@@ -10,19 +10,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..faults import FaultLog, FaultRecord
-from ..leftovers.supervisor import Supervisor
-from ..seeding import TestSeeds
-from . import blast, procs, resources
-from . import ports as ports_module
-from .errors import ServiceError
-from .lifecycle import Service
-from .process import ProcessService
-from .ready import Ready, probes_of
+from pytest_chaos.faults import FaultLog, FaultRecord
+from pytest_chaos.leftovers.supervisor import Supervisor
+from pytest_chaos.seeding import TestSeeds
+from pytest_chaos.services import blast, procs, resources
+from pytest_chaos.services import ports as ports_module
+from pytest_chaos.services.errors import ServiceError
+from pytest_chaos.services.lifecycle import Service
+from pytest_chaos.services.process import ProcessService
+from pytest_chaos.services.ready import Ready, probes_of
 
 if TYPE_CHECKING:
-    from ..containers import Engine
-    from .container import ContainerService
+    from pytest_chaos.containers import Engine
+    from pytest_chaos.services.container import ContainerService
 
 T = TypeVar("T")
 SERVICE_LABEL = "io.pytest-chaos.service"
@@ -160,8 +160,8 @@ class ServiceManager:
         arguments go to the SDK's ``containers.create`` (``entrypoint=``, ``volumes=``...).
         The container carries this session's labels, and is removed at teardown."""
         __tracebackhide__ = True
-        from ..containers import EngineError
-        from .container import ContainerService, port_key
+        from pytest_chaos.containers import EngineError
+        from pytest_chaos.services.container import ContainerService, port_key
 
         self._check_name(name)
         if not isinstance(image, str) or not image.strip():
@@ -201,7 +201,7 @@ class ServiceManager:
         if self._own_engine is None:
             import uuid
 
-            from ..containers import Engine
+            from pytest_chaos.containers import Engine
 
             self._own_engine = Engine(uuid.uuid4().hex[:12])
         return self._own_engine

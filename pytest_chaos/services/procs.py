@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..leftovers.identity import process_state as state
+from pytest_chaos.leftovers.identity import process_state as state
 
 MARKER = "PYTEST_CHAOS_SERVICE"
 """The environment variable that marks every process a service or a hog starts; its value

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..steady.probes import NotReady, Probe, Target, call
-from .errors import ReadinessError
+from pytest_chaos.services.errors import ReadinessError
+from pytest_chaos.steady.probes import NotReady, Probe, Target, call
 
 LOG_LINES_IN_ERRORS = 20
 

@@ -23,11 +23,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from ..faults import ActiveFault, FaultLog, FaultRecord
-from ..leftovers import register
-from ..leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
-from . import procs
-from .errors import ServiceError
+from pytest_chaos.faults import ActiveFault, FaultLog, FaultRecord
+from pytest_chaos.leftovers import register
+from pytest_chaos.leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
+from pytest_chaos.services import procs
+from pytest_chaos.services.errors import ServiceError
 
 MAX_SECONDS = 86_400
 """The longest a hog may run, in seconds."""

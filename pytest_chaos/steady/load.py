@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from .metrics import Metrics, Sample
+from pytest_chaos.steady.metrics import Metrics, Sample
 
 __all__ = ["CallTarget", "HttpTarget", "Load", "RunningLoad", "Target", "TcpTarget"]
 

@@ -17,9 +17,9 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..checks import seconds
-from ..ctk.activity import provider_of, python_provider
-from .arguments import (
+from pytest_chaos.checks import seconds
+from pytest_chaos.ctk.activity import provider_of, python_provider
+from pytest_chaos.steady.arguments import (
     check_address,
     check_path,
     check_port_name,
@@ -28,10 +28,10 @@ from .arguments import (
     probe_name,
     timeout_of,
 )
-from .tolerance import Tolerance, tolerance
+from pytest_chaos.steady.tolerance import Tolerance, tolerance
 
 if TYPE_CHECKING:
-    from .metrics import Metrics
+    from pytest_chaos.steady.metrics import Metrics
 
 
 class Target(Protocol):
