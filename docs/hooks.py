@@ -3,12 +3,13 @@ links to files outside ``docs/`` that still resolve in a strict build.
 
 Markers on a page (an HTML comment alone on its line) are replaced at build time:
 
-- ``<!-- reference:options -->``: every option of ``pytest_chaos.settings.OPTIONS``, with
+- ``<!-- reference:options -->``: every option of ``pytest_chaos.plugin.settings.OPTIONS``, with
   its command line flag, ini key, environment variable and help;
 - ``<!-- reference:marker -->``: the ``chaos`` marker's arguments (``markers.ALLOWED``);
-- ``<!-- reference:fixtures -->``: the fixtures of ``pytest_chaos/plugin.py`` (read with
-  ``ast``: name, scope, what they use, docstring);
-- ``<!-- reference:hooks -->``: the hook specifications of ``pytest_chaos/hookspecs.py``;
+- ``<!-- reference:fixtures -->``: the fixtures of the plugin's modules
+  (``pytest_chaos.plugin.pytest_plugins``, read with ``ast``: name, scope, what they use,
+  docstring);
+- ``<!-- reference:hooks -->``: the hook specifications of ``pytest_chaos/plugin/hookspecs.py``;
 - ``<!-- reference:toxics -->``: the toxic types of the proxy (``proxy.toxics.REGISTRY``)
   with their attributes, defaults and behaviour, and the proxy handle's method for each;
 - ``<!-- reference:faults -->``: the fault descriptions of ``pytest_chaos.faults``;
@@ -267,7 +268,7 @@ def _docstring(text: str | None) -> str:
 
 
 def options_reference() -> str:
-    settings = importlib.import_module("pytest_chaos.settings")
+    settings = importlib.import_module("pytest_chaos.plugin.settings")
     rows = []
     for option in settings.OPTIONS:
         flag = f"`{option.cli}`" if option.flag else f"`{option.cli} VALUE`"
@@ -278,7 +279,7 @@ def options_reference() -> str:
 
 
 def marker_reference() -> str:
-    markers = importlib.import_module("pytest_chaos.markers")
+    markers = importlib.import_module("pytest_chaos.plugin.markers")
     missing = [name for name in markers.ALLOWED if name not in MARKER_ARGS]
     if missing:
         raise ValueError(f"marker arguments without a description in docs/hooks.py: {missing}")
@@ -291,9 +292,13 @@ def marker_reference() -> str:
 
 
 def fixtures_reference() -> str:
-    source = (PACKAGE / "plugin.py").read_text(encoding="utf-8")
+    plugin = importlib.import_module("pytest_chaos.plugin")
+    sources = [
+        (PACKAGE.parent / (name.replace(".", "/") + ".py")).read_text(encoding="utf-8")
+        for name in plugin.pytest_plugins
+    ]
     rows = []
-    for node in ast.parse(source).body:
+    for node in (node for source in sources for node in ast.parse(source).body):
         if not isinstance(node, ast.FunctionDef):
             continue
         scope = _fixture_scope(node)
@@ -309,7 +314,7 @@ def fixtures_reference() -> str:
             )
         )
     if not rows:
-        raise ValueError("no fixture found in pytest_chaos/plugin.py")
+        raise ValueError("no fixture found in the modules of pytest_chaos.plugin.pytest_plugins")
     return _table(("fixture", "scope", "uses", "what it gives"), rows)
 
 
@@ -328,7 +333,7 @@ def _fixture_scope(node: ast.FunctionDef) -> str | None:
 
 
 def hooks_reference() -> str:
-    hookspecs = importlib.import_module("pytest_chaos.hookspecs")
+    hookspecs = importlib.import_module("pytest_chaos.plugin.hookspecs")
     rows = []
     for name, function in inspect.getmembers(hookspecs, inspect.isfunction):
         if not name.startswith("pytest_chaos_"):

@@ -371,7 +371,7 @@ def test_a_signature_listing_that_drifts_fails() -> None:
 
 @pytest.mark.parametrize("block", all_blocks("hooks"), ids=block_id)
 def test_hook_listings_match_the_hookspecs(block: Block) -> None:
-    from pytest_chaos import hookspecs
+    from pytest_chaos.plugin import hookspecs
 
     for function in ast.parse(block.code).body:
         assert isinstance(function, ast.FunctionDef)
@@ -382,7 +382,7 @@ def test_hook_listings_match_the_hookspecs(block: Block) -> None:
 
 
 def test_every_hook_is_listed() -> None:
-    from pytest_chaos import hookspecs
+    from pytest_chaos.plugin import hookspecs
 
     listed = {
         function.name
@@ -542,7 +542,7 @@ def test_the_ci_example_leaves_its_evidence(
 def test_the_ci_workflow_is_valid_yaml_with_real_options() -> None:
     import yaml  # type: ignore[import-untyped]
 
-    from pytest_chaos import settings
+    from pytest_chaos.plugin import settings
 
     page = (DOCS / "ci.md").read_text()
     [workflow] = re.findall(r"```yaml\n(.*?)```", page, re.S)
@@ -555,7 +555,7 @@ def test_the_ci_workflow_is_valid_yaml_with_real_options() -> None:
 
 def test_the_docs_name_only_real_options() -> None:
     """Every ``--chaos-...`` flag and ``PYTEST_CHAOS_...`` variable on any page exists."""
-    from pytest_chaos import settings
+    from pytest_chaos.plugin import settings
 
     flags = {option.cli for option in settings.OPTIONS}
     variables = {option.env for option in settings.OPTIONS}
@@ -651,7 +651,8 @@ def page_text(site: Path, page: str) -> str:
 def test_the_reference_is_generated_from_the_code(
     site: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
-    from pytest_chaos import faults, hookspecs, markers, settings
+    from pytest_chaos import faults
+    from pytest_chaos.plugin import hookspecs, markers, settings
     from pytest_chaos.proxy.toxics import REGISTRY
 
     _, out = site
@@ -709,7 +710,7 @@ def test_an_unknown_marker_fails_the_build() -> None:
 
 
 def test_a_new_marker_argument_needs_a_description(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_chaos import markers
+    from pytest_chaos.plugin import markers
 
     hooks = load_hooks()
     monkeypatch.setattr(markers, "ALLOWED", (*markers.ALLOWED, "blast_radius"))

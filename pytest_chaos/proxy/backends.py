@@ -26,7 +26,7 @@ from pytest_chaos.containers import (
     sweep_stale_containers,
 )
 from pytest_chaos.leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
-from pytest_chaos.settings import DEFAULT_CONTAINER_IMAGE, ToxiproxyTarget
+from pytest_chaos.proxy.target import DEFAULT_CONTAINER_IMAGE, ToxiproxyTarget
 
 READY_TIMEOUT_S = 30.0
 

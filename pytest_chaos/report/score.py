@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pytest_chaos.report.records import DEVIATIONS, VERDICTS, ChaosResult
+from pytest_chaos.report.results import DEVIATIONS, VERDICTS, ChaosResult
 
 
 @dataclass(frozen=True)

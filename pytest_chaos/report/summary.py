@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_chaos.redaction import redact
-from pytest_chaos.report.records import ChaosResult
+from pytest_chaos.report.results import ChaosResult
 from pytest_chaos.report.score import Gates, Score
 
 FORMAT = 1

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from pytest_chaos import probes
-from pytest_chaos.canary.fixture import Canary
 from pytest_chaos.canary.judge import Observation, StatisticalJudge, Verdict
 from pytest_chaos.canary.rollout import CanaryRollout
 from pytest_chaos.canary.router import Router
+from pytest_chaos.plugin.canary import Canary
 from pytest_chaos.proxy.tracked import ChaosToxiproxy
 from pytest_chaos.services import ProcessService, ServiceManager
 from pytest_chaos.steady.load import Load

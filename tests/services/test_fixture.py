@@ -218,7 +218,8 @@ def test_public_names_load_on_first_use() -> None:
     plugin imports neither services, in-process faults, experiments nor probes (it stays
     cheap for suites without them)."""
     script = (
-        "import sys, pytest_chaos.plugin\n"
+        "import importlib, sys, pytest_chaos.plugin\n"
+        "for name in pytest_chaos.plugin.pytest_plugins: importlib.import_module(name)\n"
         "assert 'pytest_chaos.services' not in sys.modules\n"
         "assert 'pytest_chaos.inject' not in sys.modules\n"
         "assert 'pytest_chaos.experiment' not in sys.modules\n"

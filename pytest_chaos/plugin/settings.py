@@ -9,37 +9,17 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_chaos.proxy.target import ToxiproxyTarget
 from pytest_chaos.redaction import check as check_redact_pattern
 from pytest_chaos.seeding import fresh_seed
 
 CACHE_KEY_SEED = "chaos/seed"
-DEFAULT_CONTAINER_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"
-
-
-@dataclass(frozen=True)
-class ToxiproxyTarget:
-    """Where the Toxiproxy API comes from.
-
-    ``kind`` is ``embedded``, ``url``, ``binary``, ``container`` or ``hosts``; ``value`` is the
-    URL, binary path or image (empty for the default); ``hosts`` maps names to URLs.
-    """
-
-    kind: str
-    value: str = ""
-    hosts: dict[str, str] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        if self.kind == "hosts":
-            return ",".join(f"{name}={url}" for name, url in self.hosts.items())
-        if self.kind == "url":
-            return self.value
-        return f"{self.kind}={self.value}" if self.value else self.kind
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,14 @@ from pytest_chaos.experiment import (
     write_journal,
 )
 from pytest_chaos.faults import Fault, FaultLog
+from pytest_chaos.plugin import progress
 from pytest_chaos.redaction import redact_in_place
-from pytest_chaos.report import progress
 from pytest_chaos.seeding import replay_command
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from pytest_chaos.session import ChaosSession
+    from pytest_chaos.plugin.session import ChaosSession
 
 #: The fixture each fault constructor of :mod:`pytest_chaos.faults` looks its target up in.
 _FIXTURE_OF = {
@@ -127,7 +127,7 @@ class Chaos:
         :meth:`pytest_chaos.ctk.files.ExperimentFile.build`'s."""
         __tracebackhide__ = True
         from pytest_chaos.ctk import files
-        from pytest_chaos.report import progress
+        from pytest_chaos.plugin import progress
 
         spec = files.ExperimentFile.build(path, **options)
         item = self._item
@@ -209,8 +209,8 @@ class Chaos:
         monkey = self._resolver.fetched("chaos_monkey")
         if monkey is not None:
             extra["injections"] = [injection.to_json() for injection in monkey.injections]
-        if "pytest_chaos.canary.fixture" in sys.modules:  # the test used the canary fixture
-            from pytest_chaos.canary.fixture import ROLLOUTS
+        if "pytest_chaos.plugin.canary" in sys.modules:  # the test used the canary fixture
+            from pytest_chaos.plugin.canary import ROLLOUTS
 
             rollouts = self._item.stash.get(ROLLOUTS, [])
             extra["rollouts"] = [result.to_json() for result in rollouts]

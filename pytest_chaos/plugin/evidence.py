@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_chaos.plugin.settings import Settings
 from pytest_chaos.redaction import redact_text
 from pytest_chaos.report import table
-from pytest_chaos.report.records import DEVIATIONS, REPORT_ATTRIBUTE, ChaosResult
+from pytest_chaos.report.results import DEVIATIONS, REPORT_ATTRIBUTE, ChaosResult
 from pytest_chaos.report.score import Gates, Score
-from pytest_chaos.settings import Settings
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 

@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_chaos import redaction
-from pytest_chaos import settings as settings_module
 from pytest_chaos.faults import FaultLog, FaultRecord
 from pytest_chaos.leftovers.supervisor import Supervisor
+from pytest_chaos.plugin import settings as settings_module
 from pytest_chaos.proxy.backends import Backend, BackendError, make_backend
 from pytest_chaos.seeding import TestSeeds
 
 if TYPE_CHECKING:
     from pytest_chaos.containers import Engine
     from pytest_chaos.inject import ChaosMonkey
+    from pytest_chaos.plugin.chaos import Chaos
     from pytest_chaos.proxy.tracked import ChaosToxiproxy
 
 WORKER_SEED_KEY = "chaos_seed"
@@ -187,3 +188,23 @@ class ChaosSession:
             if self._engine is not None:
                 self._engine.close()
             redaction.activate(self._outer_redactor)
+
+
+#: Where the session's chaos state is kept, on pytest's config; and a test's ``chaos``
+#: fixture, for the hook that runs a marker's experiment around the test's body.
+SESSION = pytest.StashKey[ChaosSession]()
+CHAOS: pytest.StashKey[Chaos] = pytest.StashKey()
+
+
+def chaos_session(config: pytest.Config) -> ChaosSession:
+    return config.stash[SESSION]
+
+
+def session_seed(config: pytest.Config) -> int:
+    return chaos_session(config).settings.seed
+
+
+@pytest.fixture
+def chaos_seeds(request: pytest.FixtureRequest) -> TestSeeds:
+    """This test's random streams: ``chaos_seeds("purpose")`` is a seeded ``random.Random``."""
+    return chaos_session(request.config).seeds(request.node.nodeid)

@@ -5,64 +5,18 @@ survives pytest-xdist) to the process that scores and reports the session."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pytest
 
-from pytest_chaos import markers
 from pytest_chaos.faults import FaultRecord
+from pytest_chaos.plugin import markers
 from pytest_chaos.redaction import redact_text
-from pytest_chaos.seeding import replay_command
+from pytest_chaos.report import results
+from pytest_chaos.report.results import ChaosResult, count_checks
 
-#: The report attribute that carries a :class:`ChaosResult` as JSON across xdist.
-REPORT_ATTRIBUTE = "chaos_result"
 FAULTS = pytest.StashKey[list[str]]()
 JOURNALS = pytest.StashKey[list[dict[str, Any]]]()
-#: Verdicts, worst last; ``xfailed`` and ``skipped`` do not count in the score.
-VERDICTS = ("passed", "deviated", "halted", "not steady", "failed", "error", "skipped", "xfailed")
-#: Verdicts of an experiment that ran and found the system wanting: what gates may tolerate.
-DEVIATIONS = ("deviated", "halted")
-
-
-@dataclass
-class ChaosResult:
-    """One chaos test's outcome, as the score, the terminal table and the reports see it.
-
-    ``checks`` counts the steady-state probe checks of its experiments (before, during and
-    after), ``passed`` those whose tolerance held; ``success_ratio`` is what the score
-    weighs (LitmusChaos's probe success percentage, as a fraction).
-    """
-
-    nodeid: str
-    verdict: str
-    weight: int
-    seed: int
-    title: str | None = None
-    tags: list[str] = field(default_factory=list)
-    faults: list[str] = field(default_factory=list)
-    checks_passed: int = 0
-    checks_total: int = 0
-    success_ratio: float = 0.0
-    duration_s: float = 0.0
-    message: str | None = None
-    journals: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def replay(self) -> str:
-        return replay_command(self.seed, self.nodeid)
-
-    @property
-    def scored(self) -> bool:
-        """Whether it counts in the score: skipped and expected failures do not."""
-        return self.verdict not in ("skipped", "xfailed")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ChaosResult:
-        return cls(**data)
 
 
 def note_fault(item: pytest.Item | None, fault: FaultRecord) -> None:
@@ -121,7 +75,7 @@ def attach(
     ]
     result.title = None if result.title is None else redact_text(result.title)
     result.message = None if result.message is None else redact_text(result.message)
-    setattr(report, REPORT_ATTRIBUTE, result.to_json())
+    setattr(report, results.REPORT_ATTRIBUTE, result.to_json())
     item.user_properties.extend(
         [
             ("chaos_verdict", result.verdict),
@@ -179,7 +133,7 @@ def verdict_of(report: pytest.TestReport, journals: Iterable[Mapping[str, Any]])
         return "passed"
     if report.when != "call":
         return "error"
-    from pytest_chaos.outcomes import NOT_STEADY
+    from pytest_chaos.plugin.outcomes import NOT_STEADY
 
     if NOT_STEADY in report.user_properties:
         return "not steady"
@@ -189,18 +143,6 @@ def verdict_of(report: pytest.TestReport, journals: Iterable[Mapping[str, Any]])
     if any(journal.get("deviated") for journal in journals):
         return "deviated"
     return "failed"
-
-
-def count_checks(journals: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
-    """Probe checks of the steady-state hypothesis that held, and that ran, over journals."""
-    passed = total = 0
-    for journal in journals:
-        states = journal.get("steady_states") or {}
-        for state in [states.get("before"), *(states.get("during") or []), states.get("after")]:
-            for probe in (state or {}).get("probes") or []:
-                total += 1
-                passed += bool(probe.get("tolerance_met"))
-    return passed, total
 
 
 def _first_title(journals: list[dict[str, Any]]) -> str | None:

@@ -15,7 +15,7 @@ import pytest
 from pytest_chaos.ctk.files import SUFFIXES
 
 if TYPE_CHECKING:
-    from pytest_chaos.chaos import Chaos
+    from pytest_chaos.plugin.chaos import Chaos
 
 
 def matches(path: Path, patterns: Iterable[str], rootpath: Path) -> bool:
