@@ -20,7 +20,7 @@ _HOMES = {
     "ReadinessError": "services",
     "ServiceError": "services",
     "ServiceManager": "services",
-    "TestSeeds": "seeding",
+    "TestSeeds": "core.seeding",
     "Toxiproxy": "proxy.client",
     "ToxiproxyError": "proxy.errors",
 }
@@ -46,13 +46,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from pytest_chaos import faults, probes
+    from pytest_chaos.core.seeding import TestSeeds
     from pytest_chaos.faults import FaultRecord
     from pytest_chaos.inject import ChaosConfig, ChaosMonkey
     from pytest_chaos.inject.http import ChaosHTTP
     from pytest_chaos.proxy.client import Toxiproxy
     from pytest_chaos.proxy.errors import ToxiproxyError
     from pytest_chaos.proxy.tracked import ChaosToxiproxy
-    from pytest_chaos.seeding import TestSeeds
     from pytest_chaos.services import (
         ContainerService,
         ProcessService,

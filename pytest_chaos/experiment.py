@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from pytest_chaos import __version__
-from pytest_chaos.checks import seconds
+from pytest_chaos.core.activity import provider_of
+from pytest_chaos.core.checks import seconds
 from pytest_chaos.ctk import runtime
-from pytest_chaos.ctk.activity import provider_of
 from pytest_chaos.faults import Ending, Fault, Resolver
 from pytest_chaos.steady.probes import Probe, ProbeContext, ProbeRun, SloProbe
 
@@ -792,7 +792,7 @@ def _items(name: str, values: Sequence[object], kind: type, what: str) -> None:
 def write_journal(journal: Journal, path: Path) -> Path:
     """Write ``journal`` as JSON to ``path`` (its folder is made if needed), its secrets
     redacted."""
-    from pytest_chaos.redaction import redact
+    from pytest_chaos.core.redaction import redact
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(redact(journal), indent=2, default=repr))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_chaos.containers import SESSION_LABEL, EngineError, Owner, connect_engine
+from pytest_chaos._net.containers import SESSION_LABEL, EngineError, Owner, connect_engine
 from pytest_chaos.proxy.backends import embedded_argv
 
 from .proxy.helpers import TcpServer, echo_server

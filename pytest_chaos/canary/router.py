@@ -58,8 +58,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import h11
 
+from pytest_chaos._net.loops import run, url_for
+from pytest_chaos.core.seeding import draw, fresh_seed
 from pytest_chaos.proxy import timers
-from pytest_chaos.proxy.api import run, url_for
 from pytest_chaos.proxy.engine import (
     Connection,
     Engine,
@@ -69,7 +70,6 @@ from pytest_chaos.proxy.engine import (
     split_address,
 )
 from pytest_chaos.proxy.errors import BadRequest
-from pytest_chaos.seeding import draw, fresh_seed
 
 if TYPE_CHECKING:
     from h11._headers import Headers

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_chaos.checks import seconds
+from pytest_chaos.core.checks import seconds
 from pytest_chaos.ctk import runtime
 from pytest_chaos.experiment import Deviated, ExperimentError, Journal, NotSteady
 

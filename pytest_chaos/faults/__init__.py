@@ -10,6 +10,13 @@ HTTP, your own action), and the records of those applied, with the log that undo
 
 from __future__ import annotations
 
+from pytest_chaos.core.faultlog import (
+    ActiveFault,
+    FaultListener,
+    FaultLog,
+    FaultRecord,
+    ignore_fault,
+)
 from pytest_chaos.faults.described import (
     Ending,
     Fault,
@@ -26,13 +33,6 @@ from pytest_chaos.faults.described import (
     stop,
     timeout,
     toxic,
-)
-from pytest_chaos.faults.record import (
-    ActiveFault,
-    FaultListener,
-    FaultLog,
-    FaultRecord,
-    ignore_fault,
 )
 
 __all__ = [

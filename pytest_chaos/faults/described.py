@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from pytest_chaos.checks import seconds
-from pytest_chaos.ctk.activity import provider_of, python_provider
-from pytest_chaos.faults.record import ActiveFault, FaultLog, FaultRecord
+from pytest_chaos.core.activity import provider_of, python_provider
+from pytest_chaos.core.checks import seconds
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
 
 
 class Ending(Protocol):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import httpx
 
-from pytest_chaos.checks import seconds
+from pytest_chaos.core.checks import seconds
 from pytest_chaos.faults import ActiveFault, FaultRecord
 from pytest_chaos.inject.monkey import ChaosConfig, ChaosMonkey
 from pytest_chaos.inject.rules import Injection, Rule, check_keywords

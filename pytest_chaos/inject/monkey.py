@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from time import time as wall_clock
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
+from pytest_chaos.core.seeding import fresh_seed
 from pytest_chaos.faults import ActiveFault, FaultLog, FaultRecord
 from pytest_chaos.inject import patching
 from pytest_chaos.inject.rules import CallDraws, Injection, Rule, Strike, check_keywords
 from pytest_chaos.inject.trigger import Trigger, check_rate, latency_range
-from pytest_chaos.seeding import fresh_seed
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from time import monotonic, sleep
 from typing import Any, TypeVar
 
+from pytest_chaos.core.seeding import draw
 from pytest_chaos.inject.trigger import Trigger
-from pytest_chaos.seeding import draw
 
 _Choice = TypeVar("_Choice")
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pytest_chaos.checks import seconds
+from pytest_chaos.core.checks import seconds
 
 if TYPE_CHECKING:
     from pytest_chaos.inject.rules import CallDraws

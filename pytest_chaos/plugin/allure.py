@@ -21,7 +21,7 @@ def attach(journal: Mapping[str, Any]) -> None:
     """Attach one experiment to the running test (call it from the test's own thread)."""
     import allure
 
-    from pytest_chaos.redaction import redact
+    from pytest_chaos.core.redaction import redact
     from pytest_chaos.report.chart import timeline_svg
 
     journal = redact(journal)

@@ -17,7 +17,7 @@ from pytest_chaos.canary.rollout import (
     blue_green_switch,
 )
 from pytest_chaos.canary.router import Router
-from pytest_chaos.seeding import TestSeeds
+from pytest_chaos.core.seeding import TestSeeds
 
 #: The results of a test's releases, for the journal of its experiments.
 ROLLOUTS = pytest.StashKey[list[RolloutResult]]()

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_chaos.core.redaction import redact_in_place
+from pytest_chaos.core.seeding import replay_command
 from pytest_chaos.experiment import (
     Experiment,
     ExperimentOptions,
@@ -22,8 +24,6 @@ from pytest_chaos.experiment import (
 )
 from pytest_chaos.faults import Fault, FaultLog
 from pytest_chaos.plugin import progress
-from pytest_chaos.redaction import redact_in_place
-from pytest_chaos.seeding import replay_command
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_chaos.core.redaction import redact_text
 from pytest_chaos.plugin.settings import Settings
-from pytest_chaos.redaction import redact_text
 from pytest_chaos.report import table
 from pytest_chaos.report.results import DEVIATIONS, REPORT_ATTRIBUTE, ChaosResult
 from pytest_chaos.report.score import Gates, Score

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_chaos.redaction import redact_text
+from pytest_chaos.core.redaction import redact_text
 
 #: Experiments planned to last at least this long show their phases.
 LONG_S = 5.0

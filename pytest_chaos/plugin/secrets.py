@@ -1,7 +1,7 @@
 """Secrets out of the report of a test that used pytest-chaos: its exception's message (what
 the terminal, JUnit XML and Allure show of it), every text of the failure's representation
 (source lines, messages, arguments, locals), and the report's sections (captured output,
-service logs). See :mod:`pytest_chaos.redaction`."""
+service logs). See :mod:`pytest_chaos.core.redaction`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_chaos.redaction import redact_text
+from pytest_chaos.core.redaction import redact_text
 
 
 def redact_exception(error: BaseException) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_chaos.redaction import redact_text
+from pytest_chaos.core.redaction import redact_text
 
 #: A function giving ``(title, text)`` sections, asked only when the test fails.
 SectionSource = Callable[[], list[tuple[str, str]]]

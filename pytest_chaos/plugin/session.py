@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_chaos import redaction
+from pytest_chaos.core import redaction
+from pytest_chaos.core.seeding import TestSeeds
 from pytest_chaos.faults import FaultLog, FaultRecord
 from pytest_chaos.leftovers.supervisor import Supervisor
 from pytest_chaos.plugin import settings as settings_module
 from pytest_chaos.proxy.backends import Backend, BackendError, make_backend
-from pytest_chaos.seeding import TestSeeds
 
 if TYPE_CHECKING:
-    from pytest_chaos.containers import Engine
+    from pytest_chaos._net.containers import Engine
     from pytest_chaos.inject import ChaosMonkey
     from pytest_chaos.plugin.chaos import Chaos
     from pytest_chaos.proxy.tracked import ChaosToxiproxy
@@ -168,7 +168,7 @@ class ChaosSession:
         """The session's container engine for ``service.container``; it connects (and
         sweeps the containers of dead sessions) when a test first starts a container."""
         if self._engine is None:
-            from pytest_chaos.containers import Engine
+            from pytest_chaos._net.containers import Engine
 
             self._engine = Engine(self.session_id)
         return self._engine

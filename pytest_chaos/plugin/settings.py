@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from pytest_chaos.core.redaction import check as check_redact_pattern
+from pytest_chaos.core.seeding import fresh_seed
 from pytest_chaos.proxy.target import ToxiproxyTarget
-from pytest_chaos.redaction import check as check_redact_pattern
-from pytest_chaos.seeding import fresh_seed
 
 CACHE_KEY_SEED = "chaos/seed"
 

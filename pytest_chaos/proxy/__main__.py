@@ -22,8 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_chaos import __version__
-from pytest_chaos.proxy.api import MAX_CONNECTIONS, TOXIPROXY_VERSION, ApiServer, run, url_for
+from pytest_chaos._net.errors import HttpError
+from pytest_chaos._net.loops import run, url_for
+from pytest_chaos.core.version import VERSION as __version__
+from pytest_chaos.proxy.api import MAX_CONNECTIONS, TOXIPROXY_VERSION, ApiServer
 from pytest_chaos.proxy.engine import Engine
 from pytest_chaos.proxy.errors import ToxiproxyError
 
@@ -175,7 +177,7 @@ async def serve(args: argparse.Namespace, specs: list[Any] | None) -> int:
             await _populate(engine, specs, args.config)
         try:
             host, port = await api.start(args.host, args.port)
-        except ToxiproxyError as error:
+        except HttpError as error:
             print(f"error: {error.message}", file=sys.stderr)
             return EXIT_FAILURE
         print(f"pytest-chaos proxy API listening on {url_for(host, port)}", flush=True)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from pytest_chaos.containers import (
+from pytest_chaos._net.containers import (
     EngineError,
     connect_engine,
     import_docker,

@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, cast
 
+from pytest_chaos.core.seeding import derive
 from pytest_chaos.proxy.errors import (
     BadRequest,
     ListenError,
@@ -31,7 +32,6 @@ from pytest_chaos.proxy.errors import (
 )
 from pytest_chaos.proxy.link import Link
 from pytest_chaos.proxy.toxics import STREAMS, Toxic, parse_toxic, parse_update
-from pytest_chaos.seeding import derive
 
 log = logging.getLogger("pytest_chaos.proxy")
 

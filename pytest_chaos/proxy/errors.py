@@ -7,20 +7,12 @@ response, whichever server produced it.
 
 from __future__ import annotations
 
+from pytest_chaos._net import errors as http_errors
+from pytest_chaos._net.errors import HttpError
 
-class ToxiproxyError(Exception):
+
+class ToxiproxyError(HttpError):
     """An error the Toxiproxy API reports as ``{"error": message, "status": status}``."""
-
-    status: int = 500
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
-
-    def to_json(self) -> dict[str, object]:
-        return {"error": self.message, "status": self.status}
 
 
 class BadRequest(ToxiproxyError):
@@ -78,4 +70,4 @@ def missing_field(field: str) -> BadRequest:
 
 def bad_body(reason: str) -> BadRequest:
     """Toxiproxy's wording for a body that is not the JSON it expects."""
-    return BadRequest(f"bad request body: {reason}")
+    return BadRequest(http_errors.bad_body(reason).message)

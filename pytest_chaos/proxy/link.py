@@ -8,7 +8,7 @@ chain of any length costs no recursion, and each chain change touches one toxic'
 each live link, so it costs the same at any chain length.
 
 Whether a toxic applies to a link is decided by a draw that the proxy's seed, the toxic's
-identity and the connection's ordinal alone fix (:func:`pytest_chaos.seeding.draw`), and
+identity and the connection's ordinal alone fix (:func:`pytest_chaos.core.seeding.draw`), and
 compared with the toxic's current ``toxicity``: no draw depends on how many other draws
 came before it.
 """
@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Protocol
 
-from pytest_chaos import seeding
+from pytest_chaos.core import seeding
 from pytest_chaos.proxy import timers
 from pytest_chaos.proxy.toxics import Chunk, Toxic, ToxicState
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pytest_chaos.seeding import replay_command
+from pytest_chaos.core.seeding import replay_command
 
 #: The report attribute that carries a :class:`ChaosResult` as JSON across xdist.
 REPORT_ATTRIBUTE = "chaos_result"

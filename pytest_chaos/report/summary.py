@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pytest_chaos.redaction import redact
+from pytest_chaos.core.redaction import redact
 from pytest_chaos.report.results import ChaosResult
 from pytest_chaos.report.score import Gates, Score
 

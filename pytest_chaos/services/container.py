@@ -3,7 +3,7 @@
 only, on free host ports kept for its whole life (restarts and re-creation included),
 broken on purpose (killed, stopped, paused, restarted, removed), and removed at teardown.
 
-It carries the session's labels (``pytest_chaos.containers``), so that a later session
+It carries the session's labels (``pytest_chaos._net.containers``), so that a later session
 removes it if this one dies without teardown.
 """
 

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pytest_chaos.core.seeding import TestSeeds
 from pytest_chaos.faults import FaultLog, FaultRecord
 from pytest_chaos.leftovers.supervisor import Supervisor
-from pytest_chaos.seeding import TestSeeds
 from pytest_chaos.services import blast, procs, resources
 from pytest_chaos.services import ports as ports_module
 from pytest_chaos.services.errors import ServiceError
@@ -21,7 +21,7 @@ from pytest_chaos.services.process import ProcessService
 from pytest_chaos.services.ready import Ready, probes_of
 
 if TYPE_CHECKING:
-    from pytest_chaos.containers import Engine
+    from pytest_chaos._net.containers import Engine
     from pytest_chaos.services.container import ContainerService
 
 T = TypeVar("T")
@@ -160,7 +160,7 @@ class ServiceManager:
         arguments go to the SDK's ``containers.create`` (``entrypoint=``, ``volumes=``...).
         The container carries this session's labels, and is removed at teardown."""
         __tracebackhide__ = True
-        from pytest_chaos.containers import EngineError
+        from pytest_chaos._net.containers import EngineError
         from pytest_chaos.services.container import ContainerService, port_key
 
         self._check_name(name)
@@ -201,7 +201,7 @@ class ServiceManager:
         if self._own_engine is None:
             import uuid
 
-            from pytest_chaos.containers import Engine
+            from pytest_chaos._net.containers import Engine
 
             self._own_engine = Engine(uuid.uuid4().hex[:12])
         return self._own_engine

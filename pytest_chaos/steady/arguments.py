@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from urllib.parse import urlsplit
 
-from pytest_chaos.checks import seconds
+from pytest_chaos.core.checks import seconds
 from pytest_chaos.steady.tolerance import Tolerance, tolerance
 
 #: A port's name: ``{port:NAME}`` of a process, or a container's ``"8080/tcp"``.

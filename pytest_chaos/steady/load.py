@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from pytest_chaos._net.loops import new_event_loop
 from pytest_chaos.steady.metrics import Metrics, Sample
 
 __all__ = ["CallTarget", "HttpTarget", "Load", "RunningLoad", "Target", "TcpTarget"]
@@ -511,18 +512,6 @@ class Load:
 # -- the run -----------------------------------------------------------------------------
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop when it is installed (about 10% more HTTP requests per CPU second
-    here: httpx and anyio, not the loop, dominate), else asyncio's. Only the load's thread
-    uses it; the global event loop policy is not touched."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
-
-
 @dataclass(eq=False)
 class _Lane:
     task: asyncio.Task[None] | None = None
@@ -729,7 +718,9 @@ class RunningLoad:
     # -- the background thread -----------------------------------------------------------
 
     def _main(self) -> None:
-        loop = new_event_loop()
+        # uvloop: about 10% more HTTP requests per CPU second here (httpx and anyio, not
+        # the loop, dominate)
+        loop = new_event_loop(fast=True)
         self._loop = loop
         try:
             loop.run_until_complete(self._run())

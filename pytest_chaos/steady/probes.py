@@ -17,8 +17,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_chaos.checks import seconds
-from pytest_chaos.ctk.activity import provider_of, python_provider
+from pytest_chaos.core.activity import provider_of, python_provider
+from pytest_chaos.core.checks import seconds
 from pytest_chaos.steady.arguments import (
     check_address,
     check_path,

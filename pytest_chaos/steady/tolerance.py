@@ -47,7 +47,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from pytest_chaos.ctk.activity import provider_of
+from pytest_chaos.core.activity import provider_of
 
 __all__ = [
     "Between",

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from pytest_chaos.canary.router import Router
-from pytest_chaos.seeding import draw
+from pytest_chaos.core.seeding import draw
 
 from ..doc_examples import examples_test
 from .routerhelpers import (

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_chaos.proxy.apiconn import READ_TIMEOUT
+from pytest_chaos._net.connection import READ_TIMEOUT
 from pytest_chaos.proxy.backends import embedded_argv
 
 from ..servers import ApiServer, free_port, start_logged_server, stop_server

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from pytest_chaos.core.seeding import TestSeeds
 from pytest_chaos.faults import FaultLog
-from pytest_chaos.seeding import TestSeeds
 from pytest_chaos.services import (
     ContainerService,
     ServiceError,

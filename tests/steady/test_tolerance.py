@@ -348,7 +348,7 @@ def test_a_callable_writes_a_python_probe_as_its_json_form() -> None:
     }
     assert satisfies(is_healthy).to_json()["provider"] == {
         "type": "python",
-        "module": "pytest_chaos.ctk.activity",
+        "module": "pytest_chaos.core.activity",
         "func": "unimportable",
         "arguments": {"callable": f"{__name__}.is_healthy"},
     }

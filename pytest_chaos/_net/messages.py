@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_chaos.proxy.errors import ToxiproxyError, bad_body
+from pytest_chaos._net.errors import HttpError, bad_body
 
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain; charset=utf-8"
@@ -55,7 +55,7 @@ class Reply:
         return cls(status, text.encode() + b"\n", TEXT_TYPE, headers, **kwargs)
 
     @classmethod
-    def error(cls, error: ToxiproxyError, **kwargs: Any) -> Reply:
+    def error(cls, error: HttpError, **kwargs: Any) -> Reply:
         """Toxiproxy's error answer: JSON, but labelled text/plain by ``http.Error``."""
         return cls.text(error.status, dump_json(error.to_json()).decode(), **kwargs)
 

@@ -21,13 +21,13 @@ from typing import Any, Protocol
 
 import h11
 
-from pytest_chaos import __version__
-from pytest_chaos.proxy.framing import ChunkSizes, HeadCheck
-from pytest_chaos.proxy.messages import Reply, Request
+from pytest_chaos._net.framing import ChunkSizes, HeadCheck
+from pytest_chaos._net.messages import Reply, Request
+from pytest_chaos.core.version import VERSION
 
 log = logging.getLogger("pytest_chaos.proxy.api")
 
-SERVER_HEADER = f"pytest-chaos/{__version__}"
+SERVER_HEADER = f"pytest-chaos/{VERSION}"
 #: A request must arrive in full within this many seconds of its first byte (Toxiproxy: 15).
 READ_TIMEOUT = 15.0
 #: A keep-alive connection idle for this many seconds is closed (Toxiproxy: 60).
@@ -64,7 +64,7 @@ class _Refused(Exception):
         self.reply = reply
 
 
-class ApiConnection:
+class HttpConnection:
     """One client connection, served by :meth:`serve` until the client, a deadline or an
     error ends it; :meth:`abort` ends it from outside."""
 

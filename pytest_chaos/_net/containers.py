@@ -14,7 +14,7 @@ from typing import Any
 
 from pytest_chaos.leftovers.identity import boot_id, pid_exists, process_start
 
-log = logging.getLogger("pytest_chaos.containers")
+log = logging.getLogger("pytest_chaos._net.containers")
 
 SESSION_LABEL = "io.pytest-chaos.session"
 OWNER_HOST_LABEL = "io.pytest-chaos.owner.host"
