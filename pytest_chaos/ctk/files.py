@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_chaos.core.checks import seconds
-from pytest_chaos.ctk import runtime
 from pytest_chaos.experiment import Deviated, ExperimentError, Journal, NotSteady
+from pytest_chaos.experiment import strategies as runtime
 
 SUFFIXES = (".json", ".yaml", ".yml")
 #: chaostoolkit-toxiproxy reads the server's address from these configuration keys.

@@ -28,7 +28,7 @@ from pytest_chaos.core.seeding import SEED_BITS, derive
 from pytest_chaos.gameday import history, render
 from pytest_chaos.gameday.history import RepetitionRecord, RunRecord
 from pytest_chaos.gameday.plan import HaltProbe, Plan
-from pytest_chaos.report.summary import FORMAT, SUMMARY
+from pytest_chaos.report.layout import FORMAT, SUMMARY
 
 #: Seconds a process group gets after SIGTERM before SIGKILL.
 TERMINATE_S = 5.0

@@ -3,7 +3,6 @@ timeline chart are attached to its test, and each fault window becomes a step.""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ def attach(journal: Mapping[str, Any]) -> None:
     import allure
 
     from pytest_chaos.core.redaction import redact
+    from pytest_chaos.experiment.journal import dumps
     from pytest_chaos.report.chart import timeline_svg
 
     journal = redact(journal)
@@ -31,7 +31,7 @@ def attach(journal: Mapping[str, Any]) -> None:
             if entry.get("error"):
                 allure.attach(str(entry["error"]), "error", allure.attachment_type.TEXT)
     allure.attach(
-        json.dumps(journal, indent=2, default=str),
+        dumps(journal),
         name=f"chaos journal: {title}",
         attachment_type=allure.attachment_type.JSON,
     )

@@ -146,7 +146,7 @@ class ApiServer(HttpServer):
         """Toxiproxy answers populate errors as JSON with ``"proxies": null`` beside them."""
         try:
             proxies = await self.engine.populate(parse_json(request.body))
-        except ToxiproxyError as error:
+        except HttpError as error:
             return Reply.json({**error.to_json(), "proxies": None}, error.status)
         return Reply.json({"proxies": [proxy.to_json() for proxy in proxies]}, 201)
 

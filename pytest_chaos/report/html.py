@@ -19,7 +19,7 @@ from typing import Any
 
 from pytest_chaos.report import lenient
 from pytest_chaos.report.chart import timeline_svg
-from pytest_chaos.report.summary import FORMAT, SUMMARY
+from pytest_chaos.report.layout import FORMAT, SUMMARY
 
 __all__ = ["REPORT", "SUMMARY", "ReportError", "render", "write"]
 

@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_chaos.core.redaction import redact
+from pytest_chaos.experiment.journal import write_journal
+from pytest_chaos.report.layout import FORMAT, JOURNALS, SUMMARY
 from pytest_chaos.report.results import ChaosResult
 from pytest_chaos.report.score import Gates, Score
-
-FORMAT = 1
-SUMMARY = "summary.json"
-JOURNALS = "journals"
 
 
 def summarize(
@@ -71,7 +69,7 @@ def write(folder: Path, score: Score, gates: Gates, *, seed: int, dry_run: bool)
         for number, journal in enumerate(result.journals, start=1):
             suffix = f"-{number}" if len(result.journals) > 1 else ""
             path = journal_folder / f"{name}{suffix}.json"
-            path.write_text(json.dumps(redact(journal), indent=2, default=str) + "\n")
+            write_journal(journal, path)
             paths.setdefault(result.nodeid, []).append(f"{JOURNALS}/{path.name}")
     document = summarize(score, gates, seed=seed, dry_run=dry_run, journal_paths=paths)
     (folder / SUMMARY).write_text(json.dumps(redact(document), indent=2) + "\n")

@@ -222,7 +222,7 @@ def test_public_names_load_on_first_use() -> None:
         "for name in pytest_chaos.plugin.pytest_plugins: importlib.import_module(name)\n"
         "assert 'pytest_chaos.services' not in sys.modules\n"
         "assert 'pytest_chaos.inject' not in sys.modules\n"
-        "assert 'pytest_chaos.experiment' not in sys.modules\n"
+        "assert 'pytest_chaos.experiment.run' not in sys.modules\n"
         "assert 'pytest_chaos.steady' not in sys.modules\n"
         "import pytest_chaos\n"
         "from pytest_chaos import probes\n"

@@ -1,5 +1,6 @@
-"""Experiments: prove the steady state, inject faults on a timeline while traffic flows, watch
-the hypothesis during and after, roll back whatever happened, and keep a journal.
+"""The run of an experiment: prove the steady state, inject faults on a timeline while
+traffic flows, watch the hypothesis during and after, roll back whatever happened, and keep
+the journal.
 
 The vocabulary is Chaos Toolkit's (probes, tolerances, hypothesis and rollback strategies, a
 journal its library validates); the outcomes are a test's: not steady before the faults is an error,
@@ -9,205 +10,30 @@ a deviation or a halt is a failure with an account of what deviated, when and by
 from __future__ import annotations
 
 import heapq
-import json
-import platform
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
-from pytest_chaos import __version__
-from pytest_chaos.core.activity import provider_of
-from pytest_chaos.core.checks import seconds
-from pytest_chaos.ctk import runtime
+from pytest_chaos.experiment import strategies as runtime
+from pytest_chaos.experiment.errors import Deviated, FaultFailed, Halted, NotSteady
+from pytest_chaos.experiment.journal import (
+    Journal,
+    hypothesis_status,
+    new_journal,
+    probe_record,
+    run_record,
+    timed_run,
+)
+from pytest_chaos.experiment.model import Experiment, rollback_activity
 from pytest_chaos.faults import Ending, Fault, Resolver
 from pytest_chaos.steady.probes import Probe, ProbeContext, ProbeRun, SloProbe
 
 if TYPE_CHECKING:
-    from pytest_chaos.steady.load import Load, RunningLoad
-
-Journal = dict[str, Any]
-#: Seconds the load runs before a hypothesis with SLO probes is first checked, and after
-#: the rollback before it is checked again, so that each window has requests to judge.
-DEFAULT_SETTLE_S = 1.0
-
-
-class ExperimentError(Exception):
-    """Base of the exceptions an experiment ends with; ``journal`` is its journal."""
-
-    def __init__(self, message: str, journal: Journal) -> None:
-        super().__init__(message)
-        self.journal = journal
-
-
-class NotSteady(ExperimentError):
-    """The steady state did not hold before the faults: the test errors, it cannot pass."""
-
-
-class Deviated(ExperimentError, AssertionError):
-    """The hypothesis did not hold during or after the faults: the test fails."""
-
-
-class Halted(ExperimentError, AssertionError):
-    """A halt condition was breached: every fault was rolled back at once; the test fails."""
-
-
-class FaultFailed(ExperimentError):
-    """A fault of the method could not be applied: the experiment proves nothing."""
-
-
-class ExperimentOptions(TypedDict, total=False):
-    """What :meth:`Experiment.build` takes besides the title (and ``chaos.experiment``)."""
-
-    steady_state: Sequence[Probe]
-    method: Sequence[Fault]
-    load: Load | None
-    strategy: str
-    frequency_s: float
-    halt: Sequence[Probe]
-    rollbacks: Sequence[Callable[[], object]]
-    rollback_strategy: str
-    duration_s: float | None
-    settle_s: float | None
-    description: str | None
-    tags: Sequence[str]
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """An experiment described: its hypothesis (``steady_state`` probes), its ``method``
-    (faults on a timeline), the ``load`` that runs throughout, when the hypothesis is
-    checked (``strategy``, every ``frequency_s`` while it is watched), the ``halt``
-    probes that stop everything when breached, and extra ``rollbacks`` (played as
-    ``rollback_strategy`` says)."""
-
-    title: str
-    steady_state: tuple[Probe, ...] = ()
-    method: tuple[Fault, ...] = ()
-    load: Load | None = None
-    strategy: str = "default"
-    frequency_s: float = 0.5
-    halt: tuple[Probe, ...] = ()
-    rollbacks: tuple[Callable[[], object], ...] = ()
-    rollback_strategy: str = "always"
-    duration_s: float | None = None
-    settle_s: float | None = None
-    description: str | None = None
-    tags: tuple[str, ...] = ()
-
-    @classmethod
-    def build(
-        cls,
-        title: str,
-        *,
-        steady_state: Sequence[Probe] = (),
-        method: Sequence[Fault] = (),
-        load: Load | None = None,
-        strategy: str = "default",
-        frequency_s: float = 0.5,
-        halt: Sequence[Probe] = (),
-        rollbacks: Sequence[Callable[[], object]] = (),
-        rollback_strategy: str = "always",
-        duration_s: float | None = None,
-        settle_s: float | None = None,
-        description: str | None = None,
-        tags: Sequence[str] = (),
-        body_is_method: bool = False,
-    ) -> Experiment:
-        """The experiment, every argument checked now: nothing starts if one is wrong.
-        With ``body_is_method`` the method is a test's body, and faults without ``for_s``
-        last as long as it runs."""
-        if not isinstance(title, str) or not title.strip():
-            raise ValueError(f"experiment title {title!r}: use a non-empty string")
-        if description is not None and (not isinstance(description, str) or not description):
-            raise ValueError(f"description={description!r}: use a non-empty string")
-        if isinstance(tags, str) or not all(isinstance(tag, str) and tag for tag in tags):
-            raise ValueError(f"tags={tags!r}: use a list of non-empty strings")
-        strategy = runtime.hypothesis_strategy(strategy)
-        rollback_strategy = runtime.rollback_strategy(rollback_strategy)
-        _items("steady_state", steady_state, Probe, "probes (probes.http(...), probes.slo(...))")
-        _items("method", method, Fault, "faults (faults.down(...), faults.latency(...))")
-        _items("halt", halt, Probe, "probes")
-        for probe in (*steady_state, *halt):
-            probe.validate_steady()
-        for rollback in rollbacks:
-            if not callable(rollback):
-                raise TypeError(f"rollbacks: {rollback!r} is not a function")
-        if load is not None:
-            from pytest_chaos.steady.load import Load as LoadType
-
-            if not isinstance(load, LoadType):
-                raise TypeError(f"load={load!r}: use a load (chaos.load.http(...), Load.tcp(...))")
-        seconds("frequency_s", frequency_s, allow_zero=False)
-        if duration_s is not None:
-            seconds("duration_s", duration_s, allow_zero=True)
-        if settle_s is not None:
-            seconds("settle_s", settle_s, allow_zero=True)
-        if duration_s is None and not body_is_method and any(f.for_s is None for f in method):
-            open_ended = next(fault for fault in method if fault.for_s is None)
-            raise ValueError(
-                f"{open_ended.describe()} has no for_s: give it one, or give the experiment "
-                "a duration_s for the method"
-            )
-        slo = any(isinstance(probe, SloProbe) for probe in (*steady_state, *halt))
-        if slo and load is None:
-            raise ValueError("probes.slo() judges the load's requests: give the experiment a load")
-        return cls(
-            title,
-            tuple(steady_state),
-            tuple(method),
-            load,
-            strategy,
-            frequency_s,
-            tuple(halt),
-            tuple(rollbacks),
-            rollback_strategy,
-            duration_s,
-            settle_s,
-            description,
-            tuple(tags),
-        )
-
-    @property
-    def method_s(self) -> float:
-        """How long the method is planned to last: ``duration_s``, or until the last fault
-        ends on its timeline (it lasts longer when a busy machine applies a fault late)."""
-        if self.duration_s is not None:
-            return self.duration_s
-        return max((f.start_after_s + (f.for_s or 0) for f in self.method), default=0.0)
-
-    @property
-    def settle(self) -> float:
-        if self.settle_s is not None:
-            return self.settle_s
-        slo = any(isinstance(probe, SloProbe) for probe in self.steady_state)
-        return DEFAULT_SETTLE_S if slo and self.load is not None else 0.0
-
-    def phases(self) -> tuple[str, ...]:
-        return runtime.HYPOTHESIS_STRATEGIES[self.strategy]
-
-    def to_ctk(self) -> dict[str, Any]:
-        """The experiment in Chaos Toolkit's format, as the journal carries it."""
-        return {
-            "version": "1.0.0",
-            "title": self.title,
-            "description": self.description or self.title,
-            "tags": list(self.tags),
-            "steady-state-hypothesis": {
-                "title": self.description or self.title,
-                "probes": [probe.to_activity() for probe in self.steady_state],
-            },
-            "method": [fault.to_activity() for fault in self.method],
-            "rollbacks": [_rollback_activity(step) for step in self.rollbacks],
-            "runtime": {
-                "hypothesis": {"strategy": self.strategy, "freq": self.frequency_s},
-                "rollbacks": {"strategy": self.rollback_strategy},
-            },
-        }
+    from pytest_chaos.steady.load import RunningLoad
 
 
 @dataclass
@@ -257,7 +83,7 @@ class ExperimentRun:
         self.replay = replay
         self.dry_run = dry_run
         self._extra = extra
-        self.journal: Journal = _new_journal(experiment)
+        self.journal: Journal = new_journal(experiment.to_ctk())
         self._started = time.monotonic()
         self._method_started: float | None = None
         self._method_ended: float | None = None
@@ -366,7 +192,7 @@ class ExperimentRun:
         if not runtime.plays_rollbacks(strategy, journal["status"], journal["deviated"]):
             return
         for step in self.experiment.rollbacks:
-            journal["rollbacks"].append(_timed_run(_rollback_activity(step), step))
+            journal["rollbacks"].append(timed_run(rollback_activity(step), step))
 
     def after(self) -> None:
         """Let the system settle, then check the hypothesis again (unless the strategy
@@ -428,7 +254,7 @@ class ExperimentRun:
         if isinstance(error, KeyboardInterrupt):
             return "interrupted"
         if isinstance(error, NotSteady):
-            return _hypothesis_status(states["before"])
+            return hypothesis_status(states["before"])
         if error is not None:
             return "failed"
         if self._halted is not None:
@@ -437,7 +263,7 @@ class ExperimentRun:
             return "failed"
         after = states["after"]
         if after is not None and not after["steady_state_met"]:
-            return _hypothesis_status(after)
+            return hypothesis_status(after)
         return "completed"
 
     def _failed_faults(self) -> list[_Scheduled]:
@@ -496,7 +322,7 @@ class ExperimentRun:
                 item.ending = item.fault.apply(self.resolver)
             except Exception as error:
                 item.error = f"{type(error).__name__}: {error}"
-            item.run = _run_record(item.fault.to_activity(), started, item.error)
+            item.run = run_record(item.fault.to_activity(), started, item.error)
 
     def _end(self, item: _Scheduled) -> None:
         with self._lock:
@@ -512,7 +338,7 @@ class ExperimentRun:
             item.ended_at = time.monotonic()
             item.end_error = problem
             activity = {**item.fault.to_activity(), "name": "end " + item.fault.describe()}
-            self.journal["rollbacks"].append(_run_record(activity, started, problem))
+            self.journal["rollbacks"].append(run_record(activity, started, problem))
 
     # -- the observer: hypothesis during the method, and halt conditions ------------------
 
@@ -567,7 +393,7 @@ class ExperimentRun:
                 )
         return {
             "steady_state_met": all(r.tolerance_met for r in runs),
-            "probes": [_probe_record(probe, r) for probe, r in zip(probes, runs, strict=True)],
+            "probes": [probe_record(probe, r) for probe, r in zip(probes, runs, strict=True)],
             "_runs": runs,
             "_at_s": at_s,
         }
@@ -692,108 +518,3 @@ def _grouped(deviations: Sequence[_Deviation]) -> list[str]:
             line += f" (and {len(more)} more checks{until})"
         lines.append(line)
     return lines
-
-
-def _new_journal(experiment: Experiment) -> Journal:
-    return {
-        "chaoslib-version": None,
-        "pytest-chaos-version": __version__,
-        "platform": platform.platform(),
-        "node": platform.node(),
-        "experiment": experiment.to_ctk(),
-        "start": datetime.now(timezone.utc).isoformat(),
-        "status": None,
-        "deviated": False,
-        "steady_states": {"before": None, "after": None, "during": []},
-        "run": [],
-        "rollbacks": [],
-        "pytest_chaos": {"halted": None},
-    }
-
-
-def _hypothesis_status(state: dict[str, Any]) -> str:
-    """``failed`` if a probe of a hypothesis not met could not run, else ``completed``."""
-    ran = all(probe["status"] == "succeeded" for probe in state["probes"])
-    return "completed" if ran else "failed"
-
-
-def _run_record(
-    activity: dict[str, Any], started: datetime, problem: str | None, output: Any = None
-) -> dict[str, Any]:
-    ended = datetime.now(timezone.utc)
-    record: dict[str, Any] = {
-        "activity": activity,
-        "output": output,
-        "status": "failed" if problem else "succeeded",
-        "start": started.isoformat(),
-        "end": ended.isoformat(),
-        "duration": round((ended - started).total_seconds(), 6),
-    }
-    if problem:
-        record["exception"] = [problem]
-    return record
-
-
-def _timed_run(activity: dict[str, Any], step: Callable[[], object]) -> dict[str, Any]:
-    started = datetime.now(timezone.utc)
-    try:
-        output = step()
-    except Exception as error:
-        return _run_record(activity, started, f"{type(error).__name__}: {error}")
-    return _run_record(activity, started, None, _jsonable(output))
-
-
-def _probe_record(probe: Probe, run: ProbeRun) -> dict[str, Any]:
-    record = {
-        "activity": probe.to_activity(),
-        "output": _jsonable(run.output),
-        "status": "failed" if run.error else "succeeded",
-        "start": datetime.fromtimestamp(run.started_at, timezone.utc).isoformat(),
-        "end": datetime.fromtimestamp(run.ended_at, timezone.utc).isoformat(),
-        "duration": round(run.ended_at - run.started_at, 6),
-        "tolerance_met": run.tolerance_met,
-    }
-    if run.error:
-        record["exception"] = [run.error]
-    if not run.tolerance_met:
-        record["deviation"] = run.deviation or run.error
-    return record
-
-
-def _rollback_activity(step: Callable[[], object]) -> dict[str, Any]:
-    return {
-        "type": "action",
-        "name": getattr(step, "__qualname__", None) or repr(step),
-        "provider": provider_of(step),
-    }
-
-
-def _jsonable(value: Any, limit: int = 2000) -> Any:
-    """``value`` as JSON can hold it; long texts are cut (a probe's HTTP body)."""
-    if isinstance(value, str):
-        return value if len(value) <= limit else value[:limit] + "..."
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, limit) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, limit) for v in value]
-    if isinstance(value, (int, float, bool, type(None))):
-        return value
-    return repr(value)
-
-
-def _items(name: str, values: Sequence[object], kind: type, what: str) -> None:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"{name}={values!r}: use a list of {what}")
-    for value in values:
-        if not isinstance(value, kind):
-            raise TypeError(f"{name}: {value!r} is not one of the {what}")
-
-
-def write_journal(journal: Journal, path: Path) -> Path:
-    """Write ``journal`` as JSON to ``path`` (its folder is made if needed), its secrets
-    redacted."""
-    from pytest_chaos.core.redaction import redact
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(redact(journal), indent=2, default=repr))
-    return path
