@@ -196,7 +196,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Plan:
 def _cron(where: str, expression: str | None) -> str | None:
     if expression is None:
         return None
-    from pytest_chaos.gameday.schedule import ScheduleError, normalize
+    from pytest_chaos.gameday.cron import ScheduleError, normalize
 
     try:
         return normalize(expression)

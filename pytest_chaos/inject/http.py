@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import httpx
 
 from pytest_chaos.core.checks import seconds
-from pytest_chaos.faults import ActiveFault, FaultRecord
+from pytest_chaos.core.faultlog import ActiveFault, FaultRecord
 from pytest_chaos.inject.monkey import ChaosConfig, ChaosMonkey
 from pytest_chaos.inject.rules import Injection, Rule, check_keywords
 from pytest_chaos.inject.trigger import Trigger, latency_range

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from time import time as wall_clock
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
 from pytest_chaos.core.seeding import fresh_seed
-from pytest_chaos.faults import ActiveFault, FaultLog, FaultRecord
 from pytest_chaos.inject import patching
-from pytest_chaos.inject.rules import CallDraws, Injection, Rule, Strike, check_keywords
+from pytest_chaos.inject.draws import CallDraws
+from pytest_chaos.inject.rules import Injection, Rule, Strike, check_keywords
 from pytest_chaos.inject.trigger import Trigger, check_rate, latency_range
 
 if TYPE_CHECKING:

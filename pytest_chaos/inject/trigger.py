@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from pytest_chaos.core.checks import seconds
 
 if TYPE_CHECKING:
-    from pytest_chaos.inject.rules import CallDraws
+    from pytest_chaos.inject.draws import CallDraws
 
 
 @dataclass(frozen=True)

@@ -234,3 +234,7 @@ class Chaos:
     def close(self) -> list[BaseException]:
         """Undo what a user's own actions left (an experiment's rollback normally has)."""
         return self._log.undo()
+
+
+#: A test's ``chaos`` fixture, for the hook that runs a marker's experiment around its body.
+CHAOS = pytest.StashKey[Chaos]()

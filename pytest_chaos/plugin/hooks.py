@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_chaos.plugin import hookspecs, markers, outcomes, records, secrets, settings
-from pytest_chaos.plugin.session import CHAOS, SESSION, ChaosSession, chaos_session, session_seed
+from pytest_chaos.plugin.session import SESSION, ChaosSession, chaos_session, session_seed
 
 if TYPE_CHECKING:
+    from pytest_chaos.core.faultlog import FaultRecord
     from pytest_chaos.ctk.files import ExperimentFile
     from pytest_chaos.experiment import Experiment
-    from pytest_chaos.faults import FaultRecord
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -75,6 +75,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     declared = markers.of(item)
     if declared is None or declared.experiment is None:
         return (yield)
+    from pytest_chaos.plugin.chaos import CHAOS
+
     with item.stash[CHAOS].around_body(declared.experiment):
         return (yield)
 

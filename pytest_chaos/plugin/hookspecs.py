@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from pytest_chaos.core.faultlog import FaultRecord
     from pytest_chaos.ctk.files import ExperimentFile
     from pytest_chaos.experiment import Experiment
-    from pytest_chaos.faults import FaultRecord
 
 
 @pytest.hookspec

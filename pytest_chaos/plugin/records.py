@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from pytest_chaos.core.faultlog import FaultRecord
 from pytest_chaos.core.redaction import redact_text
-from pytest_chaos.faults import FaultRecord
 from pytest_chaos.plugin import markers
 from pytest_chaos.report import results
 from pytest_chaos.report.results import ChaosResult, count_checks

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_chaos.core import redaction
+from pytest_chaos.core.faultlog import FaultLog, FaultRecord
 from pytest_chaos.core.seeding import TestSeeds
-from pytest_chaos.faults import FaultLog, FaultRecord
 from pytest_chaos.leftovers.supervisor import Supervisor
 from pytest_chaos.plugin import settings as settings_module
 from pytest_chaos.proxy.backends import Backend, BackendError, make_backend
@@ -24,7 +24,6 @@ from pytest_chaos.proxy.backends import Backend, BackendError, make_backend
 if TYPE_CHECKING:
     from pytest_chaos._net.containers import Engine
     from pytest_chaos.inject import ChaosMonkey
-    from pytest_chaos.plugin.chaos import Chaos
     from pytest_chaos.proxy.tracked import ChaosToxiproxy
 
 WORKER_SEED_KEY = "chaos_seed"
@@ -190,10 +189,8 @@ class ChaosSession:
             redaction.activate(self._outer_redactor)
 
 
-#: Where the session's chaos state is kept, on pytest's config; and a test's ``chaos``
-#: fixture, for the hook that runs a marker's experiment around the test's body.
+#: Where the session's chaos state is kept, on pytest's config.
 SESSION = pytest.StashKey[ChaosSession]()
-CHAOS: pytest.StashKey[Chaos] = pytest.StashKey()
 
 
 def chaos_session(config: pytest.Config) -> ChaosSession:

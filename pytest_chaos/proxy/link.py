@@ -19,14 +19,37 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pytest_chaos.core import seeding
 from pytest_chaos.proxy import timers
 from pytest_chaos.proxy.toxics import Chunk, Toxic, ToxicState
 
-if TYPE_CHECKING:
-    from pytest_chaos.proxy.engine import Connection
+
+class ProxyIdentity(Protocol):
+    """What a link reads of its proxy: the name (for logs) and the seed of its draws."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+
+
+class Connection(Protocol):
+    """What a link uses of its connection (:class:`pytest_chaos.proxy.engine.Connection`)."""
+
+    loop: asyncio.AbstractEventLoop
+    ordinal: int
+    peer: str
+    closed: bool
+    links: dict[str, Link]
+
+    @property
+    def proxy(self) -> ProxyIdentity: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def reset(self) -> None: ...
+
 
 log = logging.getLogger("pytest_chaos.proxy")
 

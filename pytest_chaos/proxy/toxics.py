@@ -17,13 +17,30 @@ import math
 import random
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pytest_chaos.proxy import timers
 from pytest_chaos.proxy.errors import InvalidToxic, bad_body
 
-if TYPE_CHECKING:
-    from pytest_chaos.proxy.link import Link
+
+class Closable(Protocol):
+    """What a toxic may do to the connection it runs on."""
+
+    def close(self) -> None: ...
+    def reset(self) -> None: ...
+
+
+class LinkView(Protocol):
+    """What a toxic sees of the link it runs on (:class:`pytest_chaos.proxy.link.Link`):
+    its loop, its connection, and its seeded random numbers."""
+
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def connection(self) -> Closable: ...
+    def draw(self, purpose: str, toxic: Toxic, *more: object) -> float: ...
+    def rng(self, purpose: str, toxic: Toxic, *more: object) -> random.Random: ...
+
 
 STREAMS = ("upstream", "downstream")
 #: A bandwidth-limited link idle longer than this starts its schedule afresh.
@@ -150,15 +167,15 @@ class Toxic:
             self.toxicity = toxicity
         self.version += 1
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         """What becomes of one chunk on ``link``: the pieces passed on, in order."""
         yield chunk
 
-    def bind(self, link: Link, state: ToxicState) -> None:
+    def bind(self, link: LinkView, state: ToxicState) -> None:
         """Called when the toxic becomes (or stays) active on a link after a chain change."""
         state.bound_version = self.version
 
-    def unbind(self, link: Link, state: ToxicState, removed: bool) -> None:
+    def unbind(self, link: LinkView, state: ToxicState, removed: bool) -> None:
         """Called when the toxic stops being active on a link; ``removed`` if it was deleted."""
         state.cancel_timer()
 
@@ -174,7 +191,7 @@ class LatencyToxic(Toxic):
     type = "latency"
     attribute_defaults: ClassVar[dict[str, int]] = {"latency": 0, "jitter": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         if chunk.data is None:
             yield chunk
             return
@@ -196,7 +213,7 @@ class BandwidthToxic(Toxic):
     type = "bandwidth"
     attribute_defaults: ClassVar[dict[str, int]] = {"rate": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         rate = self.attributes["rate"]  # bytes per millisecond
         data = chunk.data
         if data is None:
@@ -231,7 +248,7 @@ class SlowCloseToxic(Toxic):
     type = "slow_close"
     attribute_defaults: ClassVar[dict[str, int]] = {"delay": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         if chunk.data is None:
             await state.sleep_until(timers.now() + self.attributes["delay"] / 1000.0)
         yield chunk
@@ -244,24 +261,24 @@ class TimeoutToxic(Toxic):
     type = "timeout"
     attribute_defaults: ClassVar[dict[str, int]] = {"timeout": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         if chunk.data is None:
             state.cancel_timer()
             yield chunk
             return
         self._arm(link, state)  # the data itself is dropped
 
-    def bind(self, link: Link, state: ToxicState) -> None:
+    def bind(self, link: LinkView, state: ToxicState) -> None:
         if state.bound_version != self.version or state.timer is None:
             self._arm(link, state)
         super().bind(link, state)
 
-    def unbind(self, link: Link, state: ToxicState, removed: bool) -> None:
+    def unbind(self, link: LinkView, state: ToxicState, removed: bool) -> None:
         super().unbind(link, state, removed)
         if removed:
             link.connection.close()
 
-    def _arm(self, link: Link, state: ToxicState) -> None:
+    def _arm(self, link: LinkView, state: ToxicState) -> None:
         state.cancel_timer()
         timeout_ms = self.attributes["timeout"]
         if timeout_ms > 0:
@@ -274,7 +291,7 @@ class ResetPeerToxic(Toxic):
     type = "reset_peer"
     attribute_defaults: ClassVar[dict[str, int]] = {"timeout": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         when = timers.now() + self.attributes["timeout"] / 1000.0
         if await state.sleep_until(when):
             link.connection.reset()
@@ -293,7 +310,7 @@ class SlicerToxic(Toxic):
         "delay": 0,
     }
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         data = chunk.data
         average = self.attributes["average_size"]
         if data is None or average <= 0:
@@ -334,7 +351,7 @@ class LimitDataToxic(Toxic):
     type = "limit_data"
     attribute_defaults: ClassVar[dict[str, int]] = {"bytes": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         data = chunk.data
         if data is None:
             yield chunk

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
+from pytest_chaos.core.faultlog import FaultListener, FaultLog, FaultRecord, ignore_fault
 from pytest_chaos.core.seeding import TestSeeds
-from pytest_chaos.faults import FaultListener, FaultLog, FaultRecord, ignore_fault
 from pytest_chaos.leftovers.identity import untag
 from pytest_chaos.proxy.client import Proxy, Toxic, Toxiproxy
 from pytest_chaos.proxy.errors import NotFound

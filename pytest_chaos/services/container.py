@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pytest_chaos.faults import ActiveFault, FaultLog
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog
 from pytest_chaos.services import container_resources
 from pytest_chaos.services.container_resources import ContainerDiskFill, ContainerHog
 from pytest_chaos.services.errors import ServiceError

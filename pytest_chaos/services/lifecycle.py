@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from pytest_chaos.faults import ActiveFault, FaultLog, FaultRecord
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
 from pytest_chaos.services import ports as ports_module
 from pytest_chaos.services.errors import ServiceError
 from pytest_chaos.services.ready import Probe, wait_ready

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pytest_chaos.core.faultlog import FaultLog, FaultRecord
 from pytest_chaos.core.seeding import TestSeeds
-from pytest_chaos.faults import FaultLog, FaultRecord
 from pytest_chaos.leftovers.supervisor import Supervisor
 from pytest_chaos.services import blast, procs, resources
 from pytest_chaos.services import ports as ports_module

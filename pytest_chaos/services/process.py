@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_chaos.faults import ActiveFault, FaultLog
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog
 from pytest_chaos.leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
 from pytest_chaos.services import ports as ports_module
 from pytest_chaos.services import procs

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_chaos.faults import ActiveFault, FaultLog, FaultRecord
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
 from pytest_chaos.leftovers import register
 from pytest_chaos.leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
 from pytest_chaos.services import procs
