@@ -393,7 +393,9 @@ def cli_reference() -> str:
 
 def proxy_cli_reference() -> str:
     main = importlib.import_module("pytest_chaos.proxy.__main__")
-    return _parser_reference(main.build_parser(), "python -m pytest_chaos.proxy", level=3)
+    return _parser_reference(
+        main.build_parser(), "python -m pytest_chaos.proxy (or pytest-chaos proxy)", level=3
+    )
 
 
 def _parser_reference(parser: argparse.ArgumentParser, title: str, level: int) -> str:

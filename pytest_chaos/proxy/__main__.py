@@ -51,10 +51,10 @@ class ConfigError(Exception):
     """The ``--config`` file cannot be read or applied; the message names file and problem."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m pytest_chaos.proxy") -> argparse.ArgumentParser:
     """Toxiproxy's options, each under its Go spelling (``-port``) and ``--port``."""
     parser = argparse.ArgumentParser(
-        prog="python -m pytest_chaos.proxy",
+        prog=prog,
         description="A Toxiproxy-compatible proxy server (the Toxiproxy 2.12 HTTP API).",
         allow_abbrev=False,
     )
@@ -220,8 +220,9 @@ def raise_open_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, prog: str = "python -m pytest_chaos.proxy") -> int:
+    """Serve until SIGINT or SIGTERM; the exit code (0, 1 cannot listen, 2 bad usage)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     raise_open_file_limit()
