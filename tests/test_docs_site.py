@@ -453,7 +453,7 @@ def test_the_fragments_run(
     container engine may skip without one (and fails with PYTEST_CHAOS_REQUIRE_CONTAINERS=1)."""
     isolate_chaos_env(monkeypatch)
     files: dict[str, str] = {}
-    engine_files = set()
+    engine_files = set()  # type: ignore[var-annotated]
     for kind in ("module", "body", "conftest"):
         for block in all_blocks(kind):
             made = fragment_files(block)
@@ -540,7 +540,7 @@ def test_the_ci_example_leaves_its_evidence(
 
 
 def test_the_ci_workflow_is_valid_yaml_with_real_options() -> None:
-    import yaml  # type: ignore[import-untyped]
+    import yaml
 
     from pytest_chaos.plugin import settings
 

@@ -162,7 +162,7 @@ def run(spec: ExperimentFile, around: Surroundings) -> tuple[Journal, bool]:
     from chaoslib.run import RunEventHandler
     from chaoslib.types import Dry, Schedule, Strategy
 
-    class Progress(RunEventHandler):
+    class Progress(RunEventHandler):  # type: ignore[misc]  # chaoslib ships no types
         signalled = False
 
         def start_hypothesis_before(self, experiment: Any) -> None:

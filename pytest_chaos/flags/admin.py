@@ -10,8 +10,9 @@ from typing import Any
 
 from pytest_chaos._net.errors import HttpError
 from pytest_chaos._net.messages import Reply, Request, parse_json
+from pytest_chaos._net.routes import Params
 from pytest_chaos.flags.errors import FlagConfigError
-from pytest_chaos.flags.http import Params, Refusal, Route
+from pytest_chaos.flags.http import Refusal, Route
 from pytest_chaos.flags.store import FlagStore
 
 __all__ = ["AdminApi"]

@@ -24,10 +24,11 @@ from typing import Any
 from pytest_chaos._net.errors import HttpError
 from pytest_chaos._net.loops import run, url_for
 from pytest_chaos._net.messages import Reply, Request, dump_json, parse_json
+from pytest_chaos._net.routes import Params
 from pytest_chaos.flags.admin import AdminApi
 from pytest_chaos.flags.changes import Change
 from pytest_chaos.flags.contexts import to_unleash
-from pytest_chaos.flags.http import JSON, Access, FlagHttp, Params, Refusal, Route
+from pytest_chaos.flags.http import JSON, Access, FlagHttp, Refusal, Route
 from pytest_chaos.flags.payloads import typed_value
 from pytest_chaos.flags.store import FlagStore
 

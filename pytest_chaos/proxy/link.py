@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import deque
 from collections.abc import AsyncGenerator
 from typing import Protocol
@@ -106,7 +107,7 @@ class Link:
             connection.proxy.seed, purpose, toxic.identity, connection.ordinal, *more
         )
 
-    def rng(self, purpose: str, toxic: Toxic, *more: object) -> seeding.random.Random:
+    def rng(self, purpose: str, toxic: Toxic, *more: object) -> random.Random:
         """A random stream fixed by the same identity as :meth:`draw`."""
         connection = self.connection
         return seeding.rng_for(

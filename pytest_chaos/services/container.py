@@ -18,7 +18,7 @@ from pytest_chaos.services import container_resources
 from pytest_chaos.services.container_resources import ContainerDiskFill, ContainerHog
 from pytest_chaos.services.errors import ServiceError
 from pytest_chaos.services.lifecycle import Service
-from pytest_chaos.services.ready import Probe
+from pytest_chaos.steady.probes import Probe
 
 GONE_TIMEOUT_S = 10.0
 """How long a killed container may take to be seen as exited."""

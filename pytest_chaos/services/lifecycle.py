@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
 from pytest_chaos.services import ports as ports_module
 from pytest_chaos.services.errors import ServiceError
-from pytest_chaos.services.ready import Probe, wait_ready
+from pytest_chaos.services.ready import wait_ready
+from pytest_chaos.steady.probes import Probe
 
 _S = TypeVar("_S", bound="Service")
 

@@ -22,7 +22,7 @@ from pytest_chaos.services import ports as ports_module
 from pytest_chaos.services import procs
 from pytest_chaos.services.errors import ServiceError
 from pytest_chaos.services.lifecycle import Service
-from pytest_chaos.services.ready import Probe
+from pytest_chaos.steady.probes import Probe
 
 GONE_TIMEOUT_S = 10.0
 """How long a process group may take to disappear after SIGKILL."""

@@ -36,7 +36,7 @@ from pytest_chaos.canary.judge import (
 #                                                          compare="diff", alpha=1 - conf)
 #   numpy.median(numpy.subtract.outer(x, y))          (the Hodges-Lehmann shift)
 
-SAMPLES = {
+SAMPLES: dict[str, tuple[list[float], list[float]]] = {
     "distinct": (
         [19.1, 22.4, 25.0, 27.3, 30.2, 31.8],
         [17.5, 18.2, 20.9, 21.7, 23.3, 24.6, 26.1],
@@ -432,7 +432,7 @@ def test_the_same_requests_give_the_same_verdict_in_any_order() -> None:
 )
 def test_bad_settings_are_refused_by_name(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        StatisticalJudge(**kwargs)  # type: ignore[arg-type]
+        StatisticalJudge(**kwargs)  # type: ignore[arg-type]  # bad settings on purpose
 
 
 def test_combining_metric_outcomes() -> None:

@@ -161,7 +161,7 @@ def test_inconclusive_advances_and_fail_stops() -> None:
         """A judge that answers from a script, recording what it saw."""
 
         def __init__(self, outcomes: list[str]) -> None:
-            self.outcomes, self.seen = outcomes, []
+            self.outcomes, self.seen = outcomes, []  # type: ignore[var-annotated]
 
         def judge(self, canary: list[Observation], baseline: list[Observation]) -> Verdict:
             self.seen.append(len(canary) + len(baseline))
@@ -169,11 +169,11 @@ def test_inconclusive_advances_and_fail_stops() -> None:
 
     script = Script(["inconclusive", "marginal", "pass", "fail", "pass"])
     traffic = SimulatedTraffic(PRODUCTION, HEALTHY, seed=0)
-    rollout = simulate_rollout(script, traffic, stages=(1, 5, 10, 25, 50), requests_per_stage=10)
+    rollout = simulate_rollout(script, traffic, stages=(1, 5, 10, 25, 50), requests_per_stage=10)  # type: ignore[arg-type]  # a wrong type on purpose
     assert rollout.outcome == "rolled_back" and rollout.rolled_back_at == 25.0
     assert script.seen == [10, 20, 30, 40]  # cumulative: everything since the start
     script = Script(["inconclusive"] * 3)
-    rollout = simulate_rollout(script, traffic, stages=(10, 50, 100))
+    rollout = simulate_rollout(script, traffic, stages=(10, 50, 100))  # type: ignore[arg-type]  # a wrong type on purpose
     assert rollout.outcome == "promoted"  # as the seed: "not enough data yet" moves on
 
 
