@@ -665,8 +665,18 @@ def test_the_reference_is_generated_from_the_code(
         assert " ".join(option.help.split()) in reference, option.help
     for argument in markers.ALLOWED:
         assert f"{argument}" in reference
-    plugin = (ROOT / "pytest_chaos" / "plugin.py").read_text()
-    for fixture in re.findall(r"@pytest\.fixture.*\ndef (\w+)", plugin):
+    import pytest_chaos.plugin
+
+    fixtures = [
+        fixture
+        for module in pytest_chaos.plugin.pytest_plugins
+        for fixture in re.findall(
+            r"@pytest\.fixture.*\ndef (\w+)",
+            (ROOT / (module.replace(".", "/") + ".py")).read_text(),
+        )
+    ]
+    assert len(fixtures) >= 10, fixtures
+    for fixture in fixtures:
         assert fixture in reference, fixture
     for hook in dir(hookspecs):
         if hook.startswith("pytest_chaos_"):
