@@ -59,7 +59,7 @@ def session_labels(session_id: str) -> dict[str, str]:
     return {SESSION_LABEL: session_id, **Owner.current().labels()}
 
 
-class Engine:
+class ContainerEngine:
     """One session's connection to the container engine, made on first use (a session that
     starts no container pays nothing), which then sweeps the containers of dead sessions;
     closed with the session."""

@@ -3,7 +3,7 @@
 A :class:`Router` listens on one address and sends each HTTP/1.1 request (``mode="http"``)
 or each TCP connection (``mode="tcp"``) to a pool chosen by weight ("stable" 95, "canary"
 5), and within the pool to its instances in turn. Weights and a pool's instances change
-live; every routed request or connection leaves an :class:`Observation` for judges and
+live; every routed request or connection leaves a :class:`Routed` for judges and
 rollouts to read.
 
 How a pool is chosen:
@@ -104,7 +104,7 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 @dataclass(frozen=True)
-class Observation:
+class Routed:
     """One request (HTTP mode) or one connection (TCP mode) the router routed."""
 
     pool: str
@@ -160,7 +160,7 @@ class Router:
         self._turns: dict[str, int] = {}
         self._lock = threading.Lock()
         self._changing = threading.Lock()
-        self._observations: list[Observation] = []
+        self._observations: list[Routed] = []
         self._counts: dict[str, dict[str, int]] = {}
         self._count_pools(checked)
         self._address: str | None = None
@@ -283,9 +283,7 @@ class Router:
 
     # -- what happened -----------------------------------------------------------------------
 
-    def observations(
-        self, since: float | None = None, pool: str | None = None
-    ) -> list[Observation]:
+    def observations(self, since: float | None = None, pool: str | None = None) -> list[Routed]:
         """What was routed, in the order it finished; only what started at or after
         ``since`` (a :func:`time.monotonic` time) and went to ``pool``, if given."""
         with self._lock:
@@ -324,7 +322,7 @@ class Router:
     ) -> int:
         """Add an observation and count it; its index, for :meth:`_amend`."""
         latency_ms = (timers.now() - started) * 1000.0
-        observation = Observation(pool, upstream, latency_ms, ok, status, started)
+        observation = Routed(pool, upstream, latency_ms, ok, status, started)
         with self._lock:
             self._observations.append(observation)
             for key in _count_keys(pool, upstream):

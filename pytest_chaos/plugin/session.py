@@ -22,7 +22,7 @@ from pytest_chaos.plugin import settings as settings_module
 from pytest_chaos.proxy.backends import Backend, BackendError, make_backend
 
 if TYPE_CHECKING:
-    from pytest_chaos._net.containers import Engine
+    from pytest_chaos._net.containers import ContainerEngine
     from pytest_chaos.inject import ChaosMonkey
     from pytest_chaos.proxy.tracked import ChaosToxiproxy
 
@@ -54,7 +54,7 @@ class ChaosSession:
         except BackendError as error:
             raise pytest.UsageError(f"--chaos-toxiproxy: {error}") from None
         self._urls: dict[str, str] = {}
-        self._engine: Engine | None = None
+        self._engine: ContainerEngine | None = None
         self._outer_redactor = redaction.activate(redaction.Redactor(loaded.redact))
 
     # -- start-up and reporting ------------------------------------------------------------
@@ -163,13 +163,13 @@ class ChaosSession:
             log=self.fault_log(item),
         )
 
-    def container_engine(self) -> Engine:
+    def container_engine(self) -> ContainerEngine:
         """The session's container engine for ``service.container``; it connects (and
         sweeps the containers of dead sessions) when a test first starts a container."""
         if self._engine is None:
-            from pytest_chaos._net.containers import Engine
+            from pytest_chaos._net.containers import ContainerEngine
 
-            self._engine = Engine(self.session_id)
+            self._engine = ContainerEngine(self.session_id)
         return self._engine
 
     def seeds(self, nodeid: str) -> TestSeeds:

@@ -20,7 +20,7 @@ from pytest_chaos.core.seeding import TestSeeds
 from pytest_chaos.leftovers.identity import untag
 from pytest_chaos.proxy.client import Proxy, Toxic, Toxiproxy
 from pytest_chaos.proxy.errors import NotFound
-from pytest_chaos.proxy.snapshot import ProxyState, ToxicState
+from pytest_chaos.proxy.snapshot import ProxyState, ToxicSnapshot
 
 
 class ChaosToxiproxy(Toxiproxy):
@@ -273,7 +273,7 @@ class TrackedToxic(Toxic):
         if rollback is not None:
             rollback()
             return
-        own, state = self._own, ToxicState.of(self)
+        own, state = self._own, ToxicSnapshot.of(self)
         try:
             super().remove()
         except NotFound:

@@ -21,7 +21,7 @@ from pytest_chaos.services.process import ProcessService
 from pytest_chaos.services.ready import Ready, probes_of
 
 if TYPE_CHECKING:
-    from pytest_chaos._net.containers import Engine
+    from pytest_chaos._net.containers import ContainerEngine
     from pytest_chaos.services.container import ContainerService
 
 T = TypeVar("T")
@@ -42,7 +42,7 @@ class ServiceManager:
         log: FaultLog,
         seeds: TestSeeds,
         workdir: Callable[[], Path],
-        engine: Callable[[], Engine] | None = None,
+        engine: Callable[[], ContainerEngine] | None = None,
         supervisor: Supervisor | None = None,
     ) -> None:
         self._log = log
@@ -54,7 +54,7 @@ class ServiceManager:
         self._picks = 0
         self._workdir = workdir
         self._engine = engine  # the session's; without one, a private one on first use
-        self._own_engine: Engine | None = None
+        self._own_engine: ContainerEngine | None = None
         self._folder: Path | None = None  # made on first use: a test with no service has none
         self._services: dict[str, Service] = {}
         self._ports_taken: set[int] = set()
@@ -195,15 +195,15 @@ class ServiceManager:
             handle.start()
         return handle
 
-    def _container_engine(self) -> Engine:
+    def _container_engine(self) -> ContainerEngine:
         if self._engine is not None:
             return self._engine()
         if self._own_engine is None:
             import uuid
 
-            from pytest_chaos._net.containers import Engine
+            from pytest_chaos._net.containers import ContainerEngine
 
-            self._own_engine = Engine(uuid.uuid4().hex[:12])
+            self._own_engine = ContainerEngine(uuid.uuid4().hex[:12])
         return self._own_engine
 
     # -- blast radius ----------------------------------------------------------------------

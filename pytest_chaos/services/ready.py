@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_chaos.services.errors import ReadinessError
-from pytest_chaos.steady.probes import NotReady, Probe, Target, call
+from pytest_chaos.steady.probes import NotReady, Probe, ProbeTarget, call
 
 LOG_LINES_IN_ERRORS = 20
 
@@ -53,7 +53,11 @@ class _Exited(Exception):
 
 
 def wait_ready(
-    target: Target, probes: Sequence[Probe], *, timeout: float, exit_code: Callable[[], int | None]
+    target: ProbeTarget,
+    probes: Sequence[Probe],
+    *,
+    timeout: float,
+    exit_code: Callable[[], int | None],
 ) -> None:
     """Check ``probes`` in order against ``target`` until all have passed (one that passed
     is not checked again). Raise ReadinessError when ``timeout`` seconds pass first, or as
@@ -102,7 +106,7 @@ def wait_ready(
 
 
 def _error(
-    target: Target, probes: Sequence[Probe], progress: _Progress, what: str
+    target: ProbeTarget, probes: Sequence[Probe], progress: _Progress, what: str
 ) -> ReadinessError:
     steps = [
         probe.describe(target) + (" (passed)" if index < progress.passed else "")

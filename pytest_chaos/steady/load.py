@@ -1,7 +1,7 @@
 """An open-loop, rate-controlled traffic generator: HTTP (httpx), TCP and callable targets.
 
 A :class:`Load` is a description, not yet started: what each request does (its
-:class:`Target`), how many per second, and its bound (a duration, a count, or both).
+:class:`LoadTarget`), how many per second, and its bound (a duration, a count, or both).
 :meth:`Load.start` runs it in a background thread with an event loop of its own (uvloop when
 installed) and returns a :class:`RunningLoad`; :meth:`Load.run` blocks until the bound is
 reached and returns the :class:`~pytest_chaos.steady.metrics.Metrics`.
@@ -44,7 +44,7 @@ import httpx
 from pytest_chaos._net.loops import new_event_loop
 from pytest_chaos.steady.metrics import Metrics, Sample
 
-__all__ = ["CallTarget", "HttpTarget", "Load", "RunningLoad", "Target", "TcpTarget"]
+__all__ = ["CallTarget", "HttpTarget", "Load", "LoadTarget", "RunningLoad", "TcpTarget"]
 
 #: The clock of every sample: seconds, monotonic, the same in every thread.
 clock = time.monotonic
@@ -68,7 +68,7 @@ def default_http_ok(response: httpx.Response) -> bool:
 # -- targets -----------------------------------------------------------------------------
 
 
-class Target(ABC):
+class LoadTarget(ABC):
     """What one request does. A target is a frozen description; each run opens a
     :class:`_Session` of it in the load's event loop."""
 
@@ -127,7 +127,7 @@ def _check_ok(ok: object) -> None:
 
 
 @dataclass(frozen=True)
-class HttpTarget(Target):
+class HttpTarget(LoadTarget):
     """One HTTP request per load request, sent with httpx over the lane's keep-alive
     connection; the outcome is the status code (or the httpx exception's class name), the
     verdict ``ok(response)``. Redirects are not followed, and proxy settings from the
@@ -231,7 +231,7 @@ class _HttpSession(_Session):
 
 
 @dataclass(frozen=True)
-class TcpTarget(Target):
+class TcpTarget(LoadTarget):
     """One TCP connection per load request: connect to ``host:port``, send ``payload``,
     read the reply when ``expect`` asks for one (a number of bytes, or the exact bytes),
     close. The outcome is ``"ok"``, ``"mismatch"`` (other bytes than expected) or the
@@ -302,7 +302,7 @@ class _TcpSession(_Session):
 
 
 @dataclass(frozen=True)
-class CallTarget(Target):
+class CallTarget(LoadTarget):
     """One call of ``fn()`` per load request: a coroutine function is awaited in the
     load's loop, any other callable runs in a pool of ``concurrency`` threads. The outcome is
     ``"ok"``, ``"error"`` when ``ok(result)`` says no, or the exception's class name."""
@@ -375,15 +375,15 @@ class Load:
     is refused here, with a message naming it.
     """
 
-    target: Target
+    target: LoadTarget
     rps: float
     duration_s: float | None = None
     count: int | None = None
     concurrency: int = 64
 
     def __post_init__(self) -> None:
-        if not isinstance(self.target, Target):
-            raise TypeError(f"target must be a Target, got {self.target!r}")
+        if not isinstance(self.target, LoadTarget):
+            raise TypeError(f"target must be a LoadTarget, got {self.target!r}")
         rps = self.rps
         if isinstance(rps, bool) or not isinstance(rps, (int, float)) or not rps > 0:
             raise ValueError(f"rps must be a positive number of requests per second, got {rps!r}")

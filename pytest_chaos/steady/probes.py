@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from pytest_chaos.steady.metrics import Metrics
 
 
-class Target(Protocol):
+class ProbeTarget(Protocol):
     """What a readiness probe checks: a service handle."""
 
     @property
@@ -58,7 +58,7 @@ class ProbeContext:
     """What a probe may look at: the service it checks (readiness), and the metrics of the
     load over the current phase of an experiment (for SLO probes)."""
 
-    target: Target | None = None
+    target: ProbeTarget | None = None
     metrics: Callable[[], Metrics] | None = None
     #: The window is still filling (checks during the method): an SLO with too few
     #: requests so far is not judged yet, rather than failed.
@@ -104,7 +104,7 @@ class Probe:
     def default_name(self) -> str:
         return type(self).__name__
 
-    def describe(self, target: Target) -> str:
+    def describe(self, target: ProbeTarget) -> str:
         """What the probe tries, for error messages (``TCP connect to 127.0.0.1:6379``)."""
         raise NotImplementedError
 
@@ -120,14 +120,14 @@ class Probe:
         """None when ``value`` is within tolerance, else what is wrong with it."""
         return None
 
-    def validate(self, target: Target) -> None:
+    def validate(self, target: ProbeTarget) -> None:
         """Raise ValueError now if the probe can never work for ``target``."""
 
     def validate_steady(self) -> None:
         """Raise ValueError now if the probe can never work as a steady-state probe, with
         no service to check."""
 
-    def check(self, target: Target) -> None:
+    def check(self, target: ProbeTarget) -> None:
         """Return when ``target`` is ready; raise (NotReady or any error) while it is not."""
         problem = self.judge(self.measure(ProbeContext(target=target)))
         if problem is not None:
@@ -196,14 +196,14 @@ class TcpProbe(Probe):
     def default_name(self) -> str:
         return f"tcp {self.address}" if self.address else "tcp"
 
-    def validate(self, target: Target) -> None:
+    def validate(self, target: ProbeTarget) -> None:
         if self.address is None:
             port_of(target, self.port)
 
     def validate_steady(self) -> None:
         self._address(None)
 
-    def _address(self, target: Target | None) -> tuple[str, int]:
+    def _address(self, target: ProbeTarget | None) -> tuple[str, int]:
         if self.address is not None:
             host, _, port = self.address.rpartition(":")
             return host.strip("[]"), int(port)
@@ -211,7 +211,7 @@ class TcpProbe(Probe):
             raise ValueError("probes.tcp() without address= needs a service to check")
         return target.host, port_of(target, self.port)
 
-    def describe(self, target: Target) -> str:
+    def describe(self, target: ProbeTarget) -> str:
         host, port = self._address(target)
         return f"TCP connect to {host}:{port}"
 
@@ -244,13 +244,13 @@ class HttpProbe(Probe):
     def default_name(self) -> str:
         return f"http {self.path}"
 
-    def validate(self, target: Target) -> None:
+    def validate(self, target: ProbeTarget) -> None:
         self.url(target)
 
     def validate_steady(self) -> None:
         self.url(None)
 
-    def url(self, target: Target | None) -> str:
+    def url(self, target: ProbeTarget | None) -> str:
         if "://" in self.path:
             return self.path
         if target is None:
@@ -261,7 +261,7 @@ class HttpProbe(Probe):
         path = self.path if self.path.startswith("/") else "/" + self.path
         return f"http://{target.host}:{port_of(target, self.port)}{path}"
 
-    def describe(self, target: Target) -> str:
+    def describe(self, target: ProbeTarget) -> str:
         return f"HTTP {self.method} {self.url(target)} answering {self.expected()[7:]}"
 
     def expected(self) -> str:
@@ -329,7 +329,7 @@ class LogProbe(Probe):
     def default_name(self) -> str:
         return f"log {self.pattern.pattern!r}"
 
-    def describe(self, target: Target) -> str:
+    def describe(self, target: ProbeTarget) -> str:
         return f"a log line matching {self.pattern.pattern!r}"
 
     def expected(self) -> str:
@@ -363,7 +363,7 @@ class CallProbe(Probe):
     def default_name(self) -> str:
         return self.description or _name(self.fn)
 
-    def describe(self, target: Target) -> str:
+    def describe(self, target: ProbeTarget) -> str:
         return self.description or f"{_name(self.fn)}(service)"
 
     def expected(self) -> str:
@@ -433,7 +433,7 @@ class SloProbe(Probe):
     def default_name(self) -> str:
         return "slo " + ", ".join(f"{key}<={bound:g}" for key, bound in self.bounds)
 
-    def describe(self, target: Target) -> str:
+    def describe(self, target: ProbeTarget) -> str:
         return self.expected()
 
     def expected(self) -> str:
@@ -628,7 +628,7 @@ def _probe_client() -> Any:
     return httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
 
 
-def port_of(target: Target, name: str | None) -> int:
+def port_of(target: ProbeTarget, name: str | None) -> int:
     """The service's main port, or its port called ``name``; ValueError when it has none."""
     if name is None:
         return target.port

@@ -58,7 +58,7 @@ __all__ = [
     "Regex",
     "Satisfies",
     "Tolerance",
-    "Verdict",
+    "ToleranceVerdict",
     "between",
     "exact",
     "jsonpath",
@@ -94,7 +94,7 @@ Number = int | float | Decimal
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ToleranceVerdict:
     """Whether a value was within a tolerance, and what was seen (``detail``) for the account
     of a deviation: the value, the JSONPath matches, or the error a predicate raised."""
 
@@ -113,7 +113,7 @@ class Tolerance(ABC):
     __slots__ = ()
 
     @abstractmethod
-    def evaluate(self, value: Any) -> Verdict:
+    def evaluate(self, value: Any) -> ToleranceVerdict:
         """Judge ``value``, saying what was seen; never raises."""
 
     def check(self, value: Any) -> bool:
@@ -166,12 +166,12 @@ class Exact(Tolerance):
     def __hash__(self) -> int:
         return hash((Exact, self._key()))
 
-    def evaluate(self, value: Any) -> Verdict:
+    def evaluate(self, value: Any) -> ToleranceVerdict:
         expected = self.value
         if _is_int(expected) and _has_status(value):
             status = value["status"]
-            return Verdict(_equal(status, expected), f"got status {_show(status)}")
-        return Verdict(_equal(value, expected), f"got {_show(value)}")
+            return ToleranceVerdict(_equal(status, expected), f"got status {_show(status)}")
+        return ToleranceVerdict(_equal(value, expected), f"got {_show(value)}")
 
     def describe(self) -> str:
         return f"== {self.value!r}"
@@ -192,18 +192,18 @@ class Between(Tolerance):
     def __post_init__(self) -> None:
         _check_bounds("between()", self.low, self.high)
 
-    def evaluate(self, value: Any) -> Verdict:
+    def evaluate(self, value: Any) -> ToleranceVerdict:
         if _has_status(value):
             status = value["status"]
-            return Verdict(
+            return ToleranceVerdict(
                 _member(status, (self.low, self.high)),
                 f"got status {_show(status)} (a list of two matches a status by membership)",
             )
         try:
             ok = bool(self.low <= value <= self.high)
         except TypeError:
-            return Verdict(False, f"got {_show(value)}, which is not a number")
-        return Verdict(ok, f"got {_show(value)}")
+            return ToleranceVerdict(False, f"got {_show(value)}, which is not a number")
+        return ToleranceVerdict(ok, f"got {_show(value)}")
 
     def describe(self) -> str:
         return f"between {_number(self.low)} and {_number(self.high)}"
@@ -226,14 +226,14 @@ class InRange(Tolerance):
         _check_bounds("between()", self.low, self.high)
         _check_target("between()", self.target)
 
-    def evaluate(self, value: Any) -> Verdict:
+    def evaluate(self, value: Any) -> ToleranceVerdict:
         picked = _pick(value, self.target)
         try:
             number = Decimal(picked)
             ok = Decimal(self.low) <= number <= Decimal(self.high)
         except (ArithmeticError, TypeError, ValueError):  # not a number, or NaN
-            return Verdict(False, f"got {_show(picked)}, which is not a number")
-        return Verdict(ok, f"got {_show(picked)}")
+            return ToleranceVerdict(False, f"got {_show(picked)}, which is not a number")
+        return ToleranceVerdict(ok, f"got {_show(picked)}")
 
     def describe(self) -> str:
         return _targeted(self.target, f"between {_number(self.low)} and {_number(self.high)}")
@@ -266,11 +266,11 @@ class OneOf(Tolerance):
             raise ValueError("one_of(): no values given, so nothing would be within it")
         object.__setattr__(self, "values", tuple(unique))
 
-    def evaluate(self, value: Any) -> Verdict:
+    def evaluate(self, value: Any) -> ToleranceVerdict:
         if _has_status(value):
             status = value["status"]
-            return Verdict(_member(status, self.values), f"got status {_show(status)}")
-        return Verdict(_member(value, self.values), f"got {_show(value)}")
+            return ToleranceVerdict(_member(status, self.values), f"got status {_show(status)}")
+        return ToleranceVerdict(_member(value, self.values), f"got {_show(value)}")
 
     def describe(self) -> str:
         return f"one of {list(self.values)!r}"
@@ -310,12 +310,12 @@ class Regex(Tolerance):
         object.__setattr__(self, "pattern", pattern)
         object.__setattr__(self, "_compiled", compiled)
 
-    def evaluate(self, value: Any) -> Verdict:
+    def evaluate(self, value: Any) -> ToleranceVerdict:
         picked = _pick(value, self.target)
         text = _text(picked)
         if text is None:
-            return Verdict(False, f"got {_show(picked)}, which is not text")
-        return Verdict(self._compiled.search(text) is not None, f"got {_show(text)}")
+            return ToleranceVerdict(False, f"got {_show(picked)}, which is not text")
+        return ToleranceVerdict(self._compiled.search(text) is not None, f"got {_show(text)}")
 
     def describe(self) -> str:
         return _targeted(self.target, f"matching /{self.pattern}/")
@@ -368,13 +368,13 @@ class JsonPath(Tolerance):
         object.__setattr__(self, "expect", expect)
         object.__setattr__(self, "_parsed", parsed)
 
-    def evaluate(self, value: Any) -> Verdict:
+    def evaluate(self, value: Any) -> ToleranceVerdict:
         document = _pick(value, self.target)
         if isinstance(document, (bytes, bytearray)):
             try:
                 document = bytes(document).decode("utf-8")
             except UnicodeDecodeError:
-                return Verdict(False, f"got {_show(document)}, which is not UTF-8")
+                return ToleranceVerdict(False, f"got {_show(document)}, which is not UTF-8")
         if isinstance(document, str):
             try:
                 document = json.loads(document)
@@ -383,14 +383,14 @@ class JsonPath(Tolerance):
         try:
             found = [match.value for match in self._parsed.find(document)]
         except Exception as exc:
-            return Verdict(False, f"{self.path} failed on {_show(document)}: {exc}")
+            return ToleranceVerdict(False, f"{self.path} failed on {_show(document)}: {exc}")
         if self.expect is not _MISSING:
             ok = _equal(found, list(self.expect))
         elif self.count is not None:
             ok = len(found) == self.count
         else:
             ok = bool(found)
-        return Verdict(ok, f"found {_show(found)}")
+        return ToleranceVerdict(ok, f"found {_show(found)}")
 
     def describe(self) -> str:
         path = self.path if self.target is None else f"{self.path} of {self.target}"
@@ -431,13 +431,13 @@ class Satisfies(Tolerance):
             raise TypeError(f"satisfies(): name={name!r}; use a non-empty str")
         object.__setattr__(self, "name", name)
 
-    def evaluate(self, value: Any) -> Verdict:
+    def evaluate(self, value: Any) -> ToleranceVerdict:
         try:
             result = self.predicate(value)
             ok = bool(result)
         except Exception as exc:
-            return Verdict(False, f"{self.name} raised {type(exc).__name__}: {exc}")
-        return Verdict(ok, f"{self.name} returned {_show(result)}")
+            return ToleranceVerdict(False, f"{self.name} raised {type(exc).__name__}: {exc}")
+        return ToleranceVerdict(ok, f"{self.name} returned {_show(result)}")
 
     def describe(self) -> str:
         return f"accepted by {self.name}"

@@ -22,7 +22,7 @@ from pytest_chaos.steady.tolerance import (
     Regex,
     Satisfies,
     Tolerance,
-    Verdict,
+    ToleranceVerdict,
     between,
     exact,
     jsonpath,
@@ -239,7 +239,7 @@ def test_jsonpath_uses_jsonpath_ng_filters() -> None:
 
 def test_jsonpath_says_what_it_found() -> None:
     verdict = jsonpath("$.items[*].id", expect=[1]).evaluate(ITEMS)
-    assert verdict == Verdict(False, "found [1, 2]")
+    assert verdict == ToleranceVerdict(False, "found [1, 2]")
 
 
 def test_jsonpath_without_the_library_says_how_to_install_it(
@@ -299,7 +299,7 @@ def test_the_range_type_reads_the_target_of_a_dict() -> None:
 
 def test_the_range_type_says_what_is_not_a_number() -> None:
     verdict = between(0, 1, target="latency").evaluate({"latency": "slow"})
-    assert verdict == Verdict(False, "got 'slow', which is not a number")
+    assert verdict == ToleranceVerdict(False, "got 'slow', which is not a number")
 
 
 # --- callables -------------------------------------------------------------------------------
