@@ -23,6 +23,7 @@ import h11
 
 from pytest_chaos._net.framing import ChunkSizes, HeadCheck
 from pytest_chaos._net.messages import Reply, Request
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.core.version import VERSION
 
 log = logging.getLogger("pytest_chaos.proxy.api")
@@ -52,11 +53,11 @@ class Dispatcher(Protocol):
     async def dispatch(self, request: Request) -> Reply: ...
 
 
-class _Disconnected(Exception):
+class _Disconnected(ChaosError):
     """The client went away, or was too slow, before a request arrived in full."""
 
 
-class _Refused(Exception):
+class _Refused(ChaosError):
     """A request refused before it was read in full; ``reply`` says why."""
 
     def __init__(self, reply: Reply) -> None:

@@ -12,6 +12,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.leftovers.identity import boot_id, pid_exists, process_start
 
 log = logging.getLogger("pytest_chaos._net.containers")
@@ -23,7 +24,7 @@ OWNER_PID_LABEL = "io.pytest-chaos.owner.pid"
 OWNER_START_LABEL = "io.pytest-chaos.owner.start"
 
 
-class EngineError(RuntimeError):
+class EngineError(ChaosError, RuntimeError):
     """No container engine to use: the Docker SDK is missing, or no engine answers."""
 
 

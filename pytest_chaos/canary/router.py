@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, cast
 import h11
 
 from pytest_chaos._net.loops import run, url_for
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.core.seeding import draw, fresh_seed
 from pytest_chaos.proxy import timers
 from pytest_chaos.proxy.engine import (
@@ -518,7 +519,7 @@ class _Front:
 # -- HTTP --------------------------------------------------------------------------------------
 
 
-class _Failed(Exception):
+class _Failed(ChaosError):
     """One side of an exchange failed: reset, closed early, or spoke bad HTTP."""
 
     def __init__(self, message: str, protocol: h11.RemoteProtocolError | None = None) -> None:

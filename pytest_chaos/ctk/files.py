@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_chaos.core.checks import seconds
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.experiment import Deviated, ExperimentError, Journal, NotSteady
 from pytest_chaos.experiment import strategies as runtime
 
@@ -30,7 +31,7 @@ SUFFIXES = (".json", ".yaml", ".yml")
 TOXIPROXY_KEYS = ("toxiproxy_url", "toxiproxy_host", "toxiproxy_port")
 
 
-class InvalidExperimentFile(ValueError):
+class InvalidExperimentFile(ChaosError, ValueError):
     """The file cannot be read, or chaostoolkit-lib refuses the experiment in it."""
 
 

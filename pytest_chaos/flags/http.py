@@ -21,6 +21,7 @@ from pytest_chaos._net.messages import Reply, Request, dump_json
 from pytest_chaos._net.routes import Handler, Params
 from pytest_chaos._net.routes import Route as PathRoute
 from pytest_chaos._net.server import HttpServer
+from pytest_chaos.core.errors import ChaosError
 
 __all__ = ["JSON", "Access", "FlagHttp", "Refusal", "Route"]
 
@@ -32,7 +33,7 @@ MAX_BODY = 1 << 20
 MAX_CONNECTIONS = 512
 
 
-class Refusal(Exception):
+class Refusal(ChaosError):
     """A request answered with a JSON error body and a status (never a 500)."""
 
     def __init__(

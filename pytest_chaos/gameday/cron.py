@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from pytest_chaos.core.errors import ChaosError
+
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 #: Each field: its name, lowest and highest value, and the names it accepts (from ``low``).
@@ -28,7 +30,7 @@ MACROS = {
 _ITEM = re.compile(r"(?P<range>\*|[0-9A-Za-z]+(?:-[0-9A-Za-z]+)?)(?:/(?P<step>[0-9]+))?\Z")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(ChaosError, ValueError):
     """A cron expression that is not valid, or a plan that cannot be scheduled."""
 
 

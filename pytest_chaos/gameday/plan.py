@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pytest_chaos.core.errors import ChaosError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -28,7 +30,7 @@ DEFAULT_INSTALL = "python -m pip install pytest-chaos"
 MAX_REPETITIONS = 1000
 
 
-class PlanError(ValueError):
+class PlanError(ChaosError, ValueError):
     """A plan that cannot be read or has a bad value; the message names file, key and value."""
 
 

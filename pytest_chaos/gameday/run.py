@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.core.seeding import SEED_BITS, derive
 from pytest_chaos.gameday import history, render
 from pytest_chaos.gameday.history import RepetitionRecord, RunRecord
@@ -35,7 +36,7 @@ TERMINATE_S = 5.0
 LOG = "pytest.log"
 
 
-class GameDayError(Exception):
+class GameDayError(ChaosError):
     """The game day could not run as planned (the suite does not start, the history is
     unreadable): nothing was judged, the plan or the setup needs fixing."""
 

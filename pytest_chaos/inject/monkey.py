@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from time import time as wall_clock
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
 from pytest_chaos.core.seeding import fresh_seed
 from pytest_chaos.inject import patching
@@ -48,7 +49,7 @@ class FaultOptions(TypedDict, total=False):
     when: Callable[[Call], bool] | None
 
 
-class ChaosMonkeyError(Exception):
+class ChaosMonkeyError(ChaosError):
     """The exception a fault raises when none was chosen."""
 
 

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.leftovers import register, wire
 from pytest_chaos.leftovers.identity import RunIdentity
 
@@ -38,7 +39,7 @@ _BOOT = (
 )
 
 
-class SupervisorError(RuntimeError):
+class SupervisorError(ChaosError, RuntimeError):
     """The supervisor could not be started, or ended when it should not have."""
 
 

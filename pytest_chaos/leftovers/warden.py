@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.leftovers import proxies, register, wire
 from pytest_chaos.leftovers.processes import RUN_VARIABLE
 
@@ -38,7 +39,7 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-class _Stop(Exception):
+class _Stop(ChaosError):
     """SIGTERM: end everything, then exit."""
 
 

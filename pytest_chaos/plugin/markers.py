@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_chaos.core.errors import ChaosError
+
 if TYPE_CHECKING:
     from pytest_chaos.experiment import Experiment
 
@@ -34,7 +36,7 @@ class ChaosMarker:
     experiment: Experiment | None = None
 
 
-class MarkerError(ValueError):
+class MarkerError(ChaosError, ValueError):
     """A ``chaos`` marker argument that is not allowed; the message names test and value."""
 
 

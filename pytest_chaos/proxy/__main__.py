@@ -24,6 +24,7 @@ from typing import Any
 
 from pytest_chaos._net.errors import HttpError
 from pytest_chaos._net.loops import run, url_for
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.core.version import VERSION as __version__
 from pytest_chaos.proxy.api import MAX_CONNECTIONS, TOXIPROXY_VERSION, ApiServer
 from pytest_chaos.proxy.engine import Engine
@@ -47,7 +48,7 @@ LOG_LEVELS = {
 }
 
 
-class ConfigError(Exception):
+class ConfigError(ChaosError):
     """The ``--config`` file cannot be read or applied; the message names file and problem."""
 
 

@@ -25,13 +25,14 @@ from pytest_chaos._net.containers import (
     session_labels,
     sweep_stale_containers,
 )
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
 from pytest_chaos.proxy.target import DEFAULT_CONTAINER_IMAGE, ToxiproxyTarget
 
 READY_TIMEOUT_S = 30.0
 
 
-class BackendError(RuntimeError):
+class BackendError(ChaosError, RuntimeError):
     """A Toxiproxy backend could not be started; the message says what was tried."""
 
 

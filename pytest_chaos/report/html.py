@@ -17,6 +17,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.report import lenient
 from pytest_chaos.report.chart import timeline_svg
 from pytest_chaos.report.layout import FORMAT, SUMMARY
@@ -30,7 +31,7 @@ ALWAYS_COUNTED = ("tests", "passed")
 OUTPUT_CHARS = 160
 
 
-class ReportError(ValueError):
+class ReportError(ChaosError, ValueError):
     """A report directory cannot be rendered: the message names the path and what is wrong."""
 
 

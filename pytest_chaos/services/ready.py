@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.services.errors import ReadinessError
 from pytest_chaos.steady.probes import NotReady, Probe, ProbeTarget, call
 
@@ -47,7 +48,7 @@ class _Progress:
     last_error: str = "none"
 
 
-class _Exited(Exception):
+class _Exited(ChaosError):
     def __init__(self, code: int) -> None:
         self.code = code
 

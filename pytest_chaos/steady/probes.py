@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_chaos.core.activity import provider_of, python_provider
 from pytest_chaos.core.checks import seconds
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.steady.arguments import (
     check_address,
     check_path,
@@ -49,7 +50,7 @@ class ProbeTarget(Protocol):
     def logs(self, lines: int = ...) -> str: ...
 
 
-class NotReady(Exception):
+class NotReady(ChaosError):
     """Raised by a probe whose service is not ready yet; the message says why."""
 
 
