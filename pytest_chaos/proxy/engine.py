@@ -300,7 +300,7 @@ class Proxy:
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                lambda: _Side(self, None), sock=sock, backlog=1024
+                lambda: SocketSide(self, None), sock=sock, backlog=1024
             )
         except BaseException:
             sock.close()
@@ -391,11 +391,11 @@ class Proxy:
 class Connection:
     """A proxied client: its socket, the upstream socket, and the two links between them."""
 
-    def __init__(self, proxy: Proxy, client: _Side) -> None:
+    def __init__(self, proxy: Proxy, client: SocketSide) -> None:
         self.proxy = proxy
         self.loop = asyncio.get_running_loop()
         self.client = client
-        self.server = server = _Side(proxy, self)
+        self.server = server = SocketSide(proxy, self)
         self.links = {
             "upstream": Link(self, "upstream", client, server),
             "downstream": Link(self, "downstream", server, client),
@@ -472,7 +472,7 @@ class Connection:
         log.debug("proxy %s: closed client %s", self.proxy.name, self.peer)
 
 
-class _Side(asyncio.Protocol):
+class SocketSide(asyncio.Protocol):
     """One socket of a proxied connection, the client's or the upstream's."""
 
     def __init__(self, proxy: Proxy, connection: Connection | None) -> None:
