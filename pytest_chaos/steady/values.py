@@ -4,6 +4,7 @@ Chaos Toolkit has it (1 is not True), and a value shown short in an account."""
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
