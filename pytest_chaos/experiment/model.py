@@ -11,7 +11,8 @@ from pytest_chaos.core.activity import provider_of
 from pytest_chaos.core.checks import seconds
 from pytest_chaos.experiment import strategies as runtime
 from pytest_chaos.faults import Fault
-from pytest_chaos.steady.probes import Probe, SloProbe
+from pytest_chaos.steady.probes import Probe
+from pytest_chaos.steady.slo import SloProbe
 
 if TYPE_CHECKING:
     from pytest_chaos.steady.load import Load

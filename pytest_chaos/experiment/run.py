@@ -30,7 +30,8 @@ from pytest_chaos.experiment.journal import (
 )
 from pytest_chaos.experiment.model import Experiment, rollback_activity
 from pytest_chaos.faults import Ending, Fault, Resolver
-from pytest_chaos.steady.probes import Probe, ProbeContext, ProbeRun, SloProbe
+from pytest_chaos.steady.probes import Probe, ProbeContext, ProbeRun
+from pytest_chaos.steady.slo import SloProbe
 
 if TYPE_CHECKING:
     from pytest_chaos.steady.load import RunningLoad
