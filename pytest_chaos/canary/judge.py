@@ -5,7 +5,7 @@ succeeded, and the window of time it belongs to) and returns a :class:`Verdict` 
 ``marginal``, ``fail`` or ``inconclusive`` — with one :class:`MetricResult` per metric,
 each carrying its numbers.
 
-:class:`ThresholdJudge` applies the seed material's fixed rules (at least 100 canary
+:class:`ThresholdJudge` applies fixed rules (at least 100 canary
 requests, an error-rate ceiling, an error ratio and a p50 latency ratio to production).
 :class:`StatisticalJudge` asks what Kayenta asks: is the difference real (a Mann-Whitney U
 test on latency, Fisher's exact test on errors, each within matched windows) *and* large
@@ -168,18 +168,17 @@ class Judge(Protocol):
         ...
 
 
-# -- the seed material's rules ------------------------------------------------------------
+# -- fixed rules ---------------------------------------------------------------------------
 
 
 class ThresholdJudge:
-    """The seed material's ``evaluate_canary``, rule for rule: fewer than ``min_requests``
-    canary requests is "not enough data yet" (here ``inconclusive``; the seed called it
-    healthy and moved on, which a rollout still may); then, in this order, the canary fails
+    """Fixed rules, in order: fewer than ``min_requests`` canary requests is "not enough
+    data yet" (``inconclusive``; a rollout may still move on); then the canary fails
     when its error rate is above ``error_rate_max``, when it is more than
     ``error_ratio_max`` times the baseline's (the baseline's floored at 0.1%; skipped
     without baseline requests), or when its median latency is more than
     ``latency_p50_ratio_max`` times the baseline's (skipped when that is 0). Every rule is
-    evaluated and reported; the first that fails gives the reason, in the seed's words.
+    evaluated and reported; the first that fails gives the reason.
     Windows are not its concern: it pools every request of each side, as the seed did.
     """
 

@@ -55,7 +55,7 @@ class ChaosMonkeyError(ChaosError):
 
 @dataclass(frozen=True)
 class ChaosConfig:
-    """The seed material's settings: whether the monkey is on, the chance that a call is
+    """The monkey's settings: whether the monkey is on, the chance that a call is
     hit, the latency range for faults that give none, and the only services it touches
     (None: all). Faults may override the rate and the latency one by one."""
 
@@ -116,8 +116,8 @@ class Call:
 
 
 class FunctionFault(Rule):
-    """A fault on one function: an exception, a delay, both, or (when neither is given,
-    as in the seed material) one of the two chosen per struck call."""
+    """A fault on one function: an exception, a delay, both, or (when neither is given)
+    one of the two chosen per struck call."""
 
     def __init__(
         self,
@@ -463,7 +463,7 @@ class ChaosMonkey:
             return list(self._injections)
 
     def stats(self) -> dict[str, float | int]:
-        """The seed material's statistics: calls the faults considered
+        """The monkey's statistics: calls the faults considered
         (``experiments_run``), calls that failed, calls that were delayed."""
         with self._lock:
             runs = sum(rule.matched for rule in self._rules)
