@@ -17,7 +17,7 @@ import http
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, final
 
 import h11
 
@@ -65,6 +65,7 @@ class _Refused(ChaosError):
         self.reply = reply
 
 
+@final
 class HttpConnection:
     """One client connection, served by :meth:`serve` until the client, a deadline or an
     error ends it; :meth:`abort` ends it from outside."""

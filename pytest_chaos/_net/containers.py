@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.leftovers.identity import boot_id, pid_exists, process_start
@@ -60,6 +60,7 @@ def session_labels(session_id: str) -> dict[str, str]:
     return {SESSION_LABEL: session_id, **Owner.current().labels()}
 
 
+@final
 class ContainerEngine:
     """One session's connection to the container engine, made on first use (a session that
     starts no container pays nothing), which then sweeps the containers of dead sessions;
@@ -96,6 +97,7 @@ class ContainerEngine:
 # -- stale containers of dead sessions ------------------------------------------------------
 
 
+@final
 @dataclass(frozen=True)
 class Owner:
     """The process that started a container: where it ran (host name and boot id) and

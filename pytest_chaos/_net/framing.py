@@ -10,6 +10,7 @@ The rules are h11's own (RFC 9112), so nothing h11 would accept is refused early
 from __future__ import annotations
 
 import re
+from typing import final
 
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
 REQUEST_LINE = re.compile(_TOKEN + rb" [\x21-\x7e]+ HTTP/[0-9]\.[0-9]")
@@ -21,6 +22,7 @@ MAX_CHUNK_SIZE = 1 << 63
 _CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]+")
 
 
+@final
 class HeadCheck:
     """Checks the complete lines of a request head as they arrive; ``check`` returns what
     is wrong, or None while every line so far could still make a valid head."""
@@ -46,6 +48,7 @@ class HeadCheck:
         return None
 
 
+@final
 class ChunkSizes:
     """Follows the chunk-size lines of a chunked body through its raw bytes; ``feed``
     returns a problem as soon as a size announces more than ``limit`` bytes in all.
@@ -99,6 +102,7 @@ class ChunkSizes:
         return None
 
 
+@final
 class ChunkProblem:
     """A chunked body refused early: the status to answer and why."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos._net.errors import HttpError, bad_body
 
@@ -15,6 +15,7 @@ TEXT_TYPE = "text/plain; charset=utf-8"
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+@final
 @dataclass(frozen=True)
 class Request:
     """An HTTP request read in full: the decoded path, headers by lower-case name, body."""
@@ -33,6 +34,7 @@ class Request:
         return self.target.partition("?")[2]
 
 
+@final
 @dataclass(frozen=True)
 class Reply:
     """An HTTP answer; ``close`` asks for the connection to be closed after it."""

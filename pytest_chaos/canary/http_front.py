@@ -9,7 +9,7 @@ import http
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, final
 
 import h11
 
@@ -269,6 +269,7 @@ def _end_to_end(headers: Headers) -> list[tuple[bytes, bytes]]:
     ]
 
 
+@final
 class HttpFront(Front):
     """Requests parsed with h11, each routed on its own, relayed as they stream."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, final
 
 from pytest_chaos.canary.judge import Judge, Observation, StatisticalJudge, Verdict
 from pytest_chaos.canary.stats import check_int
@@ -33,6 +33,7 @@ class Traffic(Protocol):
     def observations(self, since: float | None = None, pool: str | None = None) -> list[Any]: ...
 
 
+@final
 @dataclass
 class RolloutResult:
     """How a rollout ended (``promoted``, ``rolled_back``, ``switched``, ``replaced``,
@@ -60,6 +61,7 @@ class RolloutResult:
         }
 
 
+@final
 class CanaryRollout:
     """A canary release: the ``canary`` pool gets ``stages`` percent of the traffic in
     turn, the rest going to ``baseline``, and the judge compares the two pools over the
@@ -343,6 +345,7 @@ class Instance(Protocol):
     def close(self) -> None: ...
 
 
+@final
 class RollingRelease:
     """Replace the instances of ``pool`` in batches: start up to ``max_surge`` new ones
     (``start_new(i)`` returns an instance once it is ready), add them to the pool, and

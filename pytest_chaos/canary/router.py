@@ -49,6 +49,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import final
 
 from pytest_chaos._net.loops import run, url_for
 from pytest_chaos.canary.checks import (
@@ -73,6 +74,7 @@ log = logging.getLogger("pytest_chaos.canary.router")
 MODES = ("http", "tcp")
 
 
+@final
 @dataclass(frozen=True)
 class Routed:
     """One request (HTTP mode) or one connection (TCP mode) the router routed."""
@@ -92,6 +94,7 @@ class Routed:
     at: float
 
 
+@final
 class Router:
     """Weighted traffic between pools of upstreams; see the module's documentation.
 

@@ -15,7 +15,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.canary.judge import Judge, Observation, ThresholdJudge, Verdict
 
@@ -34,6 +34,7 @@ __all__ = [
 SEED_STAGES: tuple[float, ...] = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0)
 
 
+@final
 @dataclass(frozen=True)
 class Version:
     """How a version behaves: the share of its requests that fail, and the range its
@@ -59,6 +60,7 @@ BUGGY = Version(error_rate=0.05, latency_ms=(75.0, 150.0))
 """The seed's buggy canary (scenario 2): 5% errors, 50 ms x uniform(1.5, 3.0)."""
 
 
+@final
 class SimulatedTraffic:
     """Requests to a baseline and a canary version, every draw from one seeded stream.
 
@@ -112,6 +114,7 @@ class SimulatedTraffic:
         return canary, baseline
 
 
+@final
 @dataclass(frozen=True)
 class SimulatedRollout:
     """What a simulated rollout did: ``"promoted"`` or ``"rolled_back"``, and the verdict

@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
+from typing import final
 
 
+@final
 class Table:
     """Pools and weights at one moment: replaced whole on every change, never changed."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, cast
+from typing import Any, cast, final
 
 from pytest_chaos.canary.front import Front, Routing
 from pytest_chaos.proxy import timers
@@ -74,6 +74,7 @@ class _TcpClient(SocketSide):
             backend.admit(self.connection, started)
 
 
+@final
 class TcpFront(Front):
     """Connections routed one by one and relayed by the engine."""
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, final
 
 
+@final
 @dataclass
 class FaultRecord:
     """One applied fault, for hooks, the journal and reports.
@@ -42,6 +43,7 @@ def ignore_fault(fault: FaultRecord) -> None:
     """The listener used when nobody listens."""
 
 
+@final
 class FaultLog:
     """The faults one test (or the session) applied, and the steps that undo what it did.
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, final
 
 MASK = "***"
 DEFAULT_NAMES = r"token|key|secret|passw(?:or)?d|pwd|pass(?![a-z])|auth"
@@ -42,6 +42,7 @@ _HEADER = r"(?P<head>\b(?P<name>[A-Za-z][\w-]*):[ \t]*)(?!//)(?P<value>\S[^\r\n]
 _NOT_HEADERS = r"(?:Error|Exception|Warning|Interrupt|Exit)$"
 
 
+@final
 class Redactor:
     """Redaction with the default names and ``extra`` patterns (regular expressions)."""
 

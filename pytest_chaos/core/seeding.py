@@ -11,6 +11,7 @@ import hashlib
 import random
 import secrets
 import shlex
+from typing import final
 
 SEED_BITS = 32
 
@@ -55,6 +56,7 @@ def stream(seed: int, nodeid: str, purpose: str) -> random.Random:
     return random.Random(derive(seed, nodeid, purpose))
 
 
+@final
 class TestSeeds:
     """The streams of one test: ask by purpose, get the same stream every time."""
 

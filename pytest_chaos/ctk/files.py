@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.core.checks import seconds
 from pytest_chaos.core.errors import ChaosError
@@ -39,6 +39,7 @@ class ExperimentFailed(ExperimentError, AssertionError):
     """Chaos Toolkit ended the experiment ``failed``, ``aborted`` or ``interrupted``."""
 
 
+@final
 @dataclass(frozen=True)
 class ExperimentFile:
     """A Chaos Toolkit experiment file, and how to run it: ``configuration`` values (as
@@ -142,6 +143,7 @@ class ExperimentFile:
         )
 
 
+@final
 @dataclass(frozen=True)
 class Surroundings:
     """What the test gives the run: its seed (for Python's ``random``), the Toxiproxy

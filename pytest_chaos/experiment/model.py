@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, final
 
 from pytest_chaos.core.activity import provider_of
 from pytest_chaos.core.checks import seconds
@@ -39,6 +39,7 @@ class ExperimentOptions(TypedDict, total=False):
     tags: Sequence[str]
 
 
+@final
 @dataclass(frozen=True)
 class Experiment:
     """An experiment described: its hypothesis (``steady_state`` probes), its ``method``

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 from pytest_chaos.experiment import strategies as runtime
 from pytest_chaos.experiment.errors import Deviated, FaultFailed, Halted, NotSteady
@@ -61,6 +61,7 @@ class _Deviation:
         return f"{self.phase}{when}: {self.run.explain()}"
 
 
+@final
 class ExperimentRun:
     """Runs one experiment and keeps its journal. :meth:`run` does everything; the phases
     are also separate (:meth:`before`, :meth:`method`, :meth:`after`, :meth:`finish`) so

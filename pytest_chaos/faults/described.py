@@ -13,7 +13,7 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, final
 
 from pytest_chaos.core.activity import provider_of, python_provider
 from pytest_chaos.core.checks import seconds
@@ -38,6 +38,7 @@ class Resolver(Protocol):
     def log(self) -> FaultLog: ...
 
 
+@final
 class Unresolved:
     """The resolver of a fault used outside an experiment: names cannot be looked up."""
 
@@ -63,6 +64,7 @@ class Unresolved:
         return FaultLog()
 
 
+@final
 @dataclass(frozen=True)
 class Fault:
     """A fault not yet applied: what it does (``kind``), to what (``target``), with which

@@ -6,7 +6,7 @@ Every change goes through the store, so listeners and the audit see it. Errors a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos._net.errors import HttpError
 from pytest_chaos._net.messages import Reply, Request, parse_json
@@ -18,6 +18,7 @@ from pytest_chaos.flags.store import FlagStore
 __all__ = ["AdminApi"]
 
 
+@final
 class AdminApi:
     """The admin routes of one store."""
 

@@ -14,7 +14,7 @@ import hmac
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 from urllib.parse import unquote
 
 from pytest_chaos._net.messages import Reply, Request, dump_json
@@ -48,6 +48,7 @@ class Refusal(ChaosError):
         return Reply(self.status, dump_json(self.body), JSON, self.headers)
 
 
+@final
 @dataclass(frozen=True)
 class Route(PathRoute):
     """A path pattern (``{name}`` matches one non-empty segment), its handlers by method,
@@ -60,6 +61,7 @@ class Route(PathRoute):
         return cls(tuple(pattern[1:].split("/")), methods, area)
 
 
+@final
 @dataclass(frozen=True)
 class Access:
     """Who may use the server: bearer tokens by area (None: no token asked) and the
@@ -77,6 +79,7 @@ def error_body(area: str, message: str) -> dict[str, str]:
     return {"errorDetails": message} if area == "ofrep" else {"error": message}
 
 
+@final
 class FlagHttp(HttpServer):
     """Serves ``routes`` under the rules of the module, over the package's HTTP server."""
 

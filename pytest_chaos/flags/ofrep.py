@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos._net.errors import HttpError
 from pytest_chaos._net.loops import run, url_for
@@ -194,6 +194,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+@final
 class OfrepServer:
     """The OFREP API (and, unless ``admin=False``, the admin API) for ``store``.
 

@@ -18,7 +18,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.flags.changes import Change, Clock, Evaluation, ManualClock, SystemClock
 from pytest_chaos.flags.errors import FlagConfigError, FlagOffWarning
@@ -63,6 +63,7 @@ _KINDS["permission"] = "permission"
 _EMPTY: Context = {}
 
 
+@final
 class FlagStore:
     """Feature flags evaluated with Unleash's rules and bucketing, changeable while in use.
 

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.gameday.history import RepetitionRecord, RunRecord
 from pytest_chaos.gameday.plan import Plan
@@ -38,6 +38,7 @@ STATUS_COLORS = {"held": "#16a34a", "broke": "#d97706", "halted": "#dc2626"}
 Summary = Mapping[str, Any] | None
 
 
+@final
 @dataclass
 class Attempt:
     """One test in one repetition."""
@@ -49,6 +50,7 @@ class Attempt:
     replay: str | None
 
 
+@final
 @dataclass
 class TestFindings:
     """One test across the repetitions: what it tried and how each attempt ended."""
@@ -70,6 +72,7 @@ class TestFindings:
         return bool(self.attempts) and all(a.verdict == "passed" for a in self.attempts)
 
 
+@final
 @dataclass(frozen=True)
 class ActionItem:
     text: str
@@ -78,6 +81,7 @@ class ActionItem:
     replay: str | None
 
 
+@final
 @dataclass(frozen=True)
 class Findings:
     """Everything the report says, in the order it says it."""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 import httpx
 
@@ -41,6 +41,7 @@ class GameDayError(ChaosError):
     unreadable): nothing was judged, the plan or the setup needs fixing."""
 
 
+@final
 @dataclass(frozen=True)
 class Repetition:
     """One repetition: its record in the history and the summary its pytest wrote."""
@@ -62,6 +63,7 @@ class Repetition:
         return any(totals.get(verdict, 0) for verdict in render.BROKEN)
 
 
+@final
 @dataclass(frozen=True)
 class GameDay:
     """A finished game day: the plan, its record, its repetitions, the whole history

@@ -3,9 +3,12 @@ run can be replayed call by call whatever the threads did."""
 
 from __future__ import annotations
 
+from typing import final
+
 from pytest_chaos.core.seeding import draw
 
 
+@final
 class CallDraws:
     """The random numbers of one call of a fault: the k-th is fixed by the seed, the fault's
     name, the call's number and k, so no other call (earlier, later, on another thread)

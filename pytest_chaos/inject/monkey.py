@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from time import time as wall_clock
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, final
 
 from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
@@ -53,6 +53,7 @@ class ChaosMonkeyError(ChaosError):
     """The exception a fault raises when none was chosen."""
 
 
+@final
 @dataclass(frozen=True)
 class ChaosConfig:
     """The monkey's settings: whether the monkey is on, the chance that a call is
@@ -85,6 +86,7 @@ class ChaosConfig:
         )
 
 
+@final
 class Call:
     """A call a fault is about to consider, given to its ``when`` filter: ``args`` and
     ``kwargs`` as passed, ``arguments`` bound to the parameter names with defaults."""
@@ -115,6 +117,7 @@ class Call:
         return f"<Call {self.target} args={self.args!r} kwargs={self.kwargs!r}>"
 
 
+@final
 class FunctionFault(Rule):
     """A fault on one function: an exception, a delay, both, or (when neither is given)
     one of the two chosen per struck call."""
@@ -229,6 +232,7 @@ def _made(factory: Callable[[], BaseException], victim: str) -> BaseException:
     return error
 
 
+@final
 class ChaosMonkey:
     """Injects exceptions and latency into functions, reproducibly.
 

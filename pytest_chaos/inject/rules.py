@@ -12,7 +12,7 @@ from asyncio import sleep as async_sleep
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from time import monotonic, sleep
-from typing import Any, TypeVar
+from typing import Any, TypeVar, final
 
 from pytest_chaos.inject.draws import CallDraws
 from pytest_chaos.inject.trigger import Trigger
@@ -20,6 +20,7 @@ from pytest_chaos.inject.trigger import Trigger
 _Choice = TypeVar("_Choice")
 
 
+@final
 @dataclass(frozen=True)
 class Injection:
     """One call a fault struck: ``kind`` is what it did (``error``, ``latency``, ``status``,
@@ -57,6 +58,7 @@ class Injection:
         return " ".join(parts) + (" (dry run)" if self.dry_run else "")
 
 
+@final
 @dataclass(frozen=True)
 class Strike:
     """What the caller must do for a struck call: wait ``delay_s``, then raise ``error``

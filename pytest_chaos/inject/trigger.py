@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 from pytest_chaos.core.checks import seconds
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from pytest_chaos.inject.draws import CallDraws
 
 
+@final
 @dataclass(frozen=True)
 class Trigger:
     """Which matching calls a fault hits.

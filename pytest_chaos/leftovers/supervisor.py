@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, final
 
 from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.leftovers import register, wire
@@ -43,6 +43,7 @@ class SupervisorError(ChaosError, RuntimeError):
     """The supervisor could not be started, or ended when it should not have."""
 
 
+@final
 class Supervisor:
     """One session's supervisor, started on the first request and ended by :meth:`close`
     (a later request starts a new one). Safe to use from several threads."""
@@ -197,6 +198,7 @@ class Supervisor:
         return self._errors.read().decode(errors="replace").strip()[-2000:] or "no output"
 
 
+@final
 class SupervisedProcess:
     """A process the supervisor started: the part of ``subprocess.Popen`` services use."""
 

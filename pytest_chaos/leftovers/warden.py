@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.leftovers import proxies, register, wire
@@ -49,6 +49,7 @@ def main(argv: list[str]) -> None:
     Warden(socket.socket(fileno=int(sock_fd)), int(parent), suffix, Path(folder)).run()
 
 
+@final
 class Warden:
     def __init__(self, sock: socket.socket, parent: int, suffix: str, folder: Path) -> None:
         self.sock = sock

@@ -4,7 +4,7 @@ them whose results (with their timelines) go to the test's experiment journals."
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, final
 
 import pytest
 
@@ -23,6 +23,7 @@ from pytest_chaos.core.seeding import TestSeeds
 ROLLOUTS = pytest.StashKey[list[RolloutResult]]()
 
 
+@final
 class Canary:
     """What the ``canary`` fixture gives a test: ``router(...)`` to split traffic between
     pools, and ``rollout(...)``, ``switch(...)``, ``rolling(...)`` to release through it."""

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 import pytest
 
@@ -41,6 +41,7 @@ _FIXTURE_OF = {
 }
 
 
+@final
 class FixtureResolver:
     """Finds what faults name among the test's fixtures, fetched on first need from the
     test's own thread (faults are applied from the experiment's conductor thread)."""
@@ -84,6 +85,7 @@ class FixtureResolver:
         return self._log
 
 
+@final
 class Chaos:
     """What the ``chaos`` fixture gives a test: ``chaos.experiment(...)`` and
     ``chaos.load`` (traffic to run during it), with every experiment's journal kept in

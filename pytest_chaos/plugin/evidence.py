@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import final
 
 import pytest
 
@@ -17,6 +18,7 @@ from pytest_chaos.report.score import Gates, Score
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
+@final
 class Evidence:
     """Every chaos test's result in arrival order, and what the session made of them; a
     plugin of its own, registered by the process that receives every report.
@@ -117,6 +119,7 @@ class Evidence:
         return lines
 
 
+@final
 class Reports:
     """The session's test reports, for when no terminal reporter keeps them."""
 

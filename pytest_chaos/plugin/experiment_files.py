@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 import pytest
 
@@ -32,6 +32,7 @@ def matches(path: Path, patterns: Iterable[str], rootpath: Path) -> bool:
     )
 
 
+@final
 class ExperimentFileCollector(pytest.File):
     """One experiment file: one test. The file is only read here (for its title and tags);
     chaostoolkit-lib validates it when the test runs."""

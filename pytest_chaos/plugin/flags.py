@@ -8,13 +8,14 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.flags.changes import ManualClock
 from pytest_chaos.flags.ofrep import OfrepServer
 from pytest_chaos.flags.store import FlagConfigError, FlagStore
 
 
+@final
 class Flags:
     """What the ``flags`` fixture gives a test: ``store`` (define, enable, kill... and
     evaluate flags), ``clock`` (a :class:`ManualClock` at the current time: ``advance()``

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 import pytest
 
@@ -26,6 +26,7 @@ EXPERIMENT_ARGS = ("steady_state", "faults", "load", "strategy", "halt", "freque
 ALLOWED = ("weight", "hypothesis", "tags", *EXPERIMENT_ARGS)
 
 
+@final
 @dataclass(frozen=True)
 class ChaosMarker:
     """The validated arguments of a test's ``@pytest.mark.chaos``."""

@@ -4,7 +4,7 @@ last log lines of its services, the faults the monkey injected; secrets redacted
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, final
 
 import pytest
 
@@ -25,6 +25,7 @@ def add(item: pytest.Item, source: SectionSource) -> None:
         manager.register(FailureSections(), FailureSections.name)
 
 
+@final
 class FailureSections:
     """Adds the sections of each source to the report of a failed phase."""
 

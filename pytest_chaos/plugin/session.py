@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 import pytest
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 WORKER_SEED_KEY = "chaos_seed"
 
 
+@final
 class ChaosSession:
     """Everything chaos tests of this session share."""
 

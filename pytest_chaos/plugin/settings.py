@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 import pytest
 
@@ -22,6 +22,7 @@ from pytest_chaos.proxy.target import ToxiproxyTarget
 CACHE_KEY_SEED = "chaos/seed"
 
 
+@final
 @dataclass(frozen=True)
 class Settings:
     seed: int
@@ -36,6 +37,7 @@ class Settings:
     redact: tuple[str, ...] = ()
 
 
+@final
 @dataclass(frozen=True)
 class Option:
     """One setting in its three spellings."""

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, final
 from urllib.parse import quote, unquote
 
 from pytest_chaos._net.errors import HttpError
@@ -57,6 +57,7 @@ NO_CONTENT = Reply(204)
 # -- the API --------------------------------------------------------------------------------
 
 
+@final
 class ApiServer(HttpServer):
     """Serves the Toxiproxy HTTP API for one engine; start() listens, close() stops."""
 
@@ -199,6 +200,7 @@ class ApiServer(HttpServer):
 # -- running on a background thread ----------------------------------------------------------
 
 
+@final
 class ServerThread:
     """An engine and its API on a private event loop in a daemon thread, for in-process
     use: ``url = server.start()``, then any Toxiproxy client; ``stop()`` closes it all."""

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, final
 
 from pytest_chaos._net.containers import (
     EngineError,
@@ -87,6 +87,7 @@ class Backend:
         """Stop what ``start`` started; a server someone else runs is left alone."""
 
 
+@final
 class UrlBackend(Backend):
     """A Toxiproxy API that is already running (Docker Compose, a sidecar, another host).
     The run's proxies and toxics there are removed when the session ends, however it ends
@@ -107,6 +108,7 @@ class UrlBackend(Backend):
         return self.url
 
 
+@final
 class ProcessBackend(Backend):
     """A server process on a free loopback port, stopped with the session (or by the
     session's supervisor, if the test process dies)."""
@@ -219,6 +221,7 @@ def binary_backend(path: str, supervisor: Supervisor) -> ProcessBackend:
     return ProcessBackend(argv, f"toxiproxy-server ({binary})", supervisor)
 
 
+@final
 class ContainerBackend(Backend):
     """The Toxiproxy image run through the Docker SDK (Docker, or Podman's Docker API).
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, final
 
 import httpx
 
@@ -247,6 +247,7 @@ class Proxy:
         return self.add_toxic("limit_data", bytes=bytes, **options)
 
 
+@final
 class Outage:
     """A proxy taken down by :meth:`Proxy.down`; as a context manager it brings the proxy
     back on exit."""

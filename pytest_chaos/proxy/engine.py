@@ -17,7 +17,7 @@ import socket
 import struct
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, cast, final
 
 from pytest_chaos.core.seeding import derive
 from pytest_chaos.proxy.errors import (
@@ -57,6 +57,7 @@ def format_address(sockaddr: tuple[Any, ...], family: int) -> str:
     return f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
 
 
+@final
 class Engine:
     """A set of named proxies. Its seed, with a proxy's name, gives the proxy's seed (the
     n-th proxy of a name gets ``name#n``), unless the proxy was created with a ``seed`` of
@@ -232,6 +233,7 @@ def _seed(spec: dict[str, Any]) -> int | None:
     return seed
 
 
+@final
 @dataclass(frozen=True)
 class ProxySpec:
     """A proxy as ``POST /proxies`` and ``/populate`` describe it, validated."""
@@ -388,6 +390,7 @@ class Proxy:
                 self._closed_bytes[direction, "sent"] += link.sent
 
 
+@final
 class Connection:
     """A proxied client: its socket, the upstream socket, and the two links between them."""
 

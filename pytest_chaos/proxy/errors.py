@@ -7,6 +7,8 @@ response, whichever server produced it.
 
 from __future__ import annotations
 
+from typing import final
+
 from pytest_chaos._net import errors as http_errors
 from pytest_chaos._net.errors import HttpError
 
@@ -21,6 +23,7 @@ class BadRequest(ToxiproxyError):
     status = 400
 
 
+@final
 class InvalidToxic(BadRequest):
     """A toxic's type, stream, toxicity or attributes are not allowed (400)."""
 
@@ -31,11 +34,13 @@ class NotFound(ToxiproxyError):
     status = 404
 
 
+@final
 class ProxyNotFound(NotFound):
     def __init__(self) -> None:
         super().__init__("proxy not found")
 
 
+@final
 class ToxicNotFound(NotFound):
     def __init__(self) -> None:
         super().__init__("toxic not found")
@@ -47,11 +52,13 @@ class Conflict(ToxiproxyError):
     status = 409
 
 
+@final
 class ProxyExists(Conflict):
     def __init__(self) -> None:
         super().__init__("proxy already exists")
 
 
+@final
 class ToxicExists(Conflict):
     def __init__(self) -> None:
         super().__init__("toxic already exists")

@@ -20,7 +20,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import AsyncGenerator
-from typing import Protocol
+from typing import Protocol, final
 
 from pytest_chaos.core import seeding
 from pytest_chaos.proxy import timers
@@ -71,6 +71,7 @@ class Side(Protocol):
     def resume(self) -> None: ...
 
 
+@final
 class Link:
     """One direction of a connection: reads ``source``, writes ``dest``, through toxics."""
 

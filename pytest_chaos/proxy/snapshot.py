@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 from urllib.parse import urlsplit
 
 from pytest_chaos.proxy.client import Proxy, Toxic, Toxiproxy
 from pytest_chaos.proxy.errors import NotFound
 
 
+@final
 @dataclass(frozen=True)
 class ToxicSnapshot:
     type: str
@@ -36,6 +37,7 @@ class ToxicSnapshot:
         )
 
 
+@final
 @dataclass(frozen=True)
 class ProxyState:
     listen: str

@@ -4,11 +4,13 @@ backends read without knowing how it was given (command line, environment or ini
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import final
 
 #: The image of the ``container`` backend when ``--chaos-toxiproxy=container`` names none.
 DEFAULT_CONTAINER_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"
 
 
+@final
 @dataclass(frozen=True)
 class ToxiproxyTarget:
     """Where the Toxiproxy API comes from.

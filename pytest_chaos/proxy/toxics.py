@@ -17,7 +17,7 @@ import math
 import random
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, final
 
 from pytest_chaos.proxy import timers
 from pytest_chaos.proxy.errors import InvalidToxic, bad_body
@@ -47,6 +47,7 @@ STREAMS = ("upstream", "downstream")
 IDLE_GAP_S = 0.002
 
 
+@final
 @dataclass(slots=True)
 class Chunk:
     """Bytes read from a link's source (``data is None`` marks end of stream), with the
@@ -59,6 +60,7 @@ class Chunk:
 Pieces = AsyncGenerator[Chunk, None]
 
 
+@final
 class ToxicState:
     """What one toxic remembers on one link, across updates of the toxic and re-draws of
     toxicity: byte counts, timers, and the waits that a change must cut short. ``draw``
@@ -180,11 +182,13 @@ class Toxic:
         state.cancel_timer()
 
 
+@final
 class NoopToxic(Toxic):
     type = "noop"
     transparent = True
 
 
+@final
 class LatencyToxic(Toxic):
     """Delays each chunk by ``latency`` ms plus or minus ``jitter`` ms from when it was read."""
 
@@ -206,6 +210,7 @@ class LatencyToxic(Toxic):
         yield chunk
 
 
+@final
 class BandwidthToxic(Toxic):
     """Limits the link to ``rate`` KB/s (1 KB = 1000 bytes), sent in at most 100 ms slices.
     Rate 0 holds all data until the toxic is changed or removed, as in Toxiproxy."""
@@ -242,6 +247,7 @@ class BandwidthToxic(Toxic):
         state.last_done = timers.now()
 
 
+@final
 class SlowCloseToxic(Toxic):
     """Delays the close of the connection by ``delay`` ms after the source closes."""
 
@@ -254,6 +260,7 @@ class SlowCloseToxic(Toxic):
         yield chunk
 
 
+@final
 class TimeoutToxic(Toxic):
     """Drops all data; closes the connection after ``timeout`` ms without data (0 = never).
     Removing it closes the connections it was active on, as Toxiproxy's cleanup does."""
@@ -285,6 +292,7 @@ class TimeoutToxic(Toxic):
             state.timer = link.loop.call_later(timeout_ms / 1000.0, link.connection.close)
 
 
+@final
 class ResetPeerToxic(Toxic):
     """Resets the connection (TCP RST) ``timeout`` ms after the first data or end of stream."""
 
@@ -299,6 +307,7 @@ class ResetPeerToxic(Toxic):
             yield chunk
 
 
+@final
 class SlicerToxic(Toxic):
     """Slices data into pieces of ``average_size`` +/- ``size_variation`` bytes, ``delay``
     microseconds apart."""
@@ -345,6 +354,7 @@ class SlicerToxic(Toxic):
         return points
 
 
+@final
 class LimitDataToxic(Toxic):
     """Passes ``bytes`` bytes, then closes the connection; the count survives updates."""
 

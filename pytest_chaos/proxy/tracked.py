@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.core.faultlog import FaultListener, FaultLog, FaultRecord, ignore_fault
 from pytest_chaos.core.seeding import TestSeeds
@@ -23,6 +23,7 @@ from pytest_chaos.proxy.errors import NotFound
 from pytest_chaos.proxy.snapshot import ProxyState, ToxicSnapshot
 
 
+@final
 class ChaosToxiproxy(Toxiproxy):
     """A Toxiproxy client whose proxies and faults are undone by :meth:`undo`."""
 
@@ -154,6 +155,7 @@ class ChaosToxiproxy(Toxiproxy):
         return errors
 
 
+@final
 class TrackedProxy(Proxy):
     """A proxy whose toxics and outages are recorded and undone at teardown."""
 
@@ -293,6 +295,7 @@ class TrackedToxic(Toxic):
         return self
 
 
+@final
 class DryRunToxic(TrackedToxic):
     """A toxic recorded under ``--chaos-dry-run``: it exists only in the record."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.core.seeding import replay_command
 
@@ -17,6 +17,7 @@ VERDICTS = ("passed", "deviated", "halted", "not steady", "failed", "error", "sk
 DEVIATIONS = ("deviated", "halted")
 
 
+@final
 @dataclass
 class ChaosResult:
     """One chaos test's outcome, as the score, the terminal table and the reports see it.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.core.faultlog import ActiveFault, FaultLog
 from pytest_chaos.services import container_resources
@@ -37,6 +37,7 @@ def port_key(port: int | str) -> str:
     return f"{int(number)}/{protocol or 'tcp'}"
 
 
+@final
 class ContainerService(Service):
     """A service run as a container; made by ``service.container(...)``."""
 

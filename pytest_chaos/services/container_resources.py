@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, final
 
 from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
 from pytest_chaos.services import resources
@@ -99,6 +99,7 @@ def find_busybox() -> Path:
     return Path(found)
 
 
+@final
 class ContainerHog(ActiveFault):
     """CPU or memory load held by processes inside a container; it ends after its seconds,
     or earlier by :meth:`end`, on leaving its ``with`` block, or at teardown."""
@@ -141,6 +142,7 @@ class ContainerHog(ActiveFault):
             self.wait(GONE_TIMEOUT_S)
 
 
+@final
 class ContainerDiskFill(ActiveFault):
     """A file of ``mb`` MiB in a directory of a container, removed when the fault ends."""
 

@@ -8,7 +8,7 @@ import re
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, final
 
 from pytest_chaos.core.faultlog import FaultLog, FaultRecord
 from pytest_chaos.core.seeding import TestSeeds
@@ -33,6 +33,7 @@ REPORT_LOG_LINES = 50
 Arg = str | int | os.PathLike[str]
 
 
+@final
 class ServiceManager:
     """The services of one test, and the faults applied to them and to this machine."""
 

@@ -14,7 +14,7 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.core.faultlog import ActiveFault, FaultLog
 from pytest_chaos.leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
@@ -28,6 +28,7 @@ GONE_TIMEOUT_S = 10.0
 """How long a process group may take to disappear after SIGKILL."""
 
 
+@final
 class ProcessService(Service):
     """A service run as a local process; made by ``service.process(...)``."""
 

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, final
 
 import httpx
 
@@ -50,6 +50,7 @@ __all__ = ["CallTarget", "HttpTarget", "Load", "LoadTarget", "RunningLoad", "Tcp
 # -- the description ---------------------------------------------------------------------
 
 
+@final
 @dataclass(frozen=True)
 class Load:
     """A rate-controlled load, not yet started: ``rps`` requests per second against
@@ -195,6 +196,7 @@ class Load:
         return f"<Load {self.target.describe()} rps={self.rps:g} {bounds}>"
 
 
+@final
 class RunningLoad:
     """A load being sent, in a thread of its own: see :meth:`Load.start`.
 

@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, final
 
 from pytest_chaos.core.activity import provider_of, python_provider
 from pytest_chaos.core.checks import seconds
@@ -54,6 +54,7 @@ class NotReady(ChaosError):
     """Raised by a probe whose service is not ready yet; the message says why."""
 
 
+@final
 @dataclass
 class ProbeContext:
     """What a probe may look at: the service it checks (readiness), and the metrics of the
@@ -66,6 +67,7 @@ class ProbeContext:
     window_open: bool = False
 
 
+@final
 @dataclass(frozen=True)
 class ProbeRun:
     """One steady-state check: what the probe measured (``output``), whether that is
@@ -183,6 +185,7 @@ class Probe:
         return python_provider(__name__, type(self).__name__)
 
 
+@final
 @dataclass(frozen=True)
 class TcpProbe(Probe):
     """A TCP connection is accepted: on the service's port (or its port ``port``), or at
@@ -227,6 +230,7 @@ class TcpProbe(Probe):
         return python_provider(__name__, "tcp", {"address": self.address, "timeout": self.timeout})
 
 
+@final
 @dataclass(frozen=True)
 class HttpProbe(Probe):
     """``GET path`` (or a full URL) answers with ``status`` (and a body that passes
@@ -319,6 +323,7 @@ class HttpProbe(Probe):
         }
 
 
+@final
 @dataclass(frozen=True)
 class LogProbe(Probe):
     """The service's output since it (last) started matches ``pattern``."""
@@ -350,6 +355,7 @@ class LogProbe(Probe):
         return f"no output matches {self.pattern.pattern!r} yet"
 
 
+@final
 @dataclass(frozen=True)
 class CallProbe(Probe):
     """``fn(service)`` (readiness) or ``fn()`` (steady state) returns a value within

@@ -9,7 +9,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, final
 
 from pytest_chaos.steady.metrics import Sample
 from pytest_chaos.steady.targets import LoadTarget, Session
@@ -44,6 +44,7 @@ class _Lane:
     expired: bool = False
 
 
+@final
 @dataclass(eq=False)
 class Scheduler:
     """The scheduler and its lanes, inside the load's event loop."""

@@ -4,13 +4,14 @@ objectives (an error rate and latency percentiles at most the bounds given)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.core.activity import python_provider
 from pytest_chaos.steady.arguments import probe_name
 from pytest_chaos.steady.probes import Probe, ProbeContext, ProbeTarget, retry_seconds
 
 
+@final
 @dataclass(frozen=True)
 class SloProbe(Probe):
     """The load's requests over the current phase meet service-level objectives: an error

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 import httpx
 
@@ -84,6 +84,7 @@ def _check_ok(ok: object) -> None:
         raise TypeError(f"ok must be a callable returning a bool, or None, got {ok!r}")
 
 
+@final
 @dataclass(frozen=True)
 class HttpTarget(LoadTarget):
     """One HTTP request per load request, sent with httpx over the lane's keep-alive
@@ -188,6 +189,7 @@ class _HttpSession(Session):
         await conn[0].aclose()
 
 
+@final
 @dataclass(frozen=True)
 class TcpTarget(LoadTarget):
     """One TCP connection per load request: connect to ``host:port``, send ``payload``,

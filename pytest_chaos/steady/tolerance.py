@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.core.activity import provider_of
 from pytest_chaos.steady.values import (
@@ -108,6 +108,7 @@ class _Missing(Enum):
 _MISSING = _Missing.MISSING
 
 
+@final
 @dataclass(frozen=True)
 class ToleranceVerdict:
     """Whether a value was within a tolerance, and what was seen (``detail``) for the account
@@ -151,6 +152,7 @@ class Tolerance(ABC):
 # --- the kinds -------------------------------------------------------------------------------
 
 
+@final
 @dataclass(frozen=True, eq=False)
 class Exact(Tolerance):
     """Equal to ``value``; an int (not a bool) against a dict with a ``"status"`` compares the
@@ -195,6 +197,7 @@ class Exact(Tolerance):
         return self.value
 
 
+@final
 @dataclass(frozen=True)
 class Between(Tolerance):
     """Between ``low`` and ``high``, both included: Chaos Toolkit's list of two numbers.
@@ -227,6 +230,7 @@ class Between(Tolerance):
         return [plain(self.low), plain(self.high)]
 
 
+@final
 @dataclass(frozen=True)
 class InRange(Tolerance):
     """Chaos Toolkit's ``"range"`` type: the value (or ``value[target]`` when the value is a
@@ -261,6 +265,7 @@ class InRange(Tolerance):
         )
 
 
+@final
 @dataclass(frozen=True)
 class OneOf(Tolerance):
     """Equal to one of ``values`` (the status, for a dict with a ``"status"``): Chaos
@@ -298,6 +303,7 @@ class OneOf(Tolerance):
         return [*items, items[0]] if len(items) == 2 else items
 
 
+@final
 @dataclass(frozen=True)
 class Regex(Tolerance):
     """``re.search`` finds ``pattern`` in the value, or in ``value[target]`` when the value is
@@ -341,6 +347,7 @@ class Regex(Tolerance):
         return with_target({"type": "regex", "pattern": self.pattern}, self.target)
 
 
+@final
 @dataclass(frozen=True)
 class JsonPath(Tolerance):
     """The matches of the JSONPath ``path`` in the value (or ``value[target]`` when the value
@@ -426,6 +433,7 @@ class JsonPath(Tolerance):
         return with_target(form, self.target)
 
 
+@final
 @dataclass(frozen=True)
 class Satisfies(Tolerance):
     """``predicate(value)`` returns something true. A predicate that raises counts as outside
