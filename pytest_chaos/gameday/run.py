@@ -24,6 +24,7 @@ from typing import Any, final
 
 import httpx
 
+from pytest_chaos._net import processes
 from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.core.seeding import SEED_BITS, derive
 from pytest_chaos.gameday import history, render
@@ -347,10 +348,7 @@ def stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
 
 
 def _signal(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
+    processes.signal_all(process.pid, None, sig)
 
 
 def _after(plan: Plan, repetition: Repetition, deviated: int) -> str | None:

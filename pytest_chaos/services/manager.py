@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
+from pytest_chaos._net import processes as procs
 from pytest_chaos.core.faultlog import FaultLog, FaultRecord
 from pytest_chaos.core.seeding import TestSeeds
 from pytest_chaos.leftovers.supervisor import Supervisor
-from pytest_chaos.services import blast, procs, resources
+from pytest_chaos.services import blast, resources
 from pytest_chaos.services import ports as ports_module
 from pytest_chaos.services.errors import ServiceError
 from pytest_chaos.services.lifecycle import Service

@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, final
 
+from pytest_chaos._net import processes as procs
 from pytest_chaos.core.faultlog import ActiveFault, FaultLog
 from pytest_chaos.leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
 from pytest_chaos.services import ports as ports_module
-from pytest_chaos.services import procs
 from pytest_chaos.services.errors import ServiceError
 from pytest_chaos.services.lifecycle import Service
 from pytest_chaos.steady.probes import Probe

@@ -24,10 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import final
 
+from pytest_chaos._net import processes as procs
 from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
 from pytest_chaos.leftovers import register
 from pytest_chaos.leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
-from pytest_chaos.services import procs
 from pytest_chaos.services.errors import ServiceError
 
 MAX_SECONDS = 86_400

@@ -1,6 +1,6 @@
-"""Process groups as the services need them: signalled as a whole, and waited for until no
-member is left. (The session's supervisor starts them, each leading a session and process
-group of its own: :mod:`pytest_chaos.leftovers.supervisor`.)
+"""Process groups as the services and game days need them: signalled as a whole, and
+waited for until no member is left. (The session's supervisor starts the services', each
+leading a session and process group of its own: :mod:`pytest_chaos.leftovers.supervisor`.)
 
 Each service process also carries a marker in its environment (``PYTEST_CHAOS_SERVICE``),
 which its children inherit: on Linux, a child that left the process group (a daemon that
