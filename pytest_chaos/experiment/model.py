@@ -15,6 +15,8 @@ from pytest_chaos.steady.probes import Probe
 from pytest_chaos.steady.slo import SloProbe
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from pytest_chaos.steady.load import Load
 
 #: Seconds the load runs before a hypothesis with SLO probes is first checked, and after
@@ -23,7 +25,9 @@ DEFAULT_SETTLE_S = 1.0
 
 
 class ExperimentOptions(TypedDict, total=False):
-    """What :meth:`Experiment.build` takes besides the title (and ``chaos.experiment``)."""
+    """The keywords of ``chaos.experiment`` and :meth:`Experiment.build`: the fields of
+    :class:`Experiment` besides the title, with the types callers may pass (a test holds the
+    two to the same names)."""
 
     steady_state: Sequence[Probe]
     method: Sequence[Fault]
@@ -46,94 +50,83 @@ class Experiment:
     (faults on a timeline), the ``load`` that runs throughout, when the hypothesis is
     checked (``strategy``, every ``frequency_s`` while it is watched), the ``halt``
     probes that stop everything when breached, and extra ``rollbacks`` (played as
-    ``rollback_strategy`` says)."""
+    ``rollback_strategy`` says). Every option is checked when it is made: nothing starts if
+    one is wrong. Its fields, with their defaults, are the options."""
 
     title: str
-    steady_state: tuple[Probe, ...] = ()
-    method: tuple[Fault, ...] = ()
+    steady_state: Sequence[Probe] = ()
+    method: Sequence[Fault] = ()
     load: Load | None = None
     strategy: str = "default"
     frequency_s: float = 0.5
-    halt: tuple[Probe, ...] = ()
-    rollbacks: tuple[Callable[[], object], ...] = ()
+    halt: Sequence[Probe] = ()
+    rollbacks: Sequence[Callable[[], object]] = ()
     rollback_strategy: str = "always"
     duration_s: float | None = None
     settle_s: float | None = None
     description: str | None = None
-    tags: tuple[str, ...] = ()
+    tags: Sequence[str] = ()
 
-    @classmethod
-    def build(
-        cls,
-        title: str,
-        *,
-        steady_state: Sequence[Probe] = (),
-        method: Sequence[Fault] = (),
-        load: Load | None = None,
-        strategy: str = "default",
-        frequency_s: float = 0.5,
-        halt: Sequence[Probe] = (),
-        rollbacks: Sequence[Callable[[], object]] = (),
-        rollback_strategy: str = "always",
-        duration_s: float | None = None,
-        settle_s: float | None = None,
-        description: str | None = None,
-        tags: Sequence[str] = (),
-        body_is_method: bool = False,
-    ) -> Experiment:
-        """The experiment, every argument checked now: nothing starts if one is wrong.
-        With ``body_is_method`` the method is a test's body, and faults without ``for_s``
-        last as long as it runs."""
+    def __post_init__(self) -> None:
+        title, description, tags = self.title, self.description, self.tags
         if not isinstance(title, str) or not title.strip():
             raise ValueError(f"experiment title {title!r}: use a non-empty string")
         if description is not None and (not isinstance(description, str) or not description):
             raise ValueError(f"description={description!r}: use a non-empty string")
         if isinstance(tags, str) or not all(isinstance(tag, str) and tag for tag in tags):
             raise ValueError(f"tags={tags!r}: use a list of non-empty strings")
-        strategy = runtime.hypothesis_strategy(strategy)
-        rollback_strategy = runtime.rollback_strategy(rollback_strategy)
-        _items("steady_state", steady_state, Probe, "probes (probes.http(...), probes.slo(...))")
-        _items("method", method, Fault, "faults (faults.down(...), faults.latency(...))")
-        _items("halt", halt, Probe, "probes")
-        for probe in (*steady_state, *halt):
+        _items(
+            "steady_state", self.steady_state, Probe, "probes (probes.http(...), probes.slo(...))"
+        )
+        _items("method", self.method, Fault, "faults (faults.down(...), faults.latency(...))")
+        _items("halt", self.halt, Probe, "probes")
+        for probe in (*self.steady_state, *self.halt):
             probe.validate_steady()
-        for rollback in rollbacks:
+        for rollback in self.rollbacks:
             if not callable(rollback):
                 raise TypeError(f"rollbacks: {rollback!r} is not a function")
-        if load is not None:
+        if self.load is not None:
             from pytest_chaos.steady.load import Load as LoadType
 
-            if not isinstance(load, LoadType):
-                raise TypeError(f"load={load!r}: use a load (chaos.load.http(...), Load.tcp(...))")
-        seconds("frequency_s", frequency_s, allow_zero=False)
-        if duration_s is not None:
-            seconds("duration_s", duration_s, allow_zero=True)
-        if settle_s is not None:
-            seconds("settle_s", settle_s, allow_zero=True)
-        if duration_s is None and not body_is_method and any(f.for_s is None for f in method):
-            open_ended = next(fault for fault in method if fault.for_s is None)
+            if not isinstance(self.load, LoadType):
+                raise TypeError(
+                    f"load={self.load!r}: use a load (chaos.load.http(...), Load.tcp(...))"
+                )
+        seconds("frequency_s", self.frequency_s, allow_zero=False)
+        if self.duration_s is not None:
+            seconds("duration_s", self.duration_s, allow_zero=True)
+        if self.settle_s is not None:
+            seconds("settle_s", self.settle_s, allow_zero=True)
+        slo = any(isinstance(probe, SloProbe) for probe in (*self.steady_state, *self.halt))
+        if slo and self.load is None:
+            raise ValueError("probes.slo() judges the load's requests: give the experiment a load")
+        normal = {
+            "strategy": runtime.hypothesis_strategy(self.strategy),
+            "rollback_strategy": runtime.rollback_strategy(self.rollback_strategy),
+            "steady_state": tuple(self.steady_state),
+            "method": tuple(self.method),
+            "halt": tuple(self.halt),
+            "rollbacks": tuple(self.rollbacks),
+            "tags": tuple(tags),
+        }
+        for name, value in normal.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def build(
+        cls, title: str, *, body_is_method: bool = False, **options: Unpack[ExperimentOptions]
+    ) -> Experiment:
+        """The experiment, every option checked now. With ``body_is_method`` the method is a
+        test's body, and faults without ``for_s`` last as long as it runs; otherwise such a
+        fault needs the experiment's ``duration_s``."""
+        experiment = cls(title, **options)
+        open_ended = [fault for fault in experiment.method if fault.for_s is None]
+        if experiment.duration_s is None and not body_is_method and open_ended:
             raise ValueError(
-                f"{open_ended.describe()} has no for_s: give it one, or give the experiment "
+                f"{open_ended[0].describe()} has no for_s: give it one, or give the experiment "
                 "a duration_s for the method"
             )
-        slo = any(isinstance(probe, SloProbe) for probe in (*steady_state, *halt))
-        if slo and load is None:
-            raise ValueError("probes.slo() judges the load's requests: give the experiment a load")
-        return cls(
-            title,
-            tuple(steady_state),
-            tuple(method),
-            load,
-            strategy,
-            frequency_s,
-            tuple(halt),
-            tuple(rollbacks),
-            rollback_strategy,
-            duration_s,
-            settle_s,
-            description,
-            tuple(tags),
-        )
+        return experiment
 
     @property
     def method_s(self) -> float:
