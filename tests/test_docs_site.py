@@ -74,11 +74,8 @@ EXECUTED_ELSEWHERE = {
         '"""The shop\'s order client: code under test that retries with tenacity.',
     ): "tests/inject/test_retry_recipe.py",
     ("inject-retry-recipe.md", "@dataclass"): "tests/inject/test_retry_recipe.py",
-    ("flags.md", "from pytest_chaos.flags.store import FlagStore"): "tests/flags/test_store.py",
-    (
-        "flags.md",
-        "from pytest_chaos.flags.store import FlagStore, ManualClock",
-    ): "tests/flags/test_store.py",
+    ("flags.md", "from pytest_chaos import FlagStore"): "tests/flags/test_store.py",
+    ("flags.md", "from pytest_chaos import FlagStore, ManualClock"): "tests/flags/test_store.py",
     ("flags.md", "from openfeature import api"): "tests/flags/test_openfeature.py",
     ("inject.md", "import os"): "tests/inject/test_docs.py",  # as a script, without pytest
     ("chaostoolkit.md", "# conftest.py"): "tests/ctk/test_docs.py",  # with --chaos-experiment-files
