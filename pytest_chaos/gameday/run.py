@@ -27,7 +27,7 @@ import httpx
 from pytest_chaos._net import processes
 from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.core.seeding import SEED_BITS, derive
-from pytest_chaos.gameday import history, render
+from pytest_chaos.gameday import chart, history, render
 from pytest_chaos.gameday.history import RepetitionRecord, RunRecord
 from pytest_chaos.gameday.plan import HaltProbe, Plan
 from pytest_chaos.report.layout import FORMAT, SUMMARY
@@ -177,7 +177,7 @@ def _write_reports(
         (f"{name}.md", markdown),
         ("gameday.html", html),
         ("gameday.md", markdown),
-        (render.CHART, render.score_chart(runs)),
+        (render.CHART, chart.score_chart(runs)),
     ):
         (folder / file).write_text(text, encoding="utf-8")
     return folder / f"{name}.md"
