@@ -9,7 +9,7 @@ its repetitions wrote; a missing or partial summary leaves its part out, never t
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, final
@@ -427,43 +427,44 @@ def _html_head(plan: Plan, record: RunRecord) -> list[str]:
     return parts
 
 
+def _table(header: Sequence[str], rows: Iterable[str]) -> list[str]:
+    """A table: its header cells, then rows already written as ``<tr>...</tr>``."""
+    head = "".join(f"<th>{cell}</th>" for cell in header)
+    return ["<table>", f"<tr>{head}</tr>", *rows, "</table>"]
+
+
 def _html_repetitions(record: RunRecord, summaries: Sequence[Summary]) -> list[str]:
     e = escape
-    parts = [
-        '<h2 id="repetitions">Repetitions</h2>',
-        "<table>",
-        "<tr><th>#</th><th>seed</th><th>score</th><th>result</th><th>replay</th><th>session report</th></tr>",
-    ]
+    rows = []
     for repetition, summary in zip(record["repetitions"], summaries, strict=True):
         score = "" if repetition["score"] is None else f"{repetition['score']:g}"
-        parts.append(
+        rows.append(
             f"<tr><td>{repetition['number']}</td><td>{repetition['seed']}</td><td>{score}</td>"
             f"<td>{e(describe_repetition(repetition, summary is not None))}</td>"
             f"<td><code>{e(repetition['replay'])}</code></td>"
             f'<td><a href="{e(repetition["directory"])}/report.html">report.html</a></td></tr>'
         )
-    parts.append("</table>")
-    return parts
+    header = ("#", "seed", "score", "result", "replay", "session report")
+    return ['<h2 id="repetitions">Repetitions</h2>', *_table(header, rows)]
 
 
 def _html_tried(found: Findings) -> list[str]:
     e = escape
-    parts = ['<h2 id="tried">What was tried</h2>']
     if not found.tests:
-        return [*parts, "<p>No chaos test ran.</p>"]
-    parts.append("<table><tr><th>test</th><th>faults</th><th>weight</th><th>verdicts</th></tr>")
+        return ['<h2 id="tried">What was tried</h2>', "<p>No chaos test ran.</p>"]
+    rows = []
     for test in found.tests:
         faults = "".join(f"<li>{e(fault)}</li>" for fault in test.faults) or "<li>none</li>"
         verdicts = ", ".join(
             f'{a.repetition}: <span class="{_verdict_class(a.verdict)}">{e(a.verdict)}</span>'
             for a in test.attempts
         )
-        parts.append(
+        rows.append(
             f"<tr><td>{e(test.title)}<br><code>{e(test.nodeid)}</code></td>"
             f"<td><ul>{faults}</ul></td><td>{test.weight or ''}</td><td>{verdicts}</td></tr>"
         )
-    parts.append("</table>")
-    return parts
+    header = ("test", "faults", "weight", "verdicts")
+    return ['<h2 id="tried">What was tried</h2>', *_table(header, rows)]
 
 
 def _html_held(found: Findings) -> list[str]:
@@ -541,16 +542,17 @@ def _html_actions(plan: Plan, found: Findings) -> list[str]:
 def _html_history(runs: Sequence[RunRecord]) -> list[str]:
     """The score over time: the chart, a row per game day, and the end of the page."""
     e = escape
-    parts = ['<h2 id="score">Score over time</h2>', score_chart(runs, standalone=False)]
-    parts.append("<table><tr><th>game day</th><th>started</th><th>status</th><th>score</th></tr>")
+    rows = []
     for run in runs:
         score = "" if run["score"] is None else f"{run['score']:g}"
         dry = " (dry run)" if run["dry_run"] else ""
-        parts.append(
+        rows.append(
             f'<tr><td><a href="{e(run["report"])}">{e(run["id"])}</a></td><td>{e(run["started"])}</td>'
             f"<td>{e(run['status'])}{dry}</td><td>{score}</td></tr>"
         )
-    return [*parts, "</table>", "</body>", "</html>"]
+    chart = score_chart(runs, standalone=False)
+    table = _table(("game day", "started", "status", "score"), rows)
+    return ['<h2 id="score">Score over time</h2>', chart, *table, "</body>", "</html>"]
 
 
 def _verdict_class(verdict: str) -> str:
