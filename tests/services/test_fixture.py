@@ -233,9 +233,12 @@ def test_public_names_load_on_first_use() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.splitlines() == [
-        "['ChaosConfig', 'ChaosHTTP', 'ChaosMonkey', 'ChaosToxiproxy', 'ContainerService', "
-        "'FaultRecord', 'ProcessService', "
-        "'ReadinessError', 'ServiceError', 'ServiceManager', 'TestSeeds', 'Toxiproxy', "
-        "'ToxiproxyError', '__version__', 'faults', 'probes']",
+        "['ChaosConfig', 'ChaosError', 'ChaosHTTP', 'ChaosMonkey', 'ChaosToxiproxy', "
+        "'ContainerService', 'Deviated', 'Experiment', 'ExperimentError', 'FaultRecord', "
+        "'FlagOffWarning', 'FlagStore', 'Halted', 'Judge', 'Load', 'ManualClock', 'Metrics', "
+        "'NotSteady', 'OfrepServer', 'ProcessService', 'ReadinessError', 'Router', "
+        "'ServerThread', 'ServiceError', 'ServiceManager', 'StatisticalJudge', 'StoreProvider', "
+        "'TestSeeds', 'ThresholdJudge', 'Toxiproxy', 'ToxiproxyError', '__version__', 'faults', "
+        "'probes', 'tolerances']",
         "['Probe', 'ProbeRun', 'call', 'http', 'log', 'slo', 'tcp']",
     ]
