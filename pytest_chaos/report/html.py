@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.experiment.journal import read_journal
 from pytest_chaos.report import lenient
 from pytest_chaos.report.chart import timeline_svg
 from pytest_chaos.report.layout import FORMAT, SUMMARY
@@ -89,10 +90,9 @@ def _read_journal(directory: Path, name: str) -> Mapping[str, Any] | None:
     if Path(name).is_absolute() or ".." in Path(name).parts:
         return None
     try:
-        journal = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return read_journal(path)
+    except (OSError, ValueError):  # unreadable, not UTF-8, not JSON, or not an object
         return None
-    return journal if isinstance(journal, dict) else None
 
 
 # -- the page ----------------------------------------------------------------------------
