@@ -50,8 +50,8 @@ from pytest_chaos import probes
 from pytest_chaos.canary.judge import Observation, StatisticalJudge
 from pytest_chaos.canary.rollout import CanaryRollout, RolloutResult
 from pytest_chaos.canary.router import Router
-from pytest_chaos.faults.record import FaultLog
-from pytest_chaos.seeding import TestSeeds
+from pytest_chaos.core.faultlog import FaultLog
+from pytest_chaos.core.seeding import TestSeeds
 from pytest_chaos.services import ServiceManager
 from pytest_chaos.steady.load import Load
 

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from statistics import NormalDist
+from typing import final
 
 __all__ = [
     "HL_PAIRS",
@@ -61,6 +62,7 @@ Table = tuple[int, int, int, int]
 # -- latency: ranks -------------------------------------------------------------------------
 
 
+@final
 @dataclass(frozen=True)
 class RankTest:
     """A Mann-Whitney U test: ``u`` counts the (canary, baseline) pairs where the canary's

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
-from typing import Protocol
+from typing import Protocol, final
 
 from pytest_chaos.canary.stats import Latencies, Table
 
@@ -33,6 +33,7 @@ class Served(Protocol):
 _window = attrgetter("window")
 
 
+@final
 @dataclass
 class Window:
     """One window's requests: each side's latencies (sorted once grouped) and errors."""
@@ -49,6 +50,7 @@ class Window:
         return bool(self.canary and self.baseline)
 
 
+@final
 class Windows:
     """The canary's and the baseline's requests, window by window (in window order)."""
 

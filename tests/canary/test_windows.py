@@ -112,7 +112,8 @@ def observations(
     """Per window (canary requests, baseline requests, base latency, error rate): both
     sides drawn alike in a window, the canary ``slower`` ms more."""
     rng = random.Random(seed)
-    canary, baseline = [], []
+    canary: list[Observation] = []
+    baseline: list[Observation] = []
     for index, (nc, nb, base, errors) in enumerate(windows):
         for count, side, extra in ((nc, canary, slower), (nb, baseline, 0.0)):
             for _ in range(count):
@@ -238,7 +239,10 @@ def test_power_requirements() -> None:
     assert shift_probability(baseline, 0.0) == pytest.approx(0.5)
     assert shift_probability(baseline, 10.0) == 1.0
     assert more_for_shift([(100, 100)], 0.5, 1.0, 4.4) == 0  # certain, and plenty
-    assert more_for_shift([(2, 2)], 0.5, 0.6, 4.4) > more_for_shift([(2, 2)], 0.5, 0.9, 4.4)
+    less_likely = more_for_shift([(2, 2)], 0.5, 0.6, 4.4)
+    more_likely = more_for_shift([(2, 2)], 0.5, 0.9, 4.4)
+    assert less_likely is not None and more_likely is not None
+    assert less_likely > more_likely
     assert more_for_shift([(10, 10)], 0.5, 0.5, 4.4) is None  # no shift, nothing to detect
     more = more_for_rates([(100, 100)], 0.5, 0.05, 0.10, 2.75, 2.33)
     assert more is not None and 2000 < more < 4000  # ~1,600 a side for 5 -> 10% errors
