@@ -5,7 +5,7 @@ succeeded, and the window of time it belongs to) and returns a :class:`Verdict` 
 ``marginal``, ``fail`` or ``inconclusive`` — with one :class:`MetricResult` per metric,
 each carrying its numbers.
 
-:class:`ThresholdJudge` applies fixed rules (at least 100 canary
+:class:`ThresholdJudge` (:mod:`.threshold`) applies fixed rules (at least 100 canary
 requests, an error-rate ceiling, an error ratio and a p50 latency ratio to production).
 :class:`StatisticalJudge` asks what Kayenta asks: is the difference real (a Mann-Whitney U
 test on latency, Fisher's exact test on errors, each within matched windows) *and* large
@@ -15,16 +15,16 @@ requests it needs, never ``pass`` or ``fail``: a canary that has seen three requ
 neither passed nor failed (flagger#1035, argo-rollouts#1905).
 
 Everything here is pure Python and deterministic: the same samples give the same verdict.
-See docs/canary-judge.md.
+This module holds the statistical judge and names the rest (:mod:`.verdict`: what judges
+read and write; :mod:`.stats` and :mod:`.power`: the tests). See docs/canary-judge.md.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Any, Protocol, runtime_checkable
+from typing import final
 
 from pytest_chaos.canary.power import (
     more_for_rates,
@@ -47,6 +47,17 @@ from pytest_chaos.canary.stats import (
     shift_interval,
 )
 from pytest_chaos.canary.stats import error_test as stratified_error_test
+from pytest_chaos.canary.threshold import ThresholdJudge
+from pytest_chaos.canary.verdict import (
+    OUTCOMES,
+    Judge,
+    MetricResult,
+    Observation,
+    Verdict,
+    overall,
+    p_text,
+    ratio_of,
+)
 from pytest_chaos.canary.windows import Windows
 
 __all__ = [
@@ -65,221 +76,16 @@ __all__ = [
     "newcombe_interval",
 ]
 
-OUTCOMES = ("pass", "marginal", "fail", "inconclusive")
 DIRECTIONS = {"increase": "greater", "decrease": "less", "either": "two-sided"}
 METRICS = ("error_rate", "latency")
 EFFECT_FLOORS = {"latency": 1.1, "latency_ms": 1.0, "error_rate": 0.002}
 DETECT = {"latency": 1.5, "error_rate": 0.05}
 
 
-# -- what a judge reads and writes --------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One request served by a pool: its latency, whether it succeeded, when it started
-    (monotonic seconds; informative), and the window of time it belongs to. The
-    statistical judge compares the canary with the baseline window by window; everything
-    in window 0 (the default) is one window."""
-
-    latency_ms: float
-    ok: bool
-    at: float = 0.0
-    window: int = 0
-
-
-@dataclass(frozen=True)
-class MetricResult:
-    """One metric's comparison: the compared values (rates, medians), the outcome, a line of
-    text with the numbers, and the statistics when a test was run.
-
-    ``effect`` is the metric's effect size: for latency the ratio canary/baseline implied by
-    the Hodges-Lehmann shift (1.0 = no change), for the error rate the difference of the
-    rates (canary - baseline, within windows), for the threshold judge's ratios the ratio
-    itself. ``ci_low``/``ci_high`` bound ``effect``. ``critical`` marks a metric whose
-    failure fails the whole canary at once. ``needed``, on an inconclusive result, is how
-    many more requests (both pools, split as in the latest window) would make it conclusive;
-    None when no number would, or the judge does not say.
-    """
-
-    metric: str
-    outcome: str
-    canary: float | None
-    baseline: float | None
-    detail: str
-    p_value: float | None = None
-    effect: float | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    critical: bool = False
-    needed: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """A plain dict (non-finite numbers as None), for journals and reports."""
-        return {key: _finite(value) for key, value in asdict(self).items()}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A judge's answer for the canary as a whole, with every metric's result and the
-    sample sizes it compared; ``reason`` is the deciding metric's detail. ``needed``, on an
-    inconclusive verdict, is how many more requests the judge asks for (None: it cannot
-    say)."""
-
-    outcome: str
-    metrics: tuple[MetricResult, ...]
-    canary_count: int
-    baseline_count: int
-    reason: str
-    needed: int | None = None
-
-    @property
-    def critical(self) -> bool:
-        """True when a critical metric failed: roll back now, whatever the failure limits."""
-        return any(m.critical and m.outcome == "fail" for m in self.metrics)
-
-    def metric(self, name: str) -> MetricResult:
-        """The result of the metric called ``name``."""
-        for result in self.metrics:
-            if result.metric == name:
-                return result
-        names = ", ".join(m.metric for m in self.metrics)
-        raise KeyError(f"no metric {name!r} in this verdict; it has: {names}")
-
-    def to_json(self) -> dict[str, Any]:
-        """A plain dict, for journals and reports."""
-        return {
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "critical": self.critical,
-            "canary_count": self.canary_count,
-            "baseline_count": self.baseline_count,
-            "needed": self.needed,
-            "metrics": [m.to_json() for m in self.metrics],
-        }
-
-
-@runtime_checkable
-class Judge(Protocol):
-    """Anything that compares a canary's requests with the baseline's."""
-
-    def judge(self, canary: Sequence[Observation], baseline: Sequence[Observation]) -> Verdict:
-        """The verdict on ``canary`` against ``baseline``."""
-        ...
-
-
-# -- fixed rules ---------------------------------------------------------------------------
-
-
-class ThresholdJudge:
-    """Fixed rules, in order: fewer than ``min_requests`` canary requests is "not enough
-    data yet" (``inconclusive``; a rollout may still move on); then the canary fails
-    when its error rate is above ``error_rate_max``, when it is more than
-    ``error_ratio_max`` times the baseline's (the baseline's floored at 0.1%; skipped
-    without baseline requests), or when its median latency is more than
-    ``latency_p50_ratio_max`` times the baseline's (skipped when that is 0). Every rule is
-    evaluated and reported; the first that fails gives the reason.
-    Windows are not its concern: it pools every request of each side, as the seed did.
-    """
-
-    def __init__(
-        self,
-        *,
-        min_requests: int = 100,
-        error_rate_max: float = 0.01,
-        error_ratio_max: float = 2.0,
-        latency_p50_ratio_max: float = 1.5,
-    ) -> None:
-        check_int("min_requests", min_requests, 1)
-        check_range("error_rate_max", error_rate_max, 0.0, 1.0)
-        check_range("error_ratio_max", error_ratio_max, 0.0, math.inf)
-        check_range("latency_p50_ratio_max", latency_p50_ratio_max, 0.0, math.inf)
-        self.min_requests = min_requests
-        self.error_rate_max = error_rate_max
-        self.error_ratio_max = error_ratio_max
-        self.latency_p50_ratio_max = latency_p50_ratio_max
-
-    def __repr__(self) -> str:
-        return (
-            f"ThresholdJudge(min_requests={self.min_requests}, "
-            f"error_rate_max={self.error_rate_max}, error_ratio_max={self.error_ratio_max}, "
-            f"latency_p50_ratio_max={self.latency_p50_ratio_max})"
-        )
-
-    def judge(self, canary: Sequence[Observation], baseline: Sequence[Observation]) -> Verdict:
-        """The seed's decision on ``canary`` against ``baseline`` (production)."""
-        nc, nb = len(canary), len(baseline)
-        c_rate = _errors(canary) / nc if nc else 0.0
-        b_rate = _errors(baseline) / nb if nb else 0.0
-        c_p50 = median_sorted(sorted(o.latency_ms for o in canary)) if nc else 0.0
-        b_p50 = median_sorted(sorted(o.latency_ms for o in baseline)) if nb else 0.0
-
-        if nc < self.min_requests:
-            why = f"Not enough data yet: {nc} canary requests < {self.min_requests}"
-            results = (
-                MetricResult("error_rate", "inconclusive", c_rate, b_rate, why),
-                MetricResult("error_ratio", "inconclusive", c_rate, b_rate, why),
-                MetricResult("latency_p50", "inconclusive", c_p50, b_p50, why),
-            )
-            return Verdict("inconclusive", results, nc, nb, why)
-
-        rate_max = self.error_rate_max
-        if c_rate > rate_max:
-            rate = MetricResult(
-                "error_rate",
-                "fail",
-                c_rate,
-                b_rate,
-                f"Error rate too high: {c_rate:.2%} > {rate_max:.2%}",
-                effect=c_rate,
-            )
-        else:
-            detail = f"error rate {c_rate:.2%} <= {rate_max:.2%}"
-            rate = MetricResult("error_rate", "pass", c_rate, b_rate, detail, effect=c_rate)
-
-        if nb == 0:
-            ratio = MetricResult(
-                "error_ratio", "inconclusive", c_rate, None, "no production requests to compare"
-            )
-        else:
-            error_ratio = c_rate / max(b_rate, 0.001)
-            ratio_max = self.error_ratio_max
-            if error_ratio > ratio_max:
-                outcome = "fail"
-                detail = (
-                    f"Error rate {error_ratio:.1f}x higher than production: {c_rate:.2%} vs "
-                    f"{b_rate:.2%}, {error_ratio:.2f}x > {ratio_max:g}x"
-                )
-            else:
-                outcome = "pass"
-                detail = (
-                    f"error rate {c_rate:.2%} vs {b_rate:.2%}: {error_ratio:.2f}x <= {ratio_max:g}x"
-                )
-            ratio = MetricResult("error_ratio", outcome, c_rate, b_rate, detail, effect=error_ratio)
-
-        if b_p50 <= 0:
-            why = "no production latency to compare"
-            latency = MetricResult("latency_p50", "inconclusive", c_p50, b_p50 if nb else None, why)
-        else:
-            p50_ratio = c_p50 / b_p50
-            p50_max = self.latency_p50_ratio_max
-            numbers = f"p50 {c_p50:.1f} ms vs {b_p50:.1f} ms"
-            if p50_ratio > p50_max:
-                outcome = "fail"
-                detail = (
-                    f"Latency {p50_ratio:.1f}x higher than production: "
-                    f"{numbers}: {p50_ratio:.2f}x > {p50_max:g}x"
-                )
-            else:
-                outcome, detail = "pass", f"{numbers}: {p50_ratio:.2f}x <= {p50_max:g}x"
-            latency = MetricResult("latency_p50", outcome, c_p50, b_p50, detail, effect=p50_ratio)
-
-        return _overall((rate, ratio, latency), nc, nb, healthy="Canary is healthy")
-
-
 # -- the statistical judge ------------------------------------------------------------------
 
 
+@final
 class StatisticalJudge:
     """Kayenta-like: per metric, is the canary worse, significantly *and* materially — and
     if not, could these requests have shown it?
@@ -432,7 +238,7 @@ class StatisticalJudge:
             else:
                 result = self._error_rate(windows, critical)
             results.append(result)
-        return _overall(tuple(results), nc, nb, healthy="", every_metric=True)
+        return overall(tuple(results), nc, nb, healthy="", every_metric=True)
 
     def _critical_z(self, name: str) -> float:
         """The test's critical value: one-sided, or two-sided for "either"."""
@@ -478,7 +284,7 @@ class StatisticalJudge:
         test = rank_test(windows.latencies(), DIRECTIONS[direction])
         shift, low, high = shift_interval(windows.latencies(), self._z, test.sd)
         c_med, b_med = median_sorted(c), median_sorted(b)
-        ratio, r_low, r_high = (_ratio(b_med, x) for x in (shift, low, high))
+        ratio, r_low, r_high = (ratio_of(b_med, x) for x in (shift, low, high))
         slower = (ratio - 1.0, shift), (r_low - 1.0, low)  # estimate, near end of the interval
         faster = (_inverse(ratio) - 1.0, -shift), (_inverse(r_high) - 1.0, -high)
         if direction == "increase" or (direction == "either" and shift >= 0):
@@ -497,7 +303,7 @@ class StatisticalJudge:
             f"(HL shift {shift:+.1f} ms, {self.confidence * 100:g}% CI {r_low:.2f}x..{r_high:.2f}x), "
             f"floor {floor:g}x and {floor_ms:g} ms"
             f"{'' if direction == 'increase' else ' ' + direction}; "
-            f"Mann-Whitney {_p(test.p_value, self.alpha)}"
+            f"Mann-Whitney {p_text(test.p_value, self.alpha)}"
         )
         needed = None
         target = self._latency_target(b_med)
@@ -505,7 +311,7 @@ class StatisticalJudge:
             needed = self._latency_needed(windows)
             if needed != 0:
                 outcome = "inconclusive"
-                wanted = f"{_ratio(b_med, target or 0.0):.2f}x (+{target or 0.0:.1f} ms)"
+                wanted = f"{ratio_of(b_med, target or 0.0):.2f}x (+{target or 0.0:.1f} ms)"
                 detail += f"; {self._short_of(wanted, needed)}"
         return MetricResult(
             "latency",
@@ -565,7 +371,7 @@ class StatisticalJudge:
             f"error rate {rc:.2%} vs {rb:.2%} ({xc}/{nc} vs {xb}/{nb}){within}: "
             f"{diff * 100:+.2f} pts ({self.confidence * 100:g}% CI {low * 100:+.2f}..{high * 100:+.2f}), "
             f"floor {floor * 100:.2f} pts{'' if direction == 'increase' else ' ' + direction}; "
-            f"Fisher {_p(p, self.alpha)}"
+            f"Fisher {p_text(p, self.alpha)}"
         )
         needed = None
         detect = self.detect["error_rate"]
@@ -625,63 +431,5 @@ class StatisticalJudge:
         )
 
 
-def _overall(
-    results: tuple[MetricResult, ...],
-    nc: int,
-    nb: int,
-    healthy: str,
-    *,
-    every_metric: bool = False,
-) -> Verdict:
-    """Combine metric results: a critical failure, then any failure, decides; then
-    inconclusive metrics make the verdict inconclusive — any one of them when
-    ``every_metric`` (a pass needs every metric conclusive, and the reason says how many
-    more requests the neediest asks for), else only all of them; then a marginal metric
-    makes it marginal; else it passes, with ``healthy`` or every metric's detail."""
-    failed = [m for m in results if m.outcome == "fail"]
-    if failed:
-        first = next((m for m in failed if m.critical), failed[0])
-        return Verdict("fail", results, nc, nb, first.detail)
-    unsure = [m for m in results if m.outcome == "inconclusive"]
-    if unsure and (every_metric or len(unsure) == len(results)):
-        if not every_metric:
-            return Verdict("inconclusive", results, nc, nb, unsure[0].detail)
-        needs = [m.needed for m in unsure]
-        needed = None if None in needs else max(n for n in needs if n is not None)
-        neediest = max(unsure, key=lambda m: math.inf if m.needed is None else m.needed)
-        head = "inconclusive" if needed is None else f"inconclusive: needs {needed} more requests"
-        return Verdict("inconclusive", results, nc, nb, f"{head}; {neediest.detail}", needed)
-    marginal = [m for m in results if m.outcome == "marginal"]
-    if marginal:
-        return Verdict("marginal", results, nc, nb, marginal[0].detail)
-    reason = healthy or " | ".join(m.detail for m in results)
-    return Verdict("pass", results, nc, nb, reason)
-
-
-# -- helpers --------------------------------------------------------------------------------
-
-
-def _ratio(baseline_median: float, shift: float) -> float:
-    """The ratio canary/baseline a shift of the baseline's median implies."""
-    if baseline_median > 0:
-        return (baseline_median + shift) / baseline_median
-    return 1.0 if shift == 0 else math.copysign(math.inf, shift)
-
-
 def _inverse(ratio: float) -> float:
     return 1.0 / ratio if ratio > 0 else math.inf
-
-
-def _errors(observations: Sequence[Observation]) -> int:
-    return sum(1 for o in observations if not o.ok)
-
-
-def _p(p: float, alpha: float) -> str:
-    shown = "p<1e-15" if p < 1e-15 else f"p={p:.2g}"
-    return f"{shown} {'<' if p < alpha else '>='} {alpha:g}"
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -19,12 +19,12 @@ from pytest_chaos.canary.judge import (
     StatisticalJudge,
     ThresholdJudge,
     Verdict,
-    _overall,
     fisher_exact,
     hodges_lehmann,
     mann_whitney,
     newcombe_interval,
 )
+from pytest_chaos.canary.verdict import overall
 
 # -- reference values ---------------------------------------------------------------------
 # Produced with scipy 1.17.1 and statsmodels 0.15.0 in a separate venv (not a project
@@ -449,10 +449,10 @@ def test_combining_metric_outcomes() -> None:
         (["pass", "pass"], "pass"),
     ]
     for outcomes, expected in cases:
-        verdict = _overall(tuple(result(o) for o in outcomes), 1, 1, healthy="")
+        verdict = overall(tuple(result(o) for o in outcomes), 1, 1, healthy="")
         assert verdict.outcome == expected, outcomes
     both = (result("fail", name="a"), result("fail", critical=True, name="b"))
-    verdict = _overall(both, 1, 1, healthy="")
+    verdict = overall(both, 1, 1, healthy="")
     assert (verdict.reason, verdict.critical) == ("b fail", True)
 
 
