@@ -16,7 +16,7 @@ import pytest_chaos
 from pytest_chaos.core.errors import ChaosError
 
 PACKAGE = Path(pytest_chaos.__file__).parent
-#: Past this many lines a module must say in its docstring why it is not split.
+#: A module this long or longer must say in its docstring why it is not split.
 MAX_LINES = 600
 
 
@@ -77,9 +77,9 @@ def test_modules_past_the_limit_say_why() -> None:
     unexplained = []
     for path in sorted(PACKAGE.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
-        if len(text.splitlines()) <= MAX_LINES:
+        if len(text.splitlines()) < MAX_LINES:
             continue
         docstring = ast.get_docstring(ast.parse(text)) or ""
         if "not split" not in docstring:
             unexplained.append(str(path.relative_to(PACKAGE)))
-    assert unexplained == [], f"over {MAX_LINES} lines without saying why: {unexplained}"
+    assert unexplained == [], f"{MAX_LINES} lines or more without saying why: {unexplained}"

@@ -14,10 +14,9 @@ itself back in Chaos Toolkit's JSON form for the journal:
 - ``{"type": "jsonpath", "path": ..., "expect": ..., "count": ..., "target": ...}``: the
   path's matches in the value (bytes and str are decoded as JSON first) equal ``expect``
   (a list compares the list of matches, anything else the single match), or number
-  ``count``; with neither, the path matches something. JSONPath comes from jsonpath-ng
-  1.11 or newer (the ``jsonpath`` extra), where Chaos Toolkit uses jsonpath2. Both read
-  ``[*]`` on an object as its values; they differ in filters (``[?(@.x > 1)]``) and quoted
-  keys.
+  ``count``; with neither, the path matches something. JSONPath is jsonpath-ng 1.11+ (the
+  ``jsonpath`` extra), Chaos Toolkit's is jsonpath2: both read ``[*]`` on an object as its
+  values; they differ in filters (``[?(@.x > 1)]``) and quoted keys.
 - ``{"type": "range", "range": [low, high], "target": ...}``: the value, read as a
   ``Decimal`` (so ``"0.5"`` counts), lies between them, both included.
 - a callable: it returns something true for the value. Chaos Toolkit's ``"probe"`` type
