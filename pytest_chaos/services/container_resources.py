@@ -52,6 +52,9 @@ class ContainerService(Protocol):
 HELPER_DIR = ".pytest-chaos"
 HELPER = f"/{HELPER_DIR}/busybox"
 """Where the busybox that runs the faults is copied inside the container."""
+OUTPUT_DIR = f"/{HELPER_DIR}/out"
+"""Where each hog process writes its output inside the container (world-writable and sticky,
+as ``/tmp``, for images that run as another user)."""
 BUSYBOX = Path("/bin/busybox")
 """Where to look for busybox when it is not on $PATH."""
 BUSYBOX_HINT = "a statically linked busybox (Debian: apt-get install busybox-static)"
@@ -73,6 +76,7 @@ _MEMORY = _UNTIL_TERM + (
     'x=$("$1" head -c "$2" /dev/zero | "$1" tr "\\0" a) && echo ready && '
     '{ "$1" sleep "$3" & wait; }; x='
 )
+_REMOVE = 'rm -f "$1"-*'
 _DIRECTORY = '[ -d "$2" ] || { echo "not an existing directory"; exit 3; }; "$1" df -Pk "$2"'
 # SIGKILL to each tagged process and to its process group (an exec'd process leads one,
 # with its children); "$2" is a pattern that matches the tag but not this command line
@@ -138,8 +142,10 @@ class ContainerHog(ActiveFault):
 
     def _stop(self) -> None:
         if self.service.status == "running":
-            _kill_tagged(self.service, str(self.record.details["tag"]))
+            tag = str(self.record.details["tag"])
+            _kill_tagged(self.service, tag)
             self.wait(GONE_TIMEOUT_S)
+            _run(self.service, "remove the hog's output", ["sh", "-c", _REMOVE, "", _output(tag)])
 
 
 @final
@@ -217,18 +223,20 @@ def _hog(
     allowance: int,
 ) -> ContainerHog:
     """Start each shell script (with its arguments) as ``busybox timeout BOUND busybox sh
-    -c SCRIPT TAG ARGS...``, all with one new tag, and wait for each to say ``ready``.
-    BOUND is the hog's seconds, a second more, and ``allowance`` seconds to put its load in
-    place."""
+    -c SCRIPT TAG ARGS...``, all with one new tag, its output to a file of its own, and wait
+    for each to say ``ready``. BOUND is the hog's seconds, a second more, and ``allowance``
+    seconds to put its load in place."""
     tag = f"pytest-chaos-{record.kind}-{uuid.uuid4().hex[:12]}"
     record.details["tag"] = tag
     execs: dict[str, int] = {}  # exec id: host pid
     if not record.dry_run:
         bound = str(math.ceil(record.details["seconds"]) + 1 + allowance)
         try:
-            for script, *args in scripts:
+            for index, (script, *args) in enumerate(scripts):
+                output = f"{_output(tag)}-{index}"
+                script = f'exec >"{output}" 2>&1; {script}'
                 argv = [HELPER, "timeout", bound, HELPER, "sh", "-c", script, tag, *args]
-                execs.update([_start_ready(service, record.kind, argv)])
+                execs.update([_start_ready(service, record.kind, argv, output)])
         except BaseException:
             if service.status == "running":
                 _kill_tagged(service, tag)
@@ -239,25 +247,39 @@ def _hog(
     return hog
 
 
-def _start_ready(service: ContainerService, kind: str, argv: list[str]) -> tuple[str, int]:
-    """Start ``argv`` in the container; once it printed ``ready``, its exec id and its pid
-    on the engine's host."""
+def _start_ready(
+    service: ContainerService, kind: str, argv: list[str], output: str
+) -> tuple[str, int]:
+    """Start ``argv`` in the container; once the file ``output`` it writes says ``ready``,
+    its exec id and its pid on the engine's host. Read from the file, not from the exec's
+    stream: Podman's streams lose a process's first lines on a busy machine. The stream is
+    opened all the same, since Podman keeps a detached exec "running" for ever."""
     api = service._client.api
     container = _container(service)
     created = service._engine_call(f"start the {kind}", api.exec_create, container.id, argv)
     exec_id = str(created["Id"])
-    output = b""
     stream = service._engine_call(f"start the {kind}", api.exec_start, exec_id, stream=True)
     try:
-        for chunk in stream:
-            output += chunk
-            if b"ready\n" in output:
-                return exec_id, int(api.exec_inspect(exec_id).get("Pid") or 0)
+        while True:
+            state = api.exec_inspect(exec_id)  # before the read: an ended process wrote it all
+            code, text = _run_code(service, ["cat", output])
+            text = text if code == 0 else ""
+            if "ready" in text.splitlines():
+                return exec_id, int(state.get("Pid") or 0)
+            if not state.get("Running") and state.get("Pid"):
+                break
+            time.sleep(_POLL_S)
     finally:
-        stream.close()  # the process goes on; it writes nothing more
-    code = api.exec_inspect(exec_id).get("ExitCode")
-    text = output.decode(errors="replace").strip() or "no output"
-    raise ServiceError(f"the {kind} in {service.name!r} did not start (exit code {code}): {text}")
+        stream.close()  # the process goes on; it writes nothing to the stream
+    text = text or "no output"
+    raise ServiceError(
+        f"the {kind} in {service.name!r} did not start (exit code {state.get('ExitCode')}): {text}"
+    )
+
+
+def _output(tag: str) -> str:
+    """Where the processes of the hog tagged ``tag`` write their output (a suffix each)."""
+    return f"{OUTPUT_DIR}/{tag}"
 
 
 def _kill_tagged(service: ContainerService, tag: str) -> None:
@@ -294,6 +316,9 @@ def _container(service: ContainerService) -> Any:
             folder = tarfile.TarInfo(HELPER_DIR)
             folder.type, folder.mode = tarfile.DIRTYPE, 0o755
             tar.addfile(folder)
+            outputs = tarfile.TarInfo(OUTPUT_DIR.lstrip("/"))
+            outputs.type, outputs.mode = tarfile.DIRTYPE, 0o1777
+            tar.addfile(outputs)
             tar.add(busybox, arcname=HELPER.lstrip("/"))
         copied = service._engine_call(
             f"copy {busybox} into the container", container.put_archive, "/", archive.getvalue()

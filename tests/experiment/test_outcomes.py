@@ -40,13 +40,15 @@ def journals(folder: Path) -> dict[str, dict[str, Any]]:
     return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
 
 
+# The probe's second is the margin for a busy machine; the fragile shop's hung call outlasts
+# it, since the fault lasts two.
 EXPERIMENTS = """
 from pytest_chaos import faults, probes
 
 
 def hypothesis(shop):
     return [
-        probes.http(shop + "/order", status=200, timeout=0.5, name="order"),
+        probes.http(shop + "/order", status=200, timeout=1.0, name="order"),
         probes.slo(error_rate_max=0.05, min_samples=5),
     ]
 
@@ -67,7 +69,7 @@ def test_fragile_shop_fails(chaos, fragile_shop):
     chaos.experiment(
         "orders survive a hung stock service",
         steady_state=hypothesis(fragile_shop),
-        method=[faults.timeout("stock", start_after_s=0.2, for_s=1.0)],
+        method=[faults.timeout("stock", start_after_s=0.2, for_s=2.0)],
         load=chaos.load.http(fragile_shop + "/order", rps=20, duration_s=60, timeout=2),
         strategy="continuously",
         frequency_s=0.25,
@@ -90,7 +92,7 @@ def test_a_resilient_service_passes_and_one_without_a_timeout_fails(lab: pytest.
             "state:",
             "*during the method at t+*: order: ReadTimeout: *; expected status 200*",
             "*faults:",
-            "*timeout of stock (ms=0) from 0.2 s for 1 s: applied at t+0.2* s, ended at t+* s",
+            "*timeout of stock (ms=0) from 0.2 s for 2 s: applied at t+0.2* s, ended at t+* s",
             "*load: * requests, *% errors, p99 * ms",
             "*seed 5; replay: pytest --chaos-seed 5 test_shop.py::test_fragile_shop_fails",
         ]
@@ -106,7 +108,7 @@ def test_a_resilient_service_passes_and_one_without_a_timeout_fails(lab: pytest.
     assert not all(state["steady_state_met"] for state in failed["steady_states"]["during"])
     timeline = failed["pytest_chaos"]["timeline"]
     assert [(t["kind"], t["target"]) for t in timeline] == [("timeout", "stock")]
-    assert timeline[0]["ended_at_s"] >= 1.2  # never early
+    assert timeline[0]["ended_at_s"] >= 2.2  # never early
     assert failed["pytest_chaos"]["load"]["count"] > 0
     assert failed["pytest_chaos"]["seed"] == 5
 
