@@ -61,6 +61,7 @@ BUSYBOX_HINT = "a statically linked busybox (Debian: apt-get install busybox-sta
 GONE_TIMEOUT_S = 10.0
 """How long killed hog processes may take to be seen as gone."""
 _POLL_S = 0.05
+_READ_TRIES = 5
 # ``sh -c SCRIPT TAG HELPER ARGS...``: $0 is the tag that marks the hog's processes, $1 the
 # busybox. A ``sleep`` times each hog once its load is in place (busybox ``timeout`` counts
 # whole seconds only: it is the hard bound, a second later, and allows a memory hog
@@ -186,7 +187,7 @@ def disk_fill(log: FaultLog, service: ContainerService, path: str, mb: int) -> C
     if log.dry_run:  # nothing is copied or run: the free space is not known
         resources.check_disk_fill(mb, None, directory)
     else:
-        code, out = _run_code(service, ["sh", "-c", _DIRECTORY, "", HELPER, directory])
+        code, out = _read(service, ["sh", "-c", _DIRECTORY, "", HELPER, directory])
         if code == 3:
             raise ValueError(
                 f"disk_fill(path={path!r}): not an existing directory in the container"
@@ -300,6 +301,16 @@ def _run_code(service: ContainerService, argv: Sequence[str]) -> tuple[int, str]
         f"run {argv[0]} in the container", _container(service).exec_run, [HELPER, *argv]
     )
     return int(result.exit_code), bytes(result.output).decode(errors="replace").strip()
+
+
+def _read(service: ContainerService, argv: Sequence[str]) -> tuple[int, str]:
+    """Run ``argv``, which always prints something, as :func:`_run_code` does. Podman's exec
+    streams lose an output now and then on a busy machine: an empty one is asked again."""
+    for _ in range(_READ_TRIES):
+        code, out = _run_code(service, argv)
+        if out:
+            break
+    return code, out
 
 
 def _container(service: ContainerService) -> Any:

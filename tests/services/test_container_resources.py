@@ -39,11 +39,20 @@ def sleeper(service: ServiceManager, image: str) -> ContainerService:
     return service.container("box", image, SLEEPER, stop_timeout=0)
 
 
+def output_of(container: Any, argv: list[str]) -> str:
+    """``argv``'s output in ``container``. Every command here prints something, and Podman's
+    exec streams lose an output now and then on a busy machine: an empty one is asked again."""
+    for _ in range(5):
+        output = bytes(container.exec_run(argv).output).decode()
+        if output:
+            break
+    return output
+
+
 def run(handle: ContainerService, *argv: str) -> str:
     """The output of the copied busybox's ``argv`` in the container."""
     assert handle.id is not None
-    result = handle._container.exec_run([HELPER, *argv])
-    return bytes(result.output).decode()
+    return output_of(handle._container, [HELPER, *argv])
 
 
 def tagged(handle: ContainerService, tag: str) -> list[str]:
@@ -151,7 +160,7 @@ def test_dry_run_records_without_copying_or_running(image: str) -> None:
         memory = handle.memory_hog(16, seconds=60)
         fill = handle.disk_fill("/", 1)
         assert hog.pids == [] and not hog.running and not memory.running
-        assert b"pytest-chaos" not in handle._container.exec_run(["ls", "-a", "/"]).output
+        assert "pytest-chaos" not in output_of(handle._container, ["ls", "-a", "/"])
         assert fill.file.startswith("/pytest-chaos-fill-")
         assert [(f.kind, f.target, f.dry_run) for f in manager.faults] == [
             ("cpu_hog", "box", True),
@@ -235,7 +244,10 @@ def pytest_chaos_fault_rolled_back(item, fault):
         argv = ["/.pytest-chaos/busybox", "ps", "-o", "stat,args"]
         if fault.kind == "disk_fill":
             argv = ["/.pytest-chaos/busybox", "ls", "-a", "/"]
-        seen = container.exec_run(argv).output.decode()
+        for _ in range(5):  # Podman's exec streams lose an output now and then: ask again
+            seen = container.exec_run(argv).output.decode()
+            if seen:
+                break
     finally:
         client.close()
     with open("rolled_back.jsonl", "a") as out:

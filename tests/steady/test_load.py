@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_chaos._net.processes import wait_until
 from pytest_chaos.steady.load import CallTarget, HttpTarget, Load, RunningLoad, TcpTarget
 from pytest_chaos.steady.metrics import Metrics, Sample
 
@@ -444,7 +445,7 @@ def test_concurrency_caps_requests_in_flight() -> None:
 
 def test_stop_mid_run_returns_promptly_and_keeps_what_was_sent(server: LoadServer) -> None:
     running = Load.http(server.url(), rps=100, duration_s=30).start()
-    time.sleep(0.3)
+    assert wait_until(lambda: len(running.samples()) >= 10, 20)  # it is under way
     began = time.monotonic()
     running.stop()
     assert time.monotonic() - began < 5  # far below the 30 s the load was to last
