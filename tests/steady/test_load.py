@@ -460,7 +460,7 @@ def test_stop_mid_run_returns_promptly_and_keeps_what_was_sent(server: LoadServe
 
 def test_stop_lets_requests_in_flight_finish(server: LoadServer) -> None:
     running = Load.http(server.url("/slow?ms=300"), rps=20, duration_s=10, concurrency=64).start()
-    time.sleep(0.2)
+    assert wait_until(lambda: server.in_flight >= 3, 20)  # three at the server, unanswered
     running.stop()
     samples = running.samples()
     assert len(samples) >= 3
@@ -470,7 +470,7 @@ def test_stop_lets_requests_in_flight_finish(server: LoadServer) -> None:
 def test_stop_while_queued_behind_a_slow_target_sends_no_more(server: LoadServer) -> None:
     running = Load.http(server.url("/slow?ms=200"), rps=100, duration_s=10, concurrency=1)
     with running.start() as handle:
-        time.sleep(0.3)
+        assert wait_until(lambda: server.requests >= 2, 20)  # one answered, one held
     assert handle.unsent > 0
     assert len(handle.samples()) == server.requests == handle.scheduled - handle.unsent
 
