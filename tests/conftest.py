@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from pytest_chaos._net.containers import SESSION_LABEL, EngineError, Owner, connect_engine
@@ -133,7 +134,14 @@ def api_server(request: pytest.FixtureRequest) -> Iterator[ApiServer]:
     server: ApiServer = request.getfixturevalue(f"{request.param}_server")
     server.clear()
     yield server
-    server.clear()
+    try:
+        server.clear()
+    except httpx.TimeoutException:
+        if server.kind != "real":
+            raise
+        # Toxiproxy 2.12 deadlocked (tests/proxy/test_behaviour.py's REAL_REMOVE_DEADLOCK):
+        # the tests after this one get a server of their own
+        server.restart()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # httpx imports httpcore lazily, on its first client. Were that first client made inside an
@@ -49,6 +49,8 @@ class ApiServer:
     kind: str  # "embedded" or "real"
     url: str
     process: subprocess.Popen[bytes]
+    argv: list[str] = field(default_factory=list)  # how it was started (with a log)
+    log: Path | None = None
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
@@ -58,6 +60,13 @@ class ApiServer:
         with self.client() as http:
             for name in http.get("/proxies").json():
                 http.delete(f"/proxies/{name}")
+
+    def restart(self) -> None:
+        """Stop the server and start it again, empty, on the same port."""
+        assert self.log is not None, "only a server started with a log restarts"
+        stop_server(self)
+        port = int(self.url.rsplit(":", 1)[1])
+        self.process = start_logged_server(self.kind, self.argv, port, self.log).process
 
 
 def start_server(kind: str, argv: list[str], port: int) -> ApiServer:
@@ -75,9 +84,11 @@ def start_logged_server(kind: str, argv: list[str], port: int, log: Path) -> Api
             argv, stdout=sink, stderr=subprocess.STDOUT, env=this_checkout_env()
         )
     try:
-        return wait_until_serving(kind, process, port)
+        server = wait_until_serving(kind, process, port)
     except RuntimeError as error:
         raise RuntimeError(f"{error}{log.read_text(errors='replace')}") from None
+    server.argv, server.log = argv, log
+    return server
 
 
 def wait_until_serving(kind: str, process: subprocess.Popen[bytes], port: int) -> ApiServer:

@@ -15,6 +15,7 @@ import socket
 import threading
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from ..servers import ApiServer
@@ -217,10 +218,16 @@ def test_churning_toxics_drop_and_reorder_nothing(
                     return
                 received.append(int(line[:8]))
 
-    with client, in_background(receive) as receiver:
-        with in_background(send):
-            churn(echo_proxy, rounds=15, latency_first=latency_position == "first")
-        receiver.join(timeout=30)
+    try:
+        with client, in_background(receive) as receiver:
+            with in_background(send):
+                churn(echo_proxy, rounds=15, latency_first=latency_position == "first")
+            receiver.join(timeout=30)
+    except httpx.TimeoutException:
+        if api_server.kind != "real":
+            raise
+        # seen with latency last too, on a machine kept busy: removals and traffic interleave
+        pytest.xfail(REAL_REMOVE_DEADLOCK)
     assert sent > 0
     assert received == list(range(sent))
 
