@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import hookspecs, markers, outcomes, sections, settings
+from . import explore_plugin, hookspecs, markers, outcomes, sections, settings
 from .report import records, secrets
 from .session import ChaosSession
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .services import ServiceManager
 
 SESSION = pytest.StashKey[ChaosSession]()
+#: Exploration (``--chaos-explore``) wires itself in a module of its own.
+pytest_plugins = ["pytest_chaos.explore_plugin"]
 
 
 CHAOS = pytest.StashKey["Chaos"]()
@@ -54,7 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
     session = ChaosSession(config)
     config.stash[SESSION] = session
     session.remember_seed()
-    if session.worker_id is None:  # under xdist, the controller gathers every report
+    # under xdist the controller gathers every report; a round of an exploration hands its
+    # reports to the exploring session, which keeps the evidence
+    if session.worker_id is None and not explore_plugin.is_child(config):
         from .report.evidence import Evidence
 
         config.pluginmanager.register(Evidence(session.settings), Evidence.PLUGIN_NAME)
@@ -131,7 +135,8 @@ def pytest_runtest_makereport(
     if chaotic:
         secrets.redact_report(report)
     outcomes.mark(report, call)
-    records.attach(item, report, session_seed)
+    if not explore_plugin.is_cell(item):  # an explored run counts in its test's verdict
+        records.attach(item, report, session_seed)
     return report
 
 
@@ -208,6 +213,9 @@ def service(
         engine=session.container_engine,
         supervisor=session.supervisor,
         workdir=lambda: tmp_path_factory.mktemp("services-" + re.sub(r"\W", "_", node.name)[:30]),
+        on_started=lambda started: node.config.hook.pytest_chaos_service_started(
+            item=node, service=started
+        ),
     )
     sections.add(node, manager.report_sections)
     try:

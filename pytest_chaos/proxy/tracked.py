@@ -38,9 +38,11 @@ class ChaosToxiproxy(Toxiproxy):
         hosts: dict[str, ChaosToxiproxy] | None = None,
         seeds: TestSeeds | None = None,
         timeout: float = 10.0,
+        on_created: Callable[[TrackedProxy, str], None] | None = None,
     ) -> None:
         super().__init__(url, timeout=timeout)
         self.seeds = seeds
+        self.on_created = on_created
         self.prefix = prefix
         self.suffix = suffix
         self.dry_run = dry_run
@@ -70,6 +72,7 @@ class ChaosToxiproxy(Toxiproxy):
         assert isinstance(proxy, TrackedProxy)
         self._own_proxies.add(proxy.name)
         self.defer(lambda: _missing_ok(proxy.delete))
+        self._created(proxy)
         return proxy
 
     proxy = create
@@ -95,11 +98,19 @@ class ChaosToxiproxy(Toxiproxy):
                 before = existing[proxy.name]
                 if (proxy.listen, proxy.upstream) != (before.listen, before.upstream):
                     self.defer(restore[proxy.name])
+        for proxy in made:
+            assert isinstance(proxy, TrackedProxy)
+            self._created(proxy)
         return made
 
     def server_name(self, name: str) -> str:
         """The name the server knows a proxy by that this client creates as ``name``."""
         return self.prefix + name + self.suffix
+
+    def _created(self, proxy: TrackedProxy) -> None:
+        if self.on_created is not None:
+            name = proxy.name.removeprefix(self.prefix)
+            self.on_created(proxy, name.removesuffix(self.suffix) if self.suffix else name)
 
     def get(self, name: str) -> TrackedProxy:
         """An existing proxy by name: one this run created (its name carries the worker's

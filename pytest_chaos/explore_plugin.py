@@ -1,0 +1,695 @@
+"""The pytest side of exploration (``pytest --chaos-explore``): options, the runs as
+items, the rounds, and the report. The logic is in :mod:`pytest_chaos.explore`.
+
+A session is in one of three modes:
+
+- *exploring* (``--chaos-explore``, tests named the usual way): this process collects the
+  tests, then makes the rounds in child sessions (pytest-xdist, if asked for, runs there)
+  and replays their reports into its own hooks, as pytest-xdist's controller does;
+- *running cells* (node ids with an explore id, as a replay command or a round's child
+  gives them): those runs are made here, as items parametrized by their cell;
+- *off*: nothing of this module acts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from . import settings as settings_module
+
+if TYPE_CHECKING:
+    from .explore.cells import Cell
+    from .explore.feed import Event, FeedWriter
+    from .explore.handle import Explore
+    from .explore.outcome import CellResult
+    from .explore.planner import Planned
+    from .explore.results import Findings
+    from .explore.rounds import Exploration
+    from .explore.run import CellRun
+    from .markers import ChaosMarker
+    from .proxy.client import Proxy
+    from .report.records import ChaosResult
+    from .services.lifecycle import Service
+
+CELL_FIXTURE = "_chaos_explore_cell"
+FEED_OPTION = "--chaos-explore-feed"
+DEADLINE_OPTION = "--chaos-explore-deadline"
+#: The report attribute carrying a run's :class:`CellResult` (survives pytest-xdist).
+REPORT_ATTRIBUTE = "chaos_explore"
+EXPLORING, CELLS, OFF = "exploring", "cells", "off"
+
+
+class ExploreState:
+    """This session's exploration: its mode, the cells asked for on the command line
+    (by test function), the results of the runs reported here, and the exploration."""
+
+    def __init__(self, mode: str, requested: dict[tuple[Path, str], list[str]]) -> None:
+        self.mode = mode
+        self.requested = requested
+        self.feed: FeedWriter | None = None
+        self.deadline: float | None = None
+        self.results: list[CellResult] = []
+        self.exploration: Exploration | None = None
+        self.findings: Findings | None = None
+        #: The explored tests' items, by node id, for their markers.
+        self.items: dict[str, pytest.Item] = {}
+
+
+STATE = pytest.StashKey[ExploreState]()
+RUN: pytest.StashKey[CellRun] = pytest.StashKey()
+
+
+def state(config: pytest.Config) -> ExploreState:
+    return config.stash[STATE]
+
+
+def is_child(config: pytest.Config) -> bool:
+    """Whether this session makes a round for an exploring session (which keeps the
+    evidence: this one writes none)."""
+    return config.getoption("chaos_explore_feed", None) is not None
+
+
+def is_cell(item: pytest.Item) -> bool:
+    return cell_of(item) is not None
+
+
+def cell_of(item: pytest.Item) -> Cell | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    cell: Cell | None = callspec.params.get(CELL_FIXTURE)
+    return cell
+
+
+# -- options and modes ---------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The options a round's child session gets from the exploring one (not for users)."""
+    group = parser.getgroup("chaos")
+    group.addoption(FEED_OPTION, dest="chaos_explore_feed", type=int, help=argparse.SUPPRESS)
+    group.addoption(
+        DEADLINE_OPTION, dest="chaos_explore_deadline", type=float, help=argparse.SUPPRESS
+    )
+
+
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Decide the mode; an exploring session runs no test itself, so pytest-xdist's
+    workers, if asked for, belong to the rounds' sessions."""
+    requested = _requested_cells(config)
+    if requested:
+        mode = CELLS
+    elif settings_module.flag(config, settings_module.EXPLORE):
+        mode = EXPLORING
+    else:
+        mode = OFF
+    config.stash[STATE] = ExploreState(mode, requested)
+    if mode == EXPLORING and getattr(config.option, "tx", None):
+        config.option.dist, config.option.tx = "no", []
+
+
+def _requested_cells(config: pytest.Config) -> dict[tuple[Path, str], list[str]]:
+    """The explore ids of the node ids given as arguments, by (module path, test
+    function's name within the module)."""
+    from .explore.cells import split_name
+
+    found: dict[tuple[Path, str], list[str]] = {}
+    base = config.invocation_params.dir
+    for arg in config.args:
+        path, sep, rest = arg.partition("::")
+        if not sep:
+            continue
+        *outer, last = rest.split("::")
+        name, explore_id = split_name(last)
+        if explore_id is None:
+            continue
+        function = "::".join([*outer, name.partition("[")[0]])
+        key = ((base / path).resolve(), function)
+        found.setdefault(key, [])
+        if explore_id not in found[key]:
+            found[key].append(explore_id)
+    return found
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    explore = state(config)
+    if explore.mode == OFF:
+        return
+    explore.deadline = config.getoption("chaos_explore_deadline", None)
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: its reports go to the controller, which keeps them
+    config.pluginmanager.register(Collector(explore), Collector.NAME)
+    feed = config.getoption("chaos_explore_feed", None)
+    if feed is not None:
+        from .explore.feed import FeedWriter
+
+        explore.feed = FeedWriter(feed)
+        config.pluginmanager.register(FeedPlugin(config, explore.feed), FeedPlugin.NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    explore = config.stash.get(STATE, None)
+    if explore is not None and explore.feed is not None:
+        explore.feed.close()
+
+
+# -- the runs as items ---------------------------------------------------------------------
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """In a session running cells, each test named with explore ids is parametrized by
+    them (last, after its own parameters)."""
+    explore = metafunc.config.stash.get(STATE, None)
+    if explore is None or explore.mode != CELLS:
+        return
+    definition = metafunc.definition
+    function = definition.nodeid.partition("::")[2]
+    ids = explore.requested.get((Path(definition.path).resolve(), function))
+    if not ids:
+        return
+    from .explore.cells import Cell, CellError
+
+    try:
+        cells = [Cell.parse(explore_id) for explore_id in ids]
+    except CellError as error:
+        raise pytest.UsageError(f"{definition.nodeid}: {error}") from None
+    metafunc.fixturenames.append(CELL_FIXTURE)
+    metafunc.parametrize(CELL_FIXTURE, cells, ids=[cell.id for cell in cells], indirect=True)
+
+
+@pytest.fixture
+def _chaos_explore_cell(request: pytest.FixtureRequest) -> Cell:
+    """The cell of an explored run (the parameter its id names)."""
+    cell: Cell = request.param
+    return cell
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Exploring: only test functions that do not opt out are explored."""
+    explore = state(config)
+    if explore.mode == CELLS:
+        explore.items = {_test_of(item.nodeid): item for item in items if is_cell(item)}
+    if explore.mode != EXPLORING:
+        return
+    from . import markers
+
+    kept: list[pytest.Item] = []
+    left: list[pytest.Item] = []
+    for item in items:
+        declared = markers.of(item)
+        enabled = None if declared is None else declared.explore.enabled
+        (kept if isinstance(item, pytest.Function) and enabled is not False else left).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+    explore.items = {item.nodeid: item for item in kept}
+
+
+@pytest.fixture
+def chaos_explore(request: pytest.FixtureRequest) -> Explore:
+    """The explorer, as this test sees it: ``chaos_explore.faulted("payments")`` is the
+    run's faults on ``payments`` (none outside an exploration), to branch on and check what
+    the fault may do; ``chaos_explore.call_site("pkg.mod.func", errors=[...])`` lets the
+    explorer make a function raise."""
+    from .explore.handle import Explore
+
+    return Explore(request.node.stash.get(RUN, None))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """Before the test's fixtures: start watching what it makes."""
+    cell = cell_of(item)
+    if cell is None:
+        return (yield)
+    explore = state(item.config)
+    if explore.deadline is not None and time.time() >= explore.deadline:
+        pytest.skip("not run: the exploration's time budget was spent")
+    from .explore.run import CellRun
+    from .plugin import chaos_session
+
+    session = chaos_session(item.config)
+    run = CellRun(
+        cell,
+        seed=session.seeds(item.nodeid).int_seed("explore"),
+        latency_ms=session.settings.explore.latency_ms,
+        ignored=lambda address: address in _api_addresses(session.started_urls()),
+    )
+    item.stash[RUN] = run
+    run.begin()
+    return (yield)
+
+
+def _api_addresses(urls: list[str]) -> set[str]:
+    import httpx
+
+    found = set()
+    for url in urls:
+        parsed = httpx.URL(url)
+        found.add(f"{parsed.host}:{parsed.port}")
+        if parsed.host in ("127.0.0.1", "localhost"):
+            found.add(f"{'localhost' if parsed.host == '127.0.0.1' else '127.0.0.1'}:{parsed.port}")
+    return found
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """The body runs under the cell's faults, recorded, with the hang timeout."""
+    run = item.stash.get(RUN, None)
+    if run is None:
+        return (yield)
+    from .explore.hang import Watchdog
+    from .plugin import chaos_session
+
+    timeout_s = chaos_session(item.config).settings.explore.timeout_s
+    with Watchdog(timeout_s):
+        try:
+            run.start_body()
+            return (yield)
+        finally:
+            run.end_body()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        run = item.stash.get(RUN, None)
+        if run is not None:
+            run.finish()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    cell = cell_of(item)
+    decides = report.when == "call" or (report.when == "setup" and not report.passed)
+    if cell is None or not decides:
+        return report
+    result = _judge(item, cell, call, report)
+    setattr(report, REPORT_ATTRIBUTE, result.to_json())
+    return report
+
+
+def _judge(
+    item: pytest.Item, cell: Cell, call: pytest.CallInfo[None], report: pytest.TestReport
+) -> CellResult:
+    """The run's result; its report says it too (a run that did what was declared passes,
+    a hung one shows where, an untouched baseline is a skip)."""
+    from . import markers
+    from .explore.expectations import Declaration
+    from .explore.hang import Hung
+    from .explore.judging import Facts, result_of
+    from .explore.outcome import EXPECTED, HUNG, NOT_RUN, UNTOUCHED
+
+    run = item.stash.get(RUN, None)
+    error = None if call.excinfo is None else call.excinfo.value
+    facts = Facts(
+        test=_test_of(item.nodeid),
+        nodeid=item.nodeid,
+        phase=report.when,
+        passed=report.passed,
+        skipped=report.skipped,
+        error=error,
+        failure=_failure(report),
+        duration_s=report.duration,
+        replay=_replay(item),
+    )
+    declared = markers.of(item)
+    declaration = Declaration() if declared is None else declared.explore
+    result = result_of(cell, run, facts, declaration, lambda name: _fixture(item, name))
+    if result.outcome == EXPECTED and report.failed:
+        report.sections.append(
+            ("chaos explore", f"expected: {result.expectation}\n\n{report.longreprtext}")
+        )
+        report.outcome, report.longrepr = "passed", None
+    elif result.outcome == HUNG and isinstance(error, Hung):
+        report.longrepr = f"hung: {error}\n\n{error.stack}"
+    elif result.outcome in (UNTOUCHED, NOT_RUN) and not report.skipped:
+        report.outcome = "skipped"
+        line = item.location[1] if item.location[1] is not None else 0
+        report.longrepr = (str(item.path), line, f"Skipped: explore: {result.message}")
+    return result
+
+
+def _test_of(nodeid: str) -> str:
+    """The explored test's node id: the run's without its explore id."""
+    from .explore.cells import split_name
+
+    head, sep, last = nodeid.rpartition("::")
+    return f"{head}{sep}{split_name(last)[0]}"
+
+
+def _failure(report: pytest.TestReport) -> str | None:
+    """What ended the run, in a line or a few: the skip's reason, or the error pytest
+    shows last (the one that failed the test, not what it was chained from)."""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    if not report.failed:
+        return None
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    text = report.longreprtext.strip()
+    return text.splitlines()[-1] if text else None
+
+
+def _fixture(item: pytest.Item, name: str) -> object:
+    funcargs = getattr(item, "funcargs", {})
+    if name not in funcargs:
+        raise LookupError(
+            f"expect(check=...) asks for the fixture {name!r}, which the test does not use"
+        )
+    return funcargs[name]
+
+
+def _replay(item: pytest.Item) -> str:
+    """The command that makes this run again: its seed, the explore options that change
+    what a run does when they are not the defaults, its node id from where pytest runs."""
+    import os
+
+    from .explore.replay import replay_command
+    from .explore.settings import ExploreSettings
+    from .plugin import chaos_session
+
+    settings = chaos_session(item.config).settings
+    default = ExploreSettings()
+    options = []
+    if settings.explore.latency_ms != default.latency_ms:
+        options += ["--chaos-explore-latency", str(settings.explore.latency_ms)]
+    if settings.explore.timeout_s != default.timeout_s:
+        options += ["--chaos-explore-timeout", f"{settings.explore.timeout_s:g}"]
+    where = os.path.relpath(item.path, item.config.invocation_params.dir)
+    return replay_command(settings.seed, f"{where}::{item.nodeid.partition('::')[2]}", options)
+
+
+class Collector:
+    """Keeps the result of every run reported in this process (the one where every
+    report arrives: the controller under pytest-xdist, the exploring session for its
+    rounds' runs)."""
+
+    NAME = "chaos-explore-collector"
+
+    def __init__(self, explore: ExploreState) -> None:
+        self.explore = explore
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        carried = report.__dict__.get(REPORT_ATTRIBUTE)
+        if carried is not None:
+            from .explore.outcome import CellResult
+
+            self.explore.results.append(CellResult.from_json(carried))
+
+
+# -- what the test makes -------------------------------------------------------------------
+
+
+def pytest_chaos_proxy_created(item: pytest.Item | None, proxy: Proxy, name: str) -> None:
+    run = None if item is None else item.stash.get(RUN, None)
+    if run is not None:
+        run.proxy_created(name, proxy)
+
+
+def pytest_chaos_service_started(item: pytest.Item, service: Service) -> None:
+    run = item.stash.get(RUN, None)
+    if run is not None:
+        run.service_ready(service)
+
+
+# -- exploring -----------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """Exploring: the rounds, in child sessions, instead of running the tests here."""
+    explore = state(session.config)
+    if explore.mode != EXPLORING or session.config.option.collectonly:
+        return None
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+    from .explore.rounds import explore as run_exploration
+    from .plugin import chaos_session
+
+    settings = chaos_session(session.config).settings
+    with _rounds(session) as rounds:
+        explore.exploration = run_exploration(
+            [item.nodeid for item in session.items],
+            settings.explore,
+            seed=settings.seed,
+            run_round=rounds.run,
+            announce=rounds.announce,
+            should_stop=lambda: _stop_reason(session),
+        )
+    return True
+
+
+def _stop_reason(session: pytest.Session) -> str | None:
+    reason = session.shouldfail or session.shouldstop
+    return str(reason) if reason else None
+
+
+@contextmanager
+def _rounds(session: pytest.Session) -> Iterator[Rounds]:
+    folder = Path(tempfile.mkdtemp(prefix="pytest-chaos-explore-"))
+    rounds = Rounds(session, folder)
+    try:
+        yield rounds
+    finally:
+        if rounds.keep_folder:
+            rounds.announce(f"the rounds' logs are kept in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class Rounds:
+    """Makes each round in a child session and replays its reports here."""
+
+    def __init__(self, session: pytest.Session, folder: Path) -> None:
+        self.session = session
+        self.config = session.config
+        self.folder = folder
+        self.items = {item.nodeid: item for item in session.items}
+        self.keep_folder = False
+        self._count = 0
+        self._planned = 0
+
+    def announce(self, text: str) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.ensure_newline()
+            terminal.write_line(f"chaos explore: {text}", bold=True)
+
+    def run(self, planned: Sequence[Planned], deadline: float | None) -> list[CellResult]:
+        from .explore.feed import ChildFailed, run_child
+        from .explore.replay import cell_nodeid
+
+        self._count += 1
+        self._planned += len(planned)
+        self.session.testscollected = self._planned  # the terminal's progress counts runs
+        args = [
+            cell_nodeid(f"{self.items[p.test].path}::{p.test.partition('::')[2]}", p.cell.id)
+            for p in planned
+        ]
+        before = len(state(self.config).results)
+        log = self.folder / f"round-{self._count}.log"
+        code = run_child(
+            self._argv(args, deadline),
+            log=log,
+            on_event=self._replay,
+            cwd=self.config.invocation_params.dir,
+        )
+        results = state(self.config).results[before:]
+        if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not results:
+            self.keep_folder = True
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+            raise ChildFailed(f"a round's session exited with {code} and ran nothing:\n{tail}")
+        return results
+
+    def _argv(self, args: list[str], deadline: float | None) -> list[str]:
+        from .plugin import chaos_session
+
+        seed = chaos_session(self.config).settings.seed
+        extra = [DEADLINE_OPTION, repr(deadline)] if deadline is not None else []
+        return [
+            sys.executable,
+            "-m",
+            "pytest",
+            *_options(self.config),
+            "--chaos-seed",
+            str(seed),
+            "-o",
+            f"cache_dir={self.folder / 'cache'}",
+            *extra,
+            *args,
+        ]
+
+    def _replay(self, event: Event) -> None:
+        """One event of the child, as this session's own (the collector keeps results)."""
+        hook = self.config.hook
+        kind = event["event"]
+        if kind == "logstart":
+            hook.pytest_runtest_logstart(nodeid=event["nodeid"], location=tuple(event["location"]))
+        elif kind == "logfinish":
+            hook.pytest_runtest_logfinish(nodeid=event["nodeid"], location=tuple(event["location"]))
+        else:
+            report = hook.pytest_report_from_serializable(config=self.config, data=event["data"])
+            if kind == "collectreport":
+                hook.pytest_collectreport(report=report)
+            else:
+                hook.pytest_runtest_logreport(report=report)
+
+
+def _options(config: pytest.Config) -> list[str]:
+    """This session's command line without the tests it named (the rounds name theirs)."""
+    args = list(config.invocation_params.args)
+    for positional in reversed(getattr(config.option, "file_or_dir", None) or []):
+        for index in range(len(args) - 1, -1, -1):
+            if args[index] == positional:
+                del args[index]
+                break
+    return [str(arg) for arg in args]
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Read the exploration; hand the score its verdicts and summary.json its matrix; with
+    ``--chaos-explore-min``, the gate decides for the broken and hung runs."""
+    config = session.config
+    explore = state(config)
+    if explore.mode == OFF or is_child(config) or hasattr(config, "workerinput"):
+        return
+    from .explore.results import Findings
+    from .explore.rounds import Exploration
+    from .plugin import chaos_session
+    from .report.evidence import Evidence
+
+    settings = chaos_session(config).settings
+    exploration = explore.exploration or Exploration(results=list(explore.results))
+    findings = explore.findings = Findings(exploration, settings.explore.min_held)
+    evidence: Evidence | None = config.pluginmanager.get_plugin(Evidence.PLUGIN_NAME)
+    answered = {run.nodeid for run in findings.problems()}
+    if evidence is not None:
+        evidence.sections["explore"] = findings.to_json()
+        for result in _verdicts(config, findings):
+            evidence.include(result)
+    if findings.min_held is not None and session.exitstatus in (
+        pytest.ExitCode.OK,
+        pytest.ExitCode.TESTS_FAILED,
+    ):
+        failed = _failed_nodeids(config) - answered
+        bad = failed or findings.gate_failure() is not None
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if bad else pytest.ExitCode.OK
+        if evidence is not None:
+            evidence.answered |= answered
+
+
+def _failed_nodeids(config: pytest.Config) -> set[str]:
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    stats = {} if terminal is None else terminal.stats
+    return {
+        report.nodeid
+        for key in ("failed", "error")
+        for report in stats.get(key, [])
+        if isinstance(report, pytest.TestReport)
+    }
+
+
+def _verdicts(config: pytest.Config, findings: Findings) -> list[ChaosResult]:
+    """One result per explored test for the resilience score: its held share as its
+    success ratio, its marker's weight (1 for a test without one)."""
+    from .explore.results import held_share
+    from .plugin import chaos_session
+    from .report.records import ChaosResult
+
+    seed = chaos_session(config).settings.seed
+    verdicts = []
+    for test in findings.tests():
+        runs = findings.runs_of(test)
+        good, judged = held_share(runs)
+        if not judged:
+            continue
+        declared = _marker_of(config, test)
+        problems = [run for run in runs if run in findings.problems()]
+        verdicts.append(
+            ChaosResult(
+                nodeid=test,
+                verdict="failed" if problems else "passed",
+                weight=1 if declared is None else declared.weight,
+                seed=seed,
+                title=f"explored: {good} of {judged} fault runs held or did as expected",
+                tags=[] if declared is None else list(declared.tags),
+                faults=[f"{run.parsed.describe()}: {run.outcome}" for run in problems],
+                checks_passed=good,
+                checks_total=judged,
+                success_ratio=round(good / judged, 4),
+                duration_s=round(sum(run.duration_s for run in runs), 3),
+                message=None if not problems else f"{len(problems)} of {judged} runs broke or hung",
+            )
+        )
+    return verdicts
+
+
+def _marker_of(config: pytest.Config, test: str) -> ChaosMarker | None:
+    """The chaos marker of the explored test ``test`` (when this session collected it)."""
+    from . import markers
+
+    item = state(config).items.get(test)
+    return None if item is None else markers.of(item)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    explore = terminalreporter.config.stash.get(STATE, None)
+    findings = None if explore is None else explore.findings
+    if findings is None or not findings.tests():
+        return
+    terminalreporter.write_sep("=", "chaos explore")
+    for line in findings.lines():
+        terminalreporter.write_line(line)
+
+
+class FeedPlugin:
+    """In a round's session: sends every event the exploring session replays."""
+
+    NAME = "chaos-explore-feed"
+
+    def __init__(self, config: pytest.Config, feed: FeedWriter) -> None:
+        self.config = config
+        self.feed = feed
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.feed.send("logstart", nodeid=nodeid, location=list(location))
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.feed.send("logfinish", nodeid=nodeid, location=list(location))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._send("report", report)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self._send("collectreport", report)
+
+    def _send(self, event: str, report: pytest.TestReport | pytest.CollectReport) -> None:
+        hook = self.config.hook
+        self.feed.send(
+            event, data=hook.pytest_report_to_serializable(config=self.config, report=report)
+        )
