@@ -14,11 +14,12 @@ A session is in one of three modes:
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -247,10 +248,28 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
         seed=session.seeds(item.nodeid).int_seed("explore"),
         latency_ms=session.settings.explore.latency_ms,
         ignored=lambda address: address in _api_addresses(session.started_urls()),
+        is_test_file=_test_files(item.config),
     )
     item.stash[RUN] = run
     run.begin()
     return (yield)
+
+
+def _test_files(config: pytest.Config) -> Callable[[str], bool]:
+    """Whether a source file is test code: a conftest.py, or a file pytest collects tests
+    from (``python_files``)."""
+    import fnmatch
+
+    patterns = [str(p) for p in config.getini("python_files")]
+
+    def is_test_file(filename: str) -> bool:
+        name = os.path.basename(filename)
+        return name == "conftest.py" or any(
+            fnmatch.fnmatch(filename if "/" in p else name, p if "/" not in p else f"*{p}")
+            for p in patterns
+        )
+
+    return is_test_file
 
 
 def _api_addresses(urls: list[str]) -> set[str]:
@@ -382,8 +401,6 @@ def _fixture(item: pytest.Item, name: str) -> object:
 def _replay(item: pytest.Item) -> str:
     """The command that makes this run again: its seed, the explore options that change
     what a run does when they are not the defaults, its node id from where pytest runs."""
-    import os
-
     from .explore.replay import replay_command
     from .explore.settings import ExploreSettings
     from .plugin import chaos_session
@@ -515,10 +532,13 @@ class Rounds:
             cwd=self.config.invocation_params.dir,
         )
         results = state(self.config).results[before:]
-        if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not results:
+        if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             self.keep_folder = True
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-            raise ChildFailed(f"a round's session exited with {code} and ran nothing:\n{tail}")
+            raise ChildFailed(
+                f"a round's session ({log}) exited with {code} after {len(results)} of "
+                f"{len(planned)} runs:\n{tail}"
+            )
         return results
 
     def _argv(self, args: list[str], deadline: float | None) -> list[str]:

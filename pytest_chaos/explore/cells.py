@@ -49,6 +49,17 @@ class Dependency:
         return f"{self.kind} {self.name}"
 
     @property
+    def host(self) -> str | None:
+        """The host an HTTP endpoint is on (``payments`` for ``POST payments/charges``)."""
+        if self.kind != "http":
+            return None
+        return self.name.partition(" ")[2].split("/", 1)[0]
+
+    def answers_to(self, name: str) -> bool:
+        """Whether ``name`` names this dependency: its own name, or its host's."""
+        return name in (self.name, self.host)
+
+    @property
     def key(self) -> str:
         return f"{self.kind}:{_encode(self.name)}"
 

@@ -69,6 +69,9 @@ class Expectation:
                 held = self.check(*arguments)
             except AssertionError as failed:
                 return f"{self.describe()}: {failed or 'assertion failed'}"
+            except Exception as error:  # the check could not tell: it does not hold
+                name = getattr(self.check, "__name__", "check")
+                return f"{name}() raised {type(error).__name__}: {error}"
             if not held:
                 return f"{getattr(self.check, '__name__', 'check')}() returned {held!r}"
         return None
@@ -123,7 +126,8 @@ def _exception_types(raises: object) -> tuple[type[BaseException], ...]:
 class Declaration:
     """A test's ``explore`` marker argument: whether it is explored (``enabled``: True
     explores it on every run, False never, None when ``--chaos-explore`` says so), and
-    its expectations by dependency name and fault (``*``: any fault)."""
+    its expectations by dependency name (an HTTP endpoint also answers to its host's)
+    and fault (``*``: any fault)."""
 
     enabled: bool | None = None
     expectations: Mapping[tuple[str, str], Expectation] = field(default_factory=dict)
@@ -133,12 +137,20 @@ class Declaration:
         answers for: the fault's own entry first, then its dependency's ``*``."""
         found = []
         for fault in faults:
-            name = fault.dependency.name
-            for key in ((name, fault.fault), (name, ANY_FAULT)):
+            for key in self._keys(fault):
                 if key in self.expectations:
                     found.append((fault, self.expectations[key]))
                     break
         return found
+
+    @staticmethod
+    def _keys(fault: FaultRef) -> list[tuple[str, str]]:
+        """The entries that may answer for ``fault``, most specific first: its
+        dependency's name, then (an HTTP endpoint) its host's; each fault, then ``*``."""
+        names = [fault.dependency.name]
+        if fault.dependency.host is not None:
+            names.append(fault.dependency.host)
+        return [(name, key) for key in (fault.fault, ANY_FAULT) for name in names]
 
 
 def parse(value: object) -> Declaration:

@@ -2,10 +2,11 @@
 
 While installed, :class:`HttpCapture` wraps the transport of each new ``httpx.Client`` and
 ``httpx.AsyncClient`` (and of their mounts): first a recording transport, then
-``chaos_http``'s fault transport. Each request is the test's *own* (made on the test's
-thread, outside another request: the test talking to the system) or a *dependency*'s (made
-by the system: on another thread, such as an in-process server's, or from inside a request
-the test made, as with an ASGI or WSGI app called through its transport). Dependencies are
+``chaos_http``'s fault transport. A request is the test's *own* when the code that made it
+is the test's (a test module or a conftest.py: the test talking to the system); it belongs
+to a *dependency* when the code under test made it (an in-process server handling the
+test's request, a client library the test calls). Libraries installed in site-packages
+and the standard library are neither: the code that called them decides. Dependencies are
 named so that the name survives a new run on new ports: by the service or proxy that
 listens on the port, otherwise by host.
 """
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import contextvars
 import re
+import sys
+import sysconfig
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -29,16 +33,17 @@ from .catalogue import RETRY_AFTER_S
 from .cells import Dependency, FaultRef
 from .recording import Usage
 
-#: Whether the current request was made by the test itself (set while it is in flight).
-_OWN_IN_FLIGHT: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "chaos_explore_own_request", default=False
-)
 #: The dependency the request in flight belongs to (None: the test's own), for fault rules.
 _TARGET: contextvars.ContextVar[Dependency | None] = contextvars.ContextVar(
     "chaos_explore_target", default=None
 )
 #: Path segments that are identities, not routes: numbers, UUIDs, long hex strings.
 _IDENTITY = re.compile(r"\A(?:\d+|[0-9a-fA-F-]{32,36}|[0-9a-fA-F]{16,})\Z")
+#: Code that makes requests for others: whoever called it decides whose request it is.
+_LIBRARIES = tuple(
+    {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
+_PACKAGE = __file__.rsplit("/explore/", 1)[0] + "/"
 
 
 def path_pattern(path: str) -> str:
@@ -51,7 +56,8 @@ class HttpCapture:
 
     ``host_name`` names a ``host:port`` (a service's or proxy's name; None: the host
     itself); ``ignored`` says whether a ``host:port`` is the chaos machinery's own (the
-    Toxiproxy API), whose clients are left alone.
+    Toxiproxy API), whose clients are left alone; ``is_test_file`` whether a source file
+    is the test's own code.
     """
 
     def __init__(
@@ -60,14 +66,15 @@ class HttpCapture:
         seed: int,
         host_name: Callable[[str], str | None],
         ignored: Callable[[str], bool],
+        is_test_file: Callable[[str], bool],
     ) -> None:
         self._host_name = host_name
         self._ignored = ignored
+        self._is_test_file = is_test_file
         monkey = ChaosMonkey(ChaosConfig(enabled=True, failure_rate=1.0), seed=seed, log=FaultLog())
         self.http = ChaosHTTP(monkey)
         self._lock = threading.Lock()
         self._recording = False
-        self._test_thread: int | None = None
         self._uses: Counter[Dependency] = Counter()
         self._outcomes: defaultdict[Dependency, set[str]] = defaultdict(set)
         self.own: set[str] = set()
@@ -119,9 +126,8 @@ class HttpCapture:
     # -- recording -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Record from now on; the thread calling this is the test's."""
+        """Record from now on."""
         with self._lock:
-            self._test_thread = threading.get_ident()
             self._recording = True
 
     def stop(self) -> None:
@@ -132,12 +138,21 @@ class HttpCapture:
         """The dependency ``request`` belongs to, or None for the test's own (or the
         machinery's) requests."""
         where = _host_port(request.url)
-        if self._ignored(where):
-            return None
-        if threading.get_ident() == self._test_thread and not _OWN_IN_FLIGHT.get():
+        if self._ignored(where) or self._made_by_test():
             return None
         host = self._host_name(where) or _plain_host(request.url)
         return Dependency("http", f"{request.method} {host}{path_pattern(request.url.path)}")
+
+    def _made_by_test(self) -> bool:
+        """Whether the code that made the request in progress is the test's: the first
+        frame, going out from httpx, that is neither a library's nor this package's."""
+        frame: FrameType | None = sys._getframe(2)
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if not filename.startswith(_LIBRARIES) and not filename.startswith(_PACKAGE):
+                return self._is_test_file(filename)
+            frame = frame.f_back
+        return False
 
     @contextmanager
     def request(self, request: httpx.Request) -> Iterator[Callable[[str], None]]:
@@ -145,7 +160,6 @@ class HttpCapture:
         dependency = self.classify(request)
         own = dependency is None and not self._ignored(_host_port(request.url))
         target = _TARGET.set(dependency)
-        in_flight = _OWN_IN_FLIGHT.set(own or _OWN_IN_FLIGHT.get())
 
         def outcome(text: str) -> None:
             self._note(request, dependency, own, text)
@@ -153,7 +167,6 @@ class HttpCapture:
         try:
             yield outcome
         finally:
-            _OWN_IN_FLIGHT.reset(in_flight)
             _TARGET.reset(target)
 
     def _note(

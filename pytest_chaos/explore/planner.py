@@ -3,8 +3,9 @@ runs before them showed, pruned as Filibuster and lineage-driven fault injection
 
 Round 1 puts each fault of the catalogue on each dependency the baseline touched
 (*reachability*: a dependency the test never used cannot change its outcome, so its faults
-are *unreached*). Round k (k >= 2) combines k faults on k different dependencies, and
-keeps a combination only if:
+are *unreached*). Round k (k >= 2) combines k faults on k different services (a link and
+the process behind it, or the endpoints of one host, are one service: it fails one way at
+a time), and keeps a combination only if:
 
 - every smaller combination in it held or was expected (*minimality*, as LDFI reports
   minimal failing sets: a fault that breaks the test alone already explains every
@@ -12,7 +13,7 @@ keeps a combination only if:
 - every fault in it still has something to act on: its dependency carried traffic in the
   run of the others (*lineage*: a fault on a dependency that the other faults cut off
   changes nothing, so the combination is that smaller run again);
-- no fault in it is *equivalent* to one already combined: faults on one dependency whose
+- no fault in it is *equivalent* to one already combined: faults on one service whose
   single runs left the same trace (outcome, dependencies touched, what callers and the
   test got) are one fault to the rest of the system, as Filibuster's dynamic reduction
   assumes of a service that only shows its callers its answers.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..seeding import derive
@@ -86,6 +87,7 @@ class TestHistory:
         self.faults = [
             FaultRef(usage.dependency, fault) for usage in usages for fault in faults_for(usage)
         ]
+        self.services = {usage.dependency: usage.service for usage in usages}
         self._equivalent: dict[FaultRef, FaultRef] = {}
 
     def add(self, result: CellResult) -> None:
@@ -113,9 +115,13 @@ class TestHistory:
             return self.result_of(substituted)
         return None
 
+    def service(self, fault: FaultRef) -> str:
+        return self.services.get(fault.dependency, fault.dependency.name)
+
     def representative(self, fault: FaultRef) -> FaultRef:
-        """The first fault of the catalogue on the same dependency whose single run left
-        the same trace as ``fault``'s (``fault`` itself if none, or if it did not run)."""
+        """The first fault on the same service (in the catalogue's order, links before
+        the process behind them) whose single run left the same trace as ``fault``'s
+        (``fault`` itself if none, or if it did not run)."""
         if not self._equivalent:
             self._equivalent = self._classes()
         return self._equivalent.get(fault, fault)
@@ -127,7 +133,7 @@ class TestHistory:
             result = self.results.get(Cell.of(fault))
             if result is None:
                 continue
-            key = (fault.dependency, result.outcome, result.recording.trace())
+            key = (self.service(fault), result.outcome, result.recording.trace())
             classes[fault] = first.setdefault(key, fault)
         return classes
 
@@ -157,7 +163,7 @@ def plan_combinations(
     plan = Plan()
     chosen: dict[str, list[Planned]] = {}
     for history in histories:
-        for faults in combinations(history.faults, size):
+        for faults in combinations(history.faults, size, history.service):
             plan.exhaustive += 1
             cell = Cell.of(*faults)
             reason = None if exhaustive else _pruned(history, cell)
@@ -172,10 +178,13 @@ def plan_combinations(
     return plan
 
 
-def combinations(faults: Sequence[FaultRef], size: int) -> Iterator[tuple[FaultRef, ...]]:
-    """Every ``size`` faults of ``faults`` on ``size`` different dependencies."""
+def combinations(
+    faults: Sequence[FaultRef], size: int, service: Callable[[FaultRef], str]
+) -> Iterator[tuple[FaultRef, ...]]:
+    """Every ``size`` faults of ``faults`` on ``size`` different services (a link and
+    the process behind it are two ways one service fails, not two failures)."""
     for group in itertools.combinations(faults, size):
-        if len({fault.dependency for fault in group}) == size:
+        if len({service(fault) for fault in group}) == size:
             yield group
 
 

@@ -27,7 +27,8 @@ class Usage:
     requests (an HTTP endpoint), calls (a call site) or, for a process, the uses of what
     reaches it; 0 means untouched. ``protocol`` is ``http`` for a link that carried HTTP.
     ``outcomes`` are what callers got (``201``, ``ConnectError``...). ``errors`` are a call
-    site's registered exceptions, by label.
+    site's registered exceptions, by label. ``target`` names the service the dependency
+    is a way to (a link's upstream, an endpoint's host): a service fails one way at a time.
     """
 
     dependency: Dependency
@@ -36,6 +37,12 @@ class Usage:
     protocol: str | None = None
     outcomes: frozenset[str] = frozenset()
     errors: tuple[str, ...] = ()
+    target: str | None = None
+
+    @property
+    def service(self) -> str:
+        """The service this dependency is a way to (itself, when nothing says more)."""
+        return self.target or self.dependency.host or self.dependency.name
 
     @property
     def touched(self) -> bool:
@@ -51,6 +58,7 @@ class Usage:
             protocol=self.protocol or other.protocol,
             outcomes=self.outcomes | other.outcomes,
             errors=self.errors or other.errors,
+            target=self.target or other.target,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -67,6 +75,8 @@ class Usage:
             data["outcomes"] = sorted(self.outcomes)
         if self.errors:
             data["errors"] = list(self.errors)
+        if self.target:
+            data["target"] = self.target
         return data
 
     @classmethod
@@ -78,6 +88,7 @@ class Usage:
             protocol=data.get("protocol"),
             outcomes=frozenset(map(str, data.get("outcomes", ()))),
             errors=tuple(map(str, data.get("errors", ()))),
+            target=data.get("target"),
         )
 
 

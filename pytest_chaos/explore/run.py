@@ -9,7 +9,8 @@ it is made, a service once it is ready (so its start-up is not what the fault br
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from .calls import CallSites
 from .cells import Cell, Dependency, FaultRef
@@ -27,16 +28,25 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 class CellRun:
     """The explorer's side of one test run: ``cell`` says which faults to apply (none for
     the baseline), ``latency_ms`` how slow the slow faults are; ``ignored`` says whether a
-    ``host:port`` is the chaos machinery's own (the Toxiproxy API)."""
+    ``host:port`` is the chaos machinery's own (the Toxiproxy API), ``is_test_file``
+    whether a source file is the test's own code (its requests are not a dependency's)."""
 
     def __init__(
-        self, cell: Cell, *, seed: int, latency_ms: int, ignored: Callable[[str], bool]
+        self,
+        cell: Cell,
+        *,
+        seed: int,
+        latency_ms: int,
+        ignored: Callable[[str], bool],
+        is_test_file: Callable[[str], bool],
     ) -> None:
         self.cell = cell
         self.links = Links(latency_ms)
         self.calls = CallSites(seed)
         self.services: dict[str, Service] = {}
-        self.http = HttpCapture(seed=seed, host_name=self._host_name, ignored=ignored)
+        self.http = HttpCapture(
+            seed=seed, host_name=self._host_name, ignored=ignored, is_test_file=is_test_file
+        )
         self.consulted: set[FaultRef] = set()
         self._pending = [fault for fault in cell.faults if fault.dependency.kind != "http"]
         self._in_body = False
@@ -129,7 +139,8 @@ class CellRun:
         found = tuple(
             ref
             for ref in self.cell.faults
-            if dependency in (None, ref.dependency.name) and fault in (None, ref.fault)
+            if (dependency is None or ref.dependency.answers_to(dependency))
+            and fault in (None, ref.fault)
         )
         self.consulted.update(found)
         return found
@@ -137,25 +148,26 @@ class CellRun:
     # -- the record ------------------------------------------------------------------------
 
     def recording(self) -> Recording:
-        usages = [*self.links.usages(), *self.http.usages(), *self.calls.usages()]
+        links = [
+            replace(usage, target=self._upstream_service(usage)) for usage in self.links.usages()
+        ]
+        usages = [*links, *self.http.usages(), *self.calls.usages()]
         return Recording.of([*usages, *self._process_usages(usages)], self.http.own)
+
+    def _upstream_service(self, usage: Usage) -> str | None:
+        """The service of the test a link leads to (by its upstream's port)."""
+        port = _port(self.links.upstreams().get(usage.dependency.name, ""))
+        for name, service in self.services.items():
+            if port in {str(p) for p in service.ports.values()}:
+                return name
+        return None
 
     def _process_usages(self, usages: list[Usage]) -> list[Usage]:
         """A service is used as much as what reaches it: the links whose upstream is one
         of its ports, and the HTTP endpoints named after it."""
-        upstreams = self.links.upstreams()
         found = []
-        for name, service in self.services.items():
-            ports = {str(port) for port in service.ports.values()}
-            reaching = [
-                usage
-                for usage in usages
-                if (
-                    usage.dependency.kind == "link"
-                    and _port(upstreams.get(usage.dependency.name, "")) in ports
-                )
-                or (usage.dependency.kind == "http" and _host_of(usage.dependency) == name)
-            ]
+        for name in self.services:
+            reaching = [usage for usage in usages if usage.service == name]
             if not reaching:
                 found.append(Usage(Dependency("process", name), uses=0))
                 continue
@@ -181,16 +193,3 @@ class CellRun:
 
 def _port(address: str) -> str:
     return address.rpartition(":")[2]
-
-
-def _host_of(dependency: Dependency) -> str:
-    """The host part of an HTTP endpoint's name (``POST payments/charges``)."""
-    return dependency.name.partition(" ")[2].split("/", 1)[0]
-
-
-def describe_unapplied(faults: list[FaultRef]) -> str:
-    return "; ".join(f"{fault.dependency} was never made in this run" for fault in faults)
-
-
-def first_line(text: Any) -> str:
-    return str(text).strip().splitlines()[0] if str(text).strip() else ""
