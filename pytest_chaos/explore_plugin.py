@@ -349,6 +349,7 @@ def _judge(
         failure=_failure(report),
         duration_s=report.duration,
         replay=_replay(item),
+        worker=os.environ.get("PYTEST_XDIST_WORKER"),
     )
     declared = markers.of(item)
     declaration = Declaration() if declared is None else declared.explore
@@ -709,7 +710,6 @@ class FeedPlugin:
             self._send("collectreport", report)
 
     def _send(self, event: str, report: pytest.TestReport | pytest.CollectReport) -> None:
-        hook = self.config.hook
-        self.feed.send(
-            event, data=hook.pytest_report_to_serializable(config=self.config, report=report)
-        )
+        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        data.pop("node", None)  # pytest-xdist's handle of the worker; worker_id says it
+        self.feed.send(event, data=data)

@@ -103,19 +103,26 @@ class Watchdog:
             raise self._hung
 
 
+def _ours(filename: str) -> bool:
+    """Whether a frame is the code under test's (not Python's, a library's or this
+    package's)."""
+    return not filename.startswith(_MACHINERY) and "/pytest_chaos/" not in filename
+
+
 def where(frame: FrameType) -> str:
     """``path:line in function`` of the deepest frame of ``frame``'s stack that belongs
     to the code under test (the deepest of all if every frame is the machinery's)."""
     summary = traceback.extract_stack(frame)
     for entry in reversed(summary):
-        if not entry.filename.startswith(_MACHINERY) and "/pytest_chaos/" not in entry.filename:
+        if _ours(entry.filename):
             return f"{entry.filename}:{entry.lineno} in {entry.name}"
     last = summary[-1]
     return f"{last.filename}:{last.lineno} in {last.name}"
 
 
 def stacks(frames: dict[int, FrameType], first: int) -> str:
-    """Every thread's stack, the one with ident ``first`` first, as a traceback reads."""
+    """Every thread's stack, the one with ident ``first`` first, as a traceback reads,
+    from the first frame of the code under test on (pytest's own frames say nothing)."""
     names = {thread.ident: thread.name for thread in threading.enumerate()}
     order = [first, *(ident for ident in frames if ident != first)]
     parts = []
@@ -123,6 +130,9 @@ def stacks(frames: dict[int, FrameType], first: int) -> str:
         frame = frames.get(ident)
         if frame is None or names.get(ident) == "chaos-explore-watchdog":
             continue
+        summary = traceback.extract_stack(frame)
+        start = next((i for i, entry in enumerate(summary) if _ours(entry.filename)), None)
+        shown = summary[start:] if start is not None else summary[-8:]
         title = f"thread {names.get(ident, ident)}" + (" (the test's)" if ident == first else "")
-        parts.append(f"{title}:\n" + "".join(traceback.format_stack(frame)))
+        parts.append(f"{title}:\n" + "".join(traceback.format_list(shown)))
     return "\n".join(parts)

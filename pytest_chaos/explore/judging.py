@@ -27,7 +27,8 @@ from .run import CellRun
 @dataclass(frozen=True)
 class Facts:
     """What pytest saw of a run: which phase decided it (``setup`` when the body never
-    ran), whether it passed or was skipped, the exception and its text."""
+    ran), whether it passed or was skipped, the exception and its text, and the
+    pytest-xdist worker that made it (None without xdist)."""
 
     test: str
     nodeid: str
@@ -38,6 +39,7 @@ class Facts:
     failure: str | None
     duration_s: float
     replay: str
+    worker: str | None = None
 
 
 def result_of(
@@ -60,6 +62,7 @@ def result_of(
         where=where,
         expectation=expectation,
         replay=facts.replay,
+        worker=facts.worker,
         recording=run.recording() if run is not None and facts.phase == "call" else Recording(),
     )
 
@@ -98,7 +101,8 @@ def _verdict(
         if why is None:
             return EXPECTED, facts.failure, None, f"{fault}: {expectation.describe()}"
         unmet.append(f"declared for {fault}: {expectation.describe()}, but {why}")
-    message = "\n".join(filter(None, [facts.failure, *unmet]))
+    first = (facts.failure or "").splitlines()[:1]
+    message = "\n".join([*first, *unmet])
     return BROKE, message or None, None, None
 
 

@@ -32,8 +32,8 @@ GOOD = (HELD, EXPECTED)
 @dataclass
 class CellResult:
     """One run: the test it belongs to (its node id without the explore id), the cell,
-    how it ended and why (``message``; ``where`` for a hung one), what it touched, and
-    the command that replays it."""
+    how it ended and why (``message``; ``where`` for a hung one), what it touched, the
+    command that replays it, and the pytest-xdist worker that made it."""
 
     test: str
     cell: str
@@ -44,6 +44,7 @@ class CellResult:
     where: str | None = None
     expectation: str | None = None
     replay: str = ""
+    worker: str | None = None
     recording: Recording = field(default_factory=Recording)
 
     @property

@@ -14,9 +14,10 @@ a time), and keeps a combination only if:
   run of the others (*lineage*: a fault on a dependency that the other faults cut off
   changes nothing, so the combination is that smaller run again);
 - no fault in it is *equivalent* to one already combined: faults on one service whose
-  single runs left the same trace (outcome, dependencies touched, what callers and the
-  test got) are one fault to the rest of the system, as Filibuster's dynamic reduction
-  assumes of a service that only shows its callers its answers.
+  single runs ended the same way and left the same trace on the rest of the system (the
+  other dependencies touched, what their callers got, what the test got) are one fault
+  to it, as Filibuster's dynamic reduction assumes of a service that only shows its
+  callers its answers: a 500 or a refused connection, if the caller falls back alike.
 
 Combinations that reach a dependency the baseline never touched (a fallback the first
 fault diverted traffic to) come first: they are LDFI's next hypothesis, the second support
@@ -83,16 +84,23 @@ class TestHistory:
         self.test = test
         self.baseline = baseline
         self.results: dict[Cell, CellResult] = {Cell(): baseline}
-        usages = baseline.recording.usages
-        self.faults = [
-            FaultRef(usage.dependency, fault) for usage in usages for fault in faults_for(usage)
-        ]
-        self.services = {usage.dependency: usage.service for usage in usages}
+        self.faults: list[FaultRef] = []
+        self.services: dict[Dependency, str] = {}
         self._equivalent: dict[FaultRef, FaultRef] = {}
+        self._learn(baseline)
 
     def add(self, result: CellResult) -> None:
         self.results[result.parsed] = result
         self._equivalent.clear()
+        self._learn(result)
+
+    def _learn(self, result: CellResult) -> None:
+        """Dependencies a run showed for the first time (a fallback's endpoints) join the
+        faults to combine; the baseline never touched them, so alone they are unreached."""
+        for usage in result.recording.usages:
+            if usage.dependency not in self.services:
+                self.services[usage.dependency] = usage.service
+                self.faults.extend(FaultRef(usage.dependency, f) for f in faults_for(usage))
 
     @property
     def baseline_touched(self) -> frozenset[Dependency]:
@@ -119,9 +127,9 @@ class TestHistory:
         return self.services.get(fault.dependency, fault.dependency.name)
 
     def representative(self, fault: FaultRef) -> FaultRef:
-        """The first fault on the same service (in the catalogue's order, links before
-        the process behind them) whose single run left the same trace as ``fault``'s
-        (``fault`` itself if none, or if it did not run)."""
+        """The first fault on the same service (in the catalogue's order) whose single run
+        ended the same way and left the same trace on the rest of the system as
+        ``fault``'s (``fault`` itself if none, or if it did not run)."""
         if not self._equivalent:
             self._equivalent = self._classes()
         return self._equivalent.get(fault, fault)
@@ -133,7 +141,8 @@ class TestHistory:
             result = self.results.get(Cell.of(fault))
             if result is None:
                 continue
-            key = (self.service(fault), result.outcome, result.recording.trace())
+            service = self.service(fault)
+            key = (service, result.outcome, result.recording.trace(beyond=service))
             classes[fault] = first.setdefault(key, fault)
         return classes
 

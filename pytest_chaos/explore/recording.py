@@ -122,15 +122,18 @@ class Recording:
         return 0 if usage is None else usage.uses
 
     def trace(
-        self,
+        self, beyond: str | None = None
     ) -> tuple[frozenset[Dependency], frozenset[tuple[Dependency, str]], frozenset[str]]:
-        """What distinguishes this run from another, as far as the test could tell: the
-        dependencies it touched, what their callers got, and what the test got. Counts are
-        left out: a retry more or less is timing, not a different run."""
+        """What distinguishes this run from another as the rest of the system saw it: the
+        dependencies touched, what their callers got, and what the test got; the service
+        ``beyond`` (a faulted one, whose failure is the fault's own doing) left out.
+        Counts are left out too: a retry more or less is timing, not a different run."""
+        seen = [usage for usage in self.usages if usage.service != beyond]
+        touched = frozenset(usage.dependency for usage in seen if usage.touched)
         outcomes = frozenset(
-            (usage.dependency, outcome) for usage in self.usages for outcome in usage.outcomes
+            (usage.dependency, outcome) for usage in seen for outcome in usage.outcomes
         )
-        return self.touched(), outcomes, self.own
+        return touched, outcomes, self.own
 
     def to_json(self) -> dict[str, Any]:
         return {

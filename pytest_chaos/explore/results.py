@@ -100,9 +100,7 @@ class Findings:
             lines.append("broken and hung runs, each with the command that replays it:")
         for run in problems:
             lines.append(f"  {SHORT[run.outcome]:6} {run.nodeid}")
-            for text in (run.where and f"stuck at {run.where}", run.message):
-                for line in (text or "").splitlines()[:6]:
-                    lines.append(f"         {line}")
+            lines.extend(f"         {line}" for line in (run.message or "").splitlines()[:6])
             lines.append(f"         {run.replay}")
         failure = self.gate_failure()
         if failure is not None:
