@@ -8,6 +8,8 @@ A session is in one of three modes:
   and replays their reports into its own hooks, as pytest-xdist's controller does;
 - *running cells* (node ids with an explore id, as a replay command or a round's child
   gives them): those runs are made here, as items parametrized by their cell;
+- *opted in*: without ``--chaos-explore``, the tests marked ``explore=True`` are explored
+  as above once the other tests have run here;
 - *off*: nothing of this module acts.
 """
 
@@ -47,7 +49,7 @@ FEED_OPTION = "--chaos-explore-feed"
 DEADLINE_OPTION = "--chaos-explore-deadline"
 #: The report attribute carrying a run's :class:`CellResult` (survives pytest-xdist).
 REPORT_ATTRIBUTE = "chaos_explore"
-EXPLORING, CELLS, OFF = "exploring", "cells", "off"
+EXPLORING, OPTED_IN, CELLS, OFF = "exploring", "opted in", "cells", "off"
 
 
 class ExploreState:
@@ -67,6 +69,8 @@ class ExploreState:
 
 
 STATE = pytest.StashKey[ExploreState]()
+#: Why a test that asks to be explored cannot be, here.
+UNEXPLORABLE = pytest.StashKey[str]()
 RUN: pytest.StashKey[CellRun] = pytest.StashKey()
 
 
@@ -150,7 +154,7 @@ def pytest_configure(config: pytest.Config) -> None:
     explore.deadline = config.getoption("chaos_explore_deadline", None)
     if hasattr(config, "workerinput"):
         return  # an xdist worker: its reports go to the controller, which keeps them
-    config.pluginmanager.register(Collector(explore), Collector.NAME)
+    config.pluginmanager.register(Collector(explore), Collector.NAME)  # (opted in: later)
     feed = config.getoption("chaos_explore_feed", None)
     if feed is not None:
         from .explore.feed import FeedWriter
@@ -199,24 +203,41 @@ def _chaos_explore_cell(request: pytest.FixtureRequest) -> Cell:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Exploring: only test functions that do not opt out are explored."""
+    """Exploring: the test functions that do not opt out are explored. Otherwise, the
+    tests that opt in (``explore=True``) are taken aside, to be explored after the rest
+    have run."""
     explore = state(config)
     if explore.mode == CELLS:
         explore.items = {_test_of(item.nodeid): item for item in items if is_cell(item)}
-    if explore.mode != EXPLORING:
         return
     from . import markers
 
-    kept: list[pytest.Item] = []
-    left: list[pytest.Item] = []
-    for item in items:
+    def enabled(item: pytest.Item) -> bool | None:
         declared = markers.of(item)
-        enabled = None if declared is None else declared.explore.enabled
-        (kept if isinstance(item, pytest.Function) and enabled is not False else left).append(item)
-    if left:
-        config.hook.pytest_deselected(items=left)
-        items[:] = kept
-    explore.items = {item.nodeid: item for item in kept}
+        return None if declared is None else declared.explore.enabled
+
+    if explore.mode == EXPLORING:
+        chosen = [i for i in items if isinstance(i, pytest.Function) and enabled(i) is not False]
+        left = [item for item in items if item not in chosen]
+        if left:
+            config.hook.pytest_deselected(items=left)
+        items[:] = chosen
+    else:
+        chosen = [i for i in items if isinstance(i, pytest.Function) and enabled(i) is True]
+        if not chosen:
+            return
+        if hasattr(config, "workerinput"):
+            for item in chosen:
+                item.stash[UNEXPLORABLE] = (
+                    "explore=True cannot be honoured by a pytest-xdist worker: add "
+                    "--chaos-explore (which explores every selected test and hands the runs "
+                    "to xdist), or run this test without -n"
+                )
+            return
+        explore.mode = OPTED_IN
+        config.pluginmanager.register(Collector(explore), Collector.NAME)
+        items[:] = [item for item in items if item not in chosen]
+    explore.items = {item.nodeid: item for item in chosen}
 
 
 @pytest.fixture
@@ -230,15 +251,23 @@ def chaos_explore(request: pytest.FixtureRequest) -> Explore:
     return Explore(request.node.stash.get(RUN, None))
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test that cannot be explored here fails; a run after a time budget is spent is
+    skipped (before its fixtures, inside every plugin's set-up)."""
+    if UNEXPLORABLE in item.stash:
+        pytest.fail(item.stash[UNEXPLORABLE], pytrace=False)
+    deadline = state(item.config).deadline
+    if deadline is not None and time.time() >= deadline and is_cell(item):
+        pytest.skip("not run: the exploration's time budget was spent")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_runtest_setup")
+def pytest_runtest_setup_watch(item: pytest.Item) -> Generator[None, None, None]:
     """Before the test's fixtures: start watching what it makes."""
     cell = cell_of(item)
     if cell is None:
         return (yield)
-    explore = state(item.config)
-    if explore.deadline is not None and time.time() >= explore.deadline:
-        pytest.skip("not run: the exploration's time budget was spent")
     from .explore.run import CellRun
     from .plugin import chaos_session
 
@@ -453,28 +482,35 @@ def pytest_chaos_service_started(item: pytest.Item, service: Service) -> None:
 # -- exploring -----------------------------------------------------------------------------
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> bool | None:
-    """Exploring: the rounds, in child sessions, instead of running the tests here."""
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Exploring: the rounds, in child sessions, instead of running the tests here; with
+    tests that opted in, their rounds after the other tests ran."""
     explore = state(session.config)
-    if explore.mode != EXPLORING or session.config.option.collectonly:
-        return None
-    if session.testsfailed and not session.config.option.continue_on_collection_errors:
-        raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+    if explore.mode not in (EXPLORING, OPTED_IN) or session.config.option.collectonly:
+        return (yield)
+    if explore.mode == EXPLORING:
+        session.items = []  # pytest's loop runs nothing here: the rounds run the tests
+    result = yield
+    if _stop_reason(session) is None:
+        _explore(session, list(explore.items))
+    return result
+
+
+def _explore(session: pytest.Session, tests: list[str]) -> None:
     from .explore.rounds import explore as run_exploration
     from .plugin import chaos_session
 
     settings = chaos_session(session.config).settings
     with _rounds(session) as rounds:
-        explore.exploration = run_exploration(
-            [item.nodeid for item in session.items],
+        state(session.config).exploration = run_exploration(
+            tests,
             settings.explore,
             seed=settings.seed,
             run_round=rounds.run,
             announce=rounds.announce,
             should_stop=lambda: _stop_reason(session),
         )
-    return True
 
 
 def _stop_reason(session: pytest.Session) -> str | None:
@@ -502,7 +538,7 @@ class Rounds:
         self.session = session
         self.config = session.config
         self.folder = folder
-        self.items = {item.nodeid: item for item in session.items}
+        self.items = state(session.config).items
         self.keep_folder = False
         self._count = 0
         self._planned = 0

@@ -22,12 +22,13 @@ PROJECT = Path(__file__).resolve().parent / "project"
 @dataclass
 class Session:
     folder: Path
+    report: Path
     returncode: int
     output: str
 
     @property
     def summary(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.folder / "report" / "summary.json").read_text())
+        data: dict[str, Any] = json.loads((self.report / "summary.json").read_text())
         return data
 
     @property
@@ -57,25 +58,19 @@ def copy_project(folder: Path) -> Path:
     return folder
 
 
-def run_pytest(folder: Path, *args: str, timeout: float = 600) -> Session:
-    """``python -m pytest ARGS`` in ``folder``, with its report in ``folder/report``."""
+def run_pytest(
+    folder: Path, *args: str, report: Path | None = None, timeout: float = 600
+) -> Session:
+    """``python -m pytest ARGS`` in ``folder``, with its report in ``report`` (default
+    ``folder/report``)."""
+    report = report if report is not None else folder / "report"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            "--chaos-report",
-            "report",
-            *args,
-        ],
+        [*command, "--chaos-report", str(report), *args],
         cwd=folder,
         env=environment(),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
-    return Session(folder, done.returncode, done.stdout + done.stderr)
+    return Session(folder, report, done.returncode, done.stdout + done.stderr)
