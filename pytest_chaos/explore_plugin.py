@@ -694,7 +694,7 @@ def _verdicts(config: pytest.Config, findings: Findings) -> list[ChaosResult]:
                 seed=seed,
                 title=f"explored: {good} of {judged} fault runs held or did as expected",
                 tags=[] if declared is None else list(declared.tags),
-                faults=[f"{run.parsed.describe()}: {run.outcome}" for run in problems],
+                faults=_worst(problems),
                 checks_passed=good,
                 checks_total=judged,
                 success_ratio=round(good / judged, 4),
@@ -703,6 +703,14 @@ def _verdicts(config: pytest.Config, findings: Findings) -> list[ChaosResult]:
             )
         )
     return verdicts
+
+
+def _worst(problems: list[CellResult], shown: int = 3) -> list[str]:
+    """The first broken or hung runs, for the score's table (the matrix has them all)."""
+    lines = [f"{run.parsed.describe()}: {run.outcome}" for run in problems[:shown]]
+    if len(problems) > shown:
+        lines.append(f"and {len(problems) - shown} more broken or hung run(s)")
+    return lines
 
 
 def _marker_of(config: pytest.Config, test: str) -> ChaosMarker | None:

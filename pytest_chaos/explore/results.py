@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .catalogue import describe
+from .catalogue import CATALOGUE, describe
 from .outcome import BROKE, ERROR, EXPECTED, GOOD, HELD, HUNG, NOT_RUN, OUTCOMES, CellResult
 from .planner import REASONS
 from .rounds import Exploration
@@ -46,7 +46,11 @@ class Findings:
         return self.exploration.fault_runs
 
     def tests(self) -> list[str]:
-        return list(dict.fromkeys(result.test for result in self.exploration.results))
+        """The explored tests in the session's order (those that ran, when it is not known)."""
+        ran = dict.fromkeys(result.test for result in self.exploration.results)
+        return [test for test in self.exploration.tests if test in ran] + [
+            test for test in ran if test not in self.exploration.tests
+        ]
 
     def runs_of(self, test: str) -> list[CellResult]:
         return [run for run in self.runs if run.test == test]
@@ -127,20 +131,24 @@ class Findings:
         unexplored = self.exploration.unexplored.get(test)
         if unexplored is not None:
             return [*lines, f"  not explored: {unexplored}"]
-        rows: dict[str, list[str]] = {}
+        order = {kind.id: number for number, kind in enumerate(CATALOGUE)}
+        singles: dict[str, list[tuple[int, str]]] = {}
+        combined: list[tuple[str, str]] = []
         for run in self.runs_of(test):
             cell = run.parsed
             if len(cell.faults) == 1:
                 (fault,) = cell.faults
-                rows.setdefault(str(fault.dependency), []).append(
-                    f"{fault.fault} {SHORT[run.outcome]}"
+                singles.setdefault(str(fault.dependency), []).append(
+                    (order.get(fault.fault, len(order)), f"{fault.fault} {SHORT[run.outcome]}")
                 )
             else:
-                rows.setdefault(" + ".join(f.id for f in cell.faults), []).append(
-                    SHORT[run.outcome]
-                )
-        width = max((len(name) for name in rows), default=0)
-        for name, cells in rows.items():
+                combined.append((" + ".join(f.id for f in cell.faults), SHORT[run.outcome]))
+        rows = [
+            (name, [text for _, text in sorted(cells)]) for name, cells in sorted(singles.items())
+        ]
+        rows += [(name, [outcome]) for name, outcome in sorted(combined)]
+        width = max((len(name) for name, _ in rows), default=0)
+        for name, cells in rows:
             lines.append(f"  {name.ljust(width)}  " + "  ".join(cells))
         return lines
 

@@ -35,10 +35,11 @@ class RoundRecord:
 
 @dataclass
 class Exploration:
-    """Every run of the session, each round's plan, and the tests that could not be
-    explored (with why)."""
+    """Every run of the session, the tests explored (in the session's order), each round's
+    plan, and the tests that could not be explored (with why)."""
 
     results: list[CellResult] = field(default_factory=list)
+    tests: list[str] = field(default_factory=list)
     rounds: list[RoundRecord] = field(default_factory=list)
     unexplored: dict[str, str] = field(default_factory=dict)
     stopped: str | None = None
@@ -62,7 +63,7 @@ def explore(
     ``should_stop`` says why to stop early (-x, an interruption), or None."""
     started = time.monotonic()
     deadline = None if settings.budget.seconds is None else time.time() + settings.budget.seconds
-    exploration = Exploration()
+    exploration = Exploration(tests=list(tests))
     baselines = [Planned(test, Cell()) for test in tests]
     announce(f"baseline: {len(baselines)} test(s) run once without faults")
     results = run_round(baselines, deadline)

@@ -1,8 +1,8 @@
 """The HTML report of a chaos session: one self-contained page people open from CI artefacts.
 
 :func:`render` turns a session summary (``summary.json``, format 1) and the journals it lists
-into a page with the score and gates first, a table of the tests, then one section per
-experiment: its verdict, its timeline chart, deviations, faults, probe checks and the
+into a page with the score and gates first, a table of the tests, the exploration's matrix
+(when tests were explored), then one section per experiment: its verdict, its timeline chart, deviations, faults, probe checks and the
 command that replays it. Styles, charts and the one small script are inline, and a
 Content-Security-Policy forbids fetching anything, so the page works offline and from a
 zip. :func:`write` does the same from a report directory.
@@ -17,7 +17,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from . import lenient
+from . import explore_html, lenient
 from .chart import timeline_svg
 from .summary import FORMAT, SUMMARY
 
@@ -111,10 +111,11 @@ def render(summary: Mapping[str, Any], journals: Mapping[str, Mapping[str, Any]]
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             '<link rel="icon" href="data:,">',
             f"<title>Chaos report{_score_title(summary.get('score'))}</title>",
-            f"<style>{CSS}</style></head><body>",
+            f"<style>{CSS}{explore_html.CSS}</style></head><body>",
             _header(summary),
             "<main>",
             _table(results),
+            explore_html.section(summary.get("explore")),
             *sections,
             "</main>",
             f"<script>{SCRIPT}</script>",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from pytest_chaos.explore.catalogue import faults_for
 from pytest_chaos.explore.cells import Dependency
 from pytest_chaos.explore.recording import Usage
 
+from ..report.browser import Browser, chromium_or_skip
 from .sessions import Session, copy_project, run_pytest
 
 ARGS = (
@@ -168,3 +170,58 @@ def test_a_broken_run_replays_alone_from_its_command(explored: Session, tmp_path
         broke["message"],
     )
     assert "1 failed" in replayed.output and "baseline" not in replayed.output
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    started = Browser(chromium_or_skip(), tmp_path_factory.mktemp("chromium"))
+    yield started
+    started.close()
+
+
+def test_the_report_shows_the_matrix_in_chromium(explored: Session, browser: Browser) -> None:
+    url = (explored.report / "report.html").as_uri()
+    page = browser.open(url)
+    assert page.errors == [] and page.failed == [] and page.requests == [url]
+    explore = explored.summary["explore"]
+    assert page.evaluate("document.getElementById('held-share').textContent") == (
+        f"{explore['held_share']:g}%"
+    )
+    table = (
+        "[...document.querySelectorAll('.explored')].find(test =>"
+        " test.querySelector('h3').textContent.endsWith('test_stock_is_counted'))"
+        ".querySelector('table.matrix')"
+    )
+    rows = page.evaluate(
+        f"[...{table}.querySelectorAll('tbody tr')].map(row =>"
+        " [row.querySelector('th').textContent,"
+        "  [...row.querySelectorAll('td')].map(td => [td.className, td.textContent])])"
+    )
+    headers = page.evaluate(
+        f"[...{table}.querySelectorAll('thead th')].map(th => th.textContent).slice(1)"
+    )
+    cells = {
+        (dependency, header): (css, text)
+        for dependency, row in rows
+        for header, (css, text) in zip(headers, row, strict=True)
+        if text
+    }
+    for (kind, dependency, fault), outcome in singles(explored, "test_stock_is_counted").items():
+        css, _ = cells[(f"{kind} {dependency}", fault)]
+        assert f"o-{outcome.replace(' ', '-')}" in css.split()
+    assert cells[("link primary", "blackhole")][1] == "…"
+    # every broken or hung run links to its account, whose button copies its command
+    links, resolve, title, copied = page.evaluate(
+        "const links = [...document.querySelectorAll('a[href^=\"#run-\"]')];"
+        "const run = [...document.querySelectorAll('.run')].find(r => r.querySelector('.o-broke'));"
+        "run.querySelector('button.copy').click();"
+        "[links.length, links.every(a => document.querySelector(a.getAttribute('href'))),"
+        " run.querySelector('h4').textContent, window.getSelection().toString()]"
+    )
+    problems = [run for run in explored.runs if run["outcome"] in ("broke", "hung")]
+    assert (links, resolve) == (len(problems), True)
+    broke = next(run for run in problems if title.endswith(run["nodeid"]))
+    assert broke["outcome"] == "broke" and copied == broke["replay"]
+    assert page.errors == []
+    shot = page.screenshot()
+    assert shot.startswith(b"\x89PNG\r\n\x1a\n") and len(shot) > 20_000
