@@ -6,14 +6,16 @@ Markers on a page (an HTML comment alone on its line) are replaced at build time
 - ``<!-- reference:options -->``: every option of ``pytest_chaos.settings.OPTIONS``, with
   its command line flag, ini key, environment variable and help;
 - ``<!-- reference:marker -->``: the ``chaos`` marker's arguments (``markers.ALLOWED``);
-- ``<!-- reference:fixtures -->``: the fixtures of ``pytest_chaos/plugin.py`` (read with
-  ``ast``: name, scope, what they use, docstring);
+- ``<!-- reference:fixtures -->``: the fixtures of ``pytest_chaos/plugin.py`` and
+  ``explore_plugin.py`` (read with ``ast``: name, scope, what they use, docstring);
 - ``<!-- reference:hooks -->``: the hook specifications of ``pytest_chaos/hookspecs.py``;
 - ``<!-- reference:toxics -->``: the toxic types of the proxy (``proxy.toxics.REGISTRY``)
   with their attributes, defaults and behaviour, and the proxy handle's method for each;
 - ``<!-- reference:faults -->``: the fault descriptions of ``pytest_chaos.faults``;
 - ``<!-- reference:cli -->``: the ``pytest-chaos`` command (``pytest_chaos.cli.parser()``);
-- ``<!-- reference:proxy-cli -->``: ``python -m pytest_chaos.proxy``.
+- ``<!-- reference:proxy-cli -->``: ``python -m pytest_chaos.proxy``;
+- ``<!-- reference:explore-catalogue -->``: the explorer's faults
+  (``pytest_chaos.explore.catalogue.CATALOGUE``).
 
 An unknown marker, or a marker whose source cannot be read (say the CLI does not import),
 fails the build with a message that says which and why; the error is raised at the end of
@@ -84,6 +86,12 @@ MARKER_ARGS = {
     ),
     "halt": ("`()`", "probes that stop the experiment at once when breached"),
     "frequency_s": ("`0.5`", "how often the hypothesis and halt probes are checked meanwhile"),
+    "explore": (
+        "`None`",
+        "`True` (explore the test on every run), `False` (never explore it), or "
+        "`{dependency: {fault: expect(...)}}` (what a fault may make it do; see "
+        "[exploration](explore.md#declared-expectations))",
+    ),
 }
 
 #: The proxy handle's method for each toxic type.
@@ -290,11 +298,19 @@ def marker_reference() -> str:
     )
 
 
+#: The modules of the plugin that define fixtures.
+FIXTURE_MODULES = ("plugin.py", "explore_plugin.py")
+
+
 def fixtures_reference() -> str:
-    source = (PACKAGE / "plugin.py").read_text(encoding="utf-8")
+    nodes = [
+        node
+        for module in FIXTURE_MODULES
+        for node in ast.parse((PACKAGE / module).read_text(encoding="utf-8")).body
+    ]
     rows = []
-    for node in ast.parse(source).body:
-        if not isinstance(node, ast.FunctionDef):
+    for node in nodes:
+        if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
             continue
         scope = _fixture_scope(node)
         if scope is None:
@@ -309,7 +325,7 @@ def fixtures_reference() -> str:
             )
         )
     if not rows:
-        raise ValueError("no fixture found in pytest_chaos/plugin.py")
+        raise ValueError(f"no fixture found in {', '.join(FIXTURE_MODULES)}")
     return _table(("fixture", "scope", "uses", "what it gives"), rows)
 
 
@@ -426,6 +442,20 @@ def _wide_formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, width=100)
 
 
+def explore_catalogue_reference() -> str:
+    from pytest_chaos.explore.catalogue import CATALOGUE
+
+    applies = {
+        "link": "a proxy",
+        "http-link": "a proxy that carried HTTP",
+        "http": "an HTTP endpoint (httpx, in process)",
+        "process": "a process or container of `service`",
+    }
+    rows = [(f"`{kind.id}`", applies[kind.applies_to], kind.summary) for kind in CATALOGUE]
+    rows.append(("each registered exception", "a call site", "every call raises it"))
+    return _table(("fault", "on", "what it does"), rows)
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "options": options_reference,
     "marker": marker_reference,
@@ -435,6 +465,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "faults": faults_reference,
     "cli": cli_reference,
     "proxy-cli": proxy_cli_reference,
+    "explore-catalogue": explore_catalogue_reference,
 }
 
 

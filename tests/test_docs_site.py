@@ -664,9 +664,10 @@ def test_the_reference_is_generated_from_the_code(
         assert " ".join(option.help.split()) in reference, option.help
     for argument in markers.ALLOWED:
         assert f"{argument}" in reference
-    plugin = (ROOT / "pytest_chaos" / "plugin.py").read_text()
-    for fixture in re.findall(r"@pytest\.fixture.*\ndef (\w+)", plugin):
-        assert fixture in reference, fixture
+    for module in ("plugin.py", "explore_plugin.py"):
+        plugin = (ROOT / "pytest_chaos" / module).read_text()
+        for fixture in re.findall(r"@pytest\.fixture.*\ndef ([a-z]\w*)", plugin):
+            assert fixture in reference, fixture
     for hook in dir(hookspecs):
         if hook.startswith("pytest_chaos_"):
             assert hook in reference, hook

@@ -11,6 +11,7 @@ where signals cannot be sent, the run simply has no timeout.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import sysconfig
@@ -111,13 +112,13 @@ def _ours(filename: str) -> bool:
 
 def where(frame: FrameType) -> str:
     """``path:line in function`` of the deepest frame of ``frame``'s stack that belongs
-    to the code under test (the deepest of all if every frame is the machinery's)."""
+    to the code under test (the deepest of all if every frame is the machinery's); the
+    path relative to the current directory when it is under it."""
     summary = traceback.extract_stack(frame)
-    for entry in reversed(summary):
-        if _ours(entry.filename):
-            return f"{entry.filename}:{entry.lineno} in {entry.name}"
-    last = summary[-1]
-    return f"{last.filename}:{last.lineno} in {last.name}"
+    entry = next((e for e in reversed(summary) if _ours(e.filename)), summary[-1])
+    path = os.path.relpath(entry.filename)
+    shown = entry.filename if path.startswith("..") else path
+    return f"{shown}:{entry.lineno} in {entry.name}"
 
 
 def stacks(frames: dict[int, FrameType], first: int) -> str:
