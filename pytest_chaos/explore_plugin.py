@@ -1,5 +1,6 @@
 """The pytest side of exploration (``pytest --chaos-explore``): options, the runs as
-items, the rounds, and the report. The logic is in :mod:`pytest_chaos.explore`.
+items, and the report; the rounds' child sessions are :mod:`.explore_session`'s. The logic
+is in :mod:`pytest_chaos.explore`.
 
 A session is in one of three modes:
 
@@ -17,12 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,10 +29,9 @@ from . import settings as settings_module
 
 if TYPE_CHECKING:
     from .explore.cells import Cell
-    from .explore.feed import Event, FeedWriter
+    from .explore.feed import FeedWriter
     from .explore.handle import Explore
     from .explore.outcome import CellResult
-    from .explore.planner import Planned
     from .explore.results import Findings
     from .explore.rounds import Exploration
     from .explore.run import CellRun
@@ -158,6 +154,7 @@ def pytest_configure(config: pytest.Config) -> None:
     feed = config.getoption("chaos_explore_feed", None)
     if feed is not None:
         from .explore.feed import FeedWriter
+        from .explore_session import FeedPlugin
 
         explore.feed = FeedWriter(feed)
         config.pluginmanager.register(FeedPlugin(config, explore.feed), FeedPlugin.NAME)
@@ -492,138 +489,11 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     if explore.mode == EXPLORING:
         session.items = []  # pytest's loop runs nothing here: the rounds run the tests
     result = yield
-    if _stop_reason(session) is None:
-        _explore(session, list(explore.items))
+    from .explore_session import explore_tests, stop_reason
+
+    if stop_reason(session) is None:
+        explore.exploration = explore_tests(session, list(explore.items))
     return result
-
-
-def _explore(session: pytest.Session, tests: list[str]) -> None:
-    from .explore.rounds import explore as run_exploration
-    from .plugin import chaos_session
-
-    settings = chaos_session(session.config).settings
-    with _rounds(session) as rounds:
-        state(session.config).exploration = run_exploration(
-            tests,
-            settings.explore,
-            seed=settings.seed,
-            run_round=rounds.run,
-            announce=rounds.announce,
-            should_stop=lambda: _stop_reason(session),
-        )
-
-
-def _stop_reason(session: pytest.Session) -> str | None:
-    reason = session.shouldfail or session.shouldstop
-    return str(reason) if reason else None
-
-
-@contextmanager
-def _rounds(session: pytest.Session) -> Iterator[Rounds]:
-    folder = Path(tempfile.mkdtemp(prefix="pytest-chaos-explore-"))
-    rounds = Rounds(session, folder)
-    try:
-        yield rounds
-    finally:
-        if rounds.keep_folder:
-            rounds.announce(f"the rounds' logs are kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-class Rounds:
-    """Makes each round in a child session and replays its reports here."""
-
-    def __init__(self, session: pytest.Session, folder: Path) -> None:
-        self.session = session
-        self.config = session.config
-        self.folder = folder
-        self.items = state(session.config).items
-        self.keep_folder = False
-        self._count = 0
-        self._planned = 0
-
-    def announce(self, text: str) -> None:
-        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        if terminal is not None:
-            terminal.ensure_newline()
-            terminal.write_line(f"chaos explore: {text}", bold=True)
-
-    def run(self, planned: Sequence[Planned], deadline: float | None) -> list[CellResult]:
-        from .explore.feed import ChildFailed, run_child
-        from .explore.replay import cell_nodeid
-
-        self._count += 1
-        self._planned += len(planned)
-        self.session.testscollected = self._planned  # the terminal's progress counts runs
-        args = [
-            cell_nodeid(f"{self.items[p.test].path}::{p.test.partition('::')[2]}", p.cell.id)
-            for p in planned
-        ]
-        before = len(state(self.config).results)
-        log = self.folder / f"round-{self._count}.log"
-        code = run_child(
-            self._argv(args, deadline),
-            log=log,
-            on_event=self._replay,
-            cwd=self.config.invocation_params.dir,
-        )
-        results = state(self.config).results[before:]
-        if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            self.keep_folder = True
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-            raise ChildFailed(
-                f"a round's session ({log}) exited with {code} after {len(results)} of "
-                f"{len(planned)} runs:\n{tail}"
-            )
-        return results
-
-    def _argv(self, args: list[str], deadline: float | None) -> list[str]:
-        from .plugin import chaos_session
-
-        seed = chaos_session(self.config).settings.seed
-        extra = [DEADLINE_OPTION, repr(deadline)] if deadline is not None else []
-        return [
-            sys.executable,
-            "-m",
-            "pytest",
-            *_options(self.config),
-            "--chaos-seed",
-            str(seed),
-            "-o",
-            f"cache_dir={self.folder / 'cache'}",
-            *extra,
-            *args,
-        ]
-
-    def _replay(self, event: Event) -> None:
-        """One event of the child, as this session's own (the collector keeps results)."""
-        hook = self.config.hook
-        kind = event["event"]
-        if kind == "logstart":
-            hook.pytest_runtest_logstart(nodeid=event["nodeid"], location=tuple(event["location"]))
-        elif kind == "logfinish":
-            hook.pytest_runtest_logfinish(nodeid=event["nodeid"], location=tuple(event["location"]))
-        else:
-            report = hook.pytest_report_from_serializable(config=self.config, data=event["data"])
-            if kind == "collectreport":
-                hook.pytest_collectreport(report=report)
-            else:
-                hook.pytest_runtest_logreport(report=report)
-
-
-def _options(config: pytest.Config) -> list[str]:
-    """This session's command line without the tests it named (the rounds name theirs)."""
-    args = list(config.invocation_params.args)
-    for positional in reversed(getattr(config.option, "file_or_dir", None) or []):
-        for index in range(len(args) - 1, -1, -1):
-            if args[index] == positional:
-                del args[index]
-                break
-    return [str(arg) for arg in args]
-
-
-# -- the report ---------------------------------------------------------------------------
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -729,31 +599,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_sep("=", "chaos explore")
     for line in findings.lines():
         terminalreporter.write_line(line)
-
-
-class FeedPlugin:
-    """In a round's session: sends every event the exploring session replays."""
-
-    NAME = "chaos-explore-feed"
-
-    def __init__(self, config: pytest.Config, feed: FeedWriter) -> None:
-        self.config = config
-        self.feed = feed
-
-    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self.feed.send("logstart", nodeid=nodeid, location=list(location))
-
-    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self.feed.send("logfinish", nodeid=nodeid, location=list(location))
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self._send("report", report)
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
-            self._send("collectreport", report)
-
-    def _send(self, event: str, report: pytest.TestReport | pytest.CollectReport) -> None:
-        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
-        data.pop("node", None)  # pytest-xdist's handle of the worker; worker_id says it
-        self.feed.send(event, data=data)

@@ -8,9 +8,12 @@ controller replays its workers'. Test reports travel in pytest's own serializabl
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -43,10 +46,13 @@ def run_child(
     on_event: Callable[[Event], None],
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    grace_s: float = 30.0,
 ) -> int:
     """Run ``argv`` (a pytest command line, to which ``--chaos-explore-feed FD`` is added)
     with its output in ``log``; call ``on_event`` for each event it sends; return its exit
-    status. The child is killed if this is interrupted."""
+    status. Interrupted, the child is interrupted too (SIGINT, as Ctrl-C would), so that
+    its teardown stops what its runs started; killed only if it is still there after
+    ``grace_s``."""
     read_end, write_end = os.pipe()
     with log.open("ab") as output:
         try:
@@ -58,6 +64,7 @@ def run_child(
                 pass_fds=(write_end,),
                 env=None if env is None else dict(env),
                 cwd=cwd,
+                preexec_fn=_interrupted_when_orphaned if sys.platform == "linux" else None,
             )
         finally:
             os.close(write_end)
@@ -69,5 +76,16 @@ def run_child(
             return process.wait()
         finally:
             if process.poll() is None:
-                process.kill()
-                process.wait()
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(grace_s)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def _interrupted_when_orphaned() -> None:
+    """In the child, before it runs (Linux): a SIGINT when the exploring session dies, so
+    that even then its runs are torn down (``PR_SET_PDEATHSIG``)."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGINT)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..seeding import derive
@@ -39,13 +39,14 @@ from .cells import Cell, Dependency, FaultRef
 from .outcome import GOOD, CellResult
 
 UNREACHED = "unreached"
+SAME_SERVICE = "one service twice"
 BROKE_SMALLER = "a smaller combination broke"
 HIDDEN = "hidden by another fault"
 EQUIVALENT = "equivalent to a planned run"
 UNKNOWN = "a smaller combination did not run"
 BUDGET = "over the budget"
 #: Pruning reasons in the order reports list them.
-REASONS = (UNREACHED, BROKE_SMALLER, HIDDEN, EQUIVALENT, UNKNOWN, BUDGET)
+REASONS = (UNREACHED, SAME_SERVICE, BROKE_SMALLER, HIDDEN, EQUIVALENT, UNKNOWN, BUDGET)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def plan_combinations(
     plan = Plan()
     chosen: dict[str, list[Planned]] = {}
     for history in histories:
-        for faults in combinations(history.faults, size, history.service):
+        for faults in combinations(history.faults, size):
             plan.exhaustive += 1
             cell = Cell.of(*faults)
             reason = None if exhaustive else _pruned(history, cell)
@@ -187,18 +188,17 @@ def plan_combinations(
     return plan
 
 
-def combinations(
-    faults: Sequence[FaultRef], size: int, service: Callable[[FaultRef], str]
-) -> Iterator[tuple[FaultRef, ...]]:
-    """Every ``size`` faults of ``faults`` on ``size`` different services (a link and
-    the process behind it are two ways one service fails, not two failures)."""
+def combinations(faults: Sequence[FaultRef], size: int) -> Iterator[tuple[FaultRef, ...]]:
+    """Every ``size`` faults of ``faults`` on ``size`` different dependencies."""
     for group in itertools.combinations(faults, size):
-        if len({service(fault) for fault in group}) == size:
+        if len({fault.dependency for fault in group}) == size:
             yield group
 
 
 def _pruned(history: TestHistory, cell: Cell) -> str | None:
     """Why ``cell`` need not run, or None if it must."""
+    if len({history.service(fault) for fault in cell.faults}) < len(cell.faults):
+        return SAME_SERVICE
     smaller = [Cell.of(*(f for f in cell.faults if f != fault)) for fault in cell.faults]
     results = [history.result_of(part) for part in smaller]
     if any(result is not None and result.outcome not in GOOD for result in results):

@@ -13,6 +13,7 @@ from pytest_chaos.explore.planner import (
     BUDGET,
     EQUIVALENT,
     HIDDEN,
+    SAME_SERVICE,
     UNREACHED,
     TestHistory,
     plan_combinations,
@@ -116,3 +117,30 @@ def test_tests_take_turns_so_a_budget_reaches_them_all() -> None:
     other = TestHistory("t.py::test_y", result(Cell(), HELD, [AUDIT]))
     runs = plan_singles([history(), other], seed=3).cut(4).runs
     assert {p.test for p in runs} == {"t.py::test_x", "t.py::test_y"}
+
+
+def test_a_service_fails_one_way_at_a_time() -> None:
+    link, process = Dependency("link", "db"), Dependency("process", "db")
+    usages = [Usage(link, uses=1, target="db"), Usage(process, uses=1)]
+    h = TestHistory(
+        "t.py::test_db",
+        CellResult("t.py::test_db", "explore:baseline", "", HELD, recording=Recording.of(usages)),
+    )
+    for fault in h.faults:
+        h.add(
+            CellResult("t.py::test_db", Cell.of(fault).id, "", HELD, recording=Recording.of(usages))
+        )
+    plan = plan_combinations([h], 2, seed=1)
+    assert plan.runs == []
+    assert plan.pruned == {SAME_SERVICE: plan.exhaustive}
+    assert plan.exhaustive == len(LINK_FAULTS) * 2
+
+
+def test_a_dependency_first_seen_in_a_fallback_joins_the_combinations() -> None:
+    h = history()
+    cache = Dependency("http", "GET cache/items")
+    fallback = Recording.of([Usage(PRIMARY, uses=1), Usage(cache, uses=1)])
+    for fault in LINK_FAULTS:
+        h.add(CellResult("t.py::test_x", single(PRIMARY, fault).id, "", HELD, recording=fallback))
+    planned = {p.cell for p in plan_combinations([h], 2, seed=1).runs}
+    assert any(cache in cell.dependencies for cell in planned)
