@@ -40,6 +40,19 @@ def alive(pid: int) -> bool:
     return True
 
 
+def started_in(folder: Path) -> list[int]:
+    """The processes whose command line names ``folder`` (a round's session does)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if str(folder) in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def test_a_round_outliving_its_session_is_torn_down(tmp_path: Path) -> None:
     (tmp_path / "test_waits.py").write_text(TEST)
     pid_file = tmp_path / "sleeper.pid"
@@ -70,5 +83,9 @@ def test_a_round_outliving_its_session_is_torn_down(tmp_path: Path) -> None:
         if explorer.poll() is None:
             explorer.kill()
             explorer.wait()
-        if pid_file.exists() and pid_file.read_text() and alive(int(pid_file.read_text())):
-            os.kill(int(pid_file.read_text()), signal.SIGKILL)  # what the failure left
+        for left in [
+            *started_in(tmp_path),
+            *([int(pid_file.read_text())] if pid_file.exists() and pid_file.read_text() else []),
+        ]:
+            if alive(left):
+                os.kill(left, signal.SIGKILL)  # what a failure left behind
