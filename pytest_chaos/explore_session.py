@@ -115,7 +115,7 @@ class Rounds:
             sys.executable,
             "-m",
             "pytest",
-            *_options(self.config),
+            *options(self.config),
             "--chaos-seed",
             str(seed),
             "-o",
@@ -140,15 +140,34 @@ class Rounds:
                 hook.pytest_runtest_logreport(report=report)
 
 
-def _options(config: pytest.Config) -> list[str]:
-    """This session's command line without the tests it named (the rounds name theirs)."""
-    args = list(config.invocation_params.args)
+#: Options that choose tests: the rounds name their runs, so these are left out (``-k``
+#: would match the faults in a run's name, ``--lf`` the rounds' own cache).
+_WITH_VALUE = ("-k", "-m", "--deselect", "--ignore", "--ignore-glob")
+_FLAGS = (
+    *("--lf", "--last-failed", "--ff", "--failed-first", "--nf", "--new-first"),
+    *("--sw", "--stepwise", "--sw-skip", "--stepwise-skip"),
+)
+
+
+def options(config: pytest.Config) -> list[str]:
+    """This session's command line without the tests it named and the options that
+    choose tests (the rounds name their runs)."""
+    args = [str(arg) for arg in config.invocation_params.args]
     for positional in reversed(getattr(config.option, "file_or_dir", None) or []):
         for index in range(len(args) - 1, -1, -1):
             if args[index] == positional:
                 del args[index]
                 break
-    return [str(arg) for arg in args]
+    kept: list[str] = []
+    value_next = False
+    for arg in args:
+        if value_next:
+            value_next = False
+        elif arg in _WITH_VALUE:
+            value_next = True
+        elif not (arg.split("=", 1)[0] in (*_WITH_VALUE, *_FLAGS) or arg[:2] in ("-k", "-m")):
+            kept.append(arg)
+    return kept
 
 
 # -- the report ---------------------------------------------------------------------------

@@ -1,0 +1,30 @@
+"""A round's session gets the exploring session's options, without the tests it named and
+the options that choose tests: the rounds name their runs themselves."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_chaos.explore_session import options
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        (["tests", "-x", "--chaos-seed", "3"], ["-x", "--chaos-seed", "3"]),
+        (["-k", "checkout", "tests/t.py", "-n", "2"], ["-n", "2"]),
+        (["-kcheckout", "-m", "slow", "--lf", "--deselect", "t.py::a", "t.py"], []),
+        (
+            ["--ignore=vendor", "--sw", "-p", "no:randomly", "--junitxml", "out.xml"],
+            ["-p", "no:randomly", "--junitxml", "out.xml"],
+        ),
+        (["--rootdir", "tests", "tests"], ["--rootdir", "tests"]),
+    ],
+)
+def test_the_rounds_keep_what_does_not_choose_tests(
+    pytester: pytest.Pytester, given: list[str], kept: list[str]
+) -> None:
+    pytester.makepyfile(t="def test_a(): pass\n")
+    (pytester.path / "tests").mkdir()
+    config = pytester.parseconfig(*given)
+    assert [arg for arg in options(config) if not arg.startswith("--basetemp=")] == kept
