@@ -71,7 +71,9 @@ RUN: pytest.StashKey[CellRun] = pytest.StashKey()
 
 
 def state(config: pytest.Config) -> ExploreState:
-    return config.stash[STATE]
+    """This session's exploration (off when pytest's main command did not run, as for a
+    configuration made by ``pytester.parseconfigure``)."""
+    return config.stash.setdefault(STATE, ExploreState(OFF, {}))
 
 
 def is_child(config: pytest.Config) -> bool:
@@ -161,8 +163,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    explore = config.stash.get(STATE, None)
-    if explore is not None and explore.feed is not None:
+    explore = state(config)
+    if explore.feed is not None:
         explore.feed.close()
 
 
@@ -173,8 +175,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """In a session running cells, each test named with explore ids is parametrized by
     them (last, after its own parameters)."""
-    explore = metafunc.config.stash.get(STATE, None)
-    if explore is None or explore.mode != CELLS:
+    explore = state(metafunc.config)
+    if explore.mode != CELLS:
         return
     definition = metafunc.definition
     function = definition.nodeid.partition("::")[2]
@@ -592,8 +594,7 @@ def _marker_of(config: pytest.Config, test: str) -> ChaosMarker | None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    explore = terminalreporter.config.stash.get(STATE, None)
-    findings = None if explore is None else explore.findings
+    findings = state(terminalreporter.config).findings
     if findings is None or not findings.tests():
         return
     terminalreporter.write_sep("=", "chaos explore")
