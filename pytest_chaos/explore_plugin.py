@@ -116,6 +116,11 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         mode = EXPLORING
     else:
         mode = OFF
+    if mode != OFF and settings_module.flag(config, settings_module.DRY_RUN):
+        raise pytest.UsageError(
+            "--chaos-explore cannot run under --chaos-dry-run: its runs are what the faults "
+            "do, and a dry run applies none; drop one of the two"
+        )
     config.stash[STATE] = ExploreState(mode, requested)
     if mode == EXPLORING and getattr(config.option, "tx", None):
         config.option.dist, config.option.tx = "no", []

@@ -28,3 +28,12 @@ def test_the_rounds_keep_what_does_not_choose_tests(
     (pytester.path / "tests").mkdir()
     config = pytester.parseconfig(*given)
     assert [arg for arg in options(config) if not arg.startswith("--basetemp=")] == kept
+
+
+def test_exploring_refuses_a_dry_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(t="def test_a(): pass\n")
+    result = pytester.runpytest_subprocess(
+        "--chaos-explore", "--chaos-dry-run", "-p", "no:cacheprovider"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--chaos-explore cannot run under --chaos-dry-run*"])
