@@ -104,8 +104,12 @@ TOXIC_METHODS = {
     "slicer": "slicer",
     "limit_data": "limit_data",
     "noop": None,
+    "blackhole": "blackhole",
+    "http_status": "http_status",
+    "http_latency": "http_latency",
+    "http_truncate": "http_truncate",
 }
-#: Units of toxic attributes (Toxiproxy's; every attribute is a non-negative integer).
+#: Units of toxic attributes (Toxiproxy's are all non-negative integers).
 UNITS = {
     ("latency", "latency"): "ms",
     ("latency", "jitter"): "ms",
@@ -117,6 +121,11 @@ UNITS = {
     ("slicer", "size_variation"): "bytes",
     ("slicer", "delay"): "**microseconds**",
     ("limit_data", "bytes"): "bytes",
+    ("http_status", "status"): "an HTTP status, 100 to 599",
+    ("http_status", "retry_after"): "seconds; 0: no header",
+    ("http_status", "percent"): "0 to 100",
+    ("http_latency", "latency"): "ms",
+    ("http_truncate", "bytes"): "bytes of the body",
 }
 
 _errors: list[str] = []
@@ -360,8 +369,11 @@ def toxics_reference() -> str:
     rows = []
     for type_name, cls in toxics.REGISTRY.items():
         attributes = ", ".join(
-            f"`{attribute}` ({UNITS.get((type_name, attribute), 'integer')}, default {default})"
-            for attribute, default in cls.attribute_defaults.items()
+            [
+                f"`{attribute}` ({UNITS.get((type_name, attribute), 'integer')}, default {default})"
+                for attribute, default in cls.attribute_defaults.items()
+            ]
+            + [f'`{attribute}` (text, default "")' for attribute in cls.text_defaults]
         )
         if type_name not in TOXIC_METHODS:
             raise ValueError(f"toxic type {type_name!r} is missing from docs/hooks.py")

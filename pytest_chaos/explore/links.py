@@ -1,22 +1,49 @@
-"""The proxies of one run: their traffic, read from the server's counters, and the link
-faults of the catalogue applied through the test's own ``toxiproxy`` client (so that its
-teardown undoes them whatever happens)."""
+"""The proxies of one run: their traffic, read from the server's counters (bytes, clients,
+and clients that spoke HTTP, which the embedded server counts), and the link faults of the
+catalogue applied through the test's own ``toxiproxy`` client (so that its teardown undoes
+them whatever happens)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from ..proxy.client import Proxy
-from .catalogue import TRUNCATED_BYTES
+from ..proxy.errors import InvalidToxic
+from ..proxy.toxics import STREAMS
+from .catalogue import RETRY_AFTER_S, TRUNCATED_BODY_BYTES, TRUNCATED_BYTES
 from .cells import Dependency, FaultRef
 from .recording import UNKNOWN, Usage
 
-_SAMPLE = re.compile(r"^toxiproxy_proxy_received_bytes_total\{(.*)\}\s+(\d+)", re.M)
+_SAMPLE = re.compile(r"^(\w+)\{(.*)\}\s+(\d+)", re.M)
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+_BYTES = "toxiproxy_proxy_received_bytes_total"
+_CONNECTIONS = "pytest_chaos_proxy_connections_total"
+_HTTP = "pytest_chaos_proxy_http_connections_total"
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A proxy's counters: bytes received (both directions), clients accepted and those
+    that spoke HTTP (None where the server does not count them: a real Toxiproxy)."""
+
+    bytes: int = 0
+    connections: int | None = None
+    http: int | None = None
+
+    def since(self, before: Counts) -> Counts:
+        def delta(now: int | None, then: int | None) -> int | None:
+            return None if now is None else now - (then or 0)
+
+        return Counts(
+            self.bytes - before.bytes,
+            delta(self.connections, before.connections),
+            delta(self.http, before.http),
+        )
 
 
 class Links:
@@ -26,8 +53,8 @@ class Links:
     def __init__(self, latency_ms: int) -> None:
         self.latency_ms = latency_ms
         self._proxies: dict[str, Proxy] = {}
-        self._before: dict[str, int] = {}
-        self._after: dict[str, int] = {}
+        self._before: dict[str, Counts] = {}
+        self._after: dict[str, Counts] = {}
         self._started = False
         self._endings: list[Callable[[], None]] = []
 
@@ -35,7 +62,7 @@ class Links:
         """A proxy the test made, named as the test named it (without a worker prefix)."""
         self._proxies[name] = proxy
         if self._started:
-            self._before[name] = 0  # made during the call: all its traffic is the call's
+            self._before[name] = Counts()  # made during the body: all its traffic is the body's
 
     def get(self, name: str) -> Proxy | None:
         return self._proxies.get(name)
@@ -58,25 +85,31 @@ class Links:
         self._started = False
 
     def usages(self) -> list[Usage]:
+        """Each proxy's use during the body: its clients (or, where the server counts none,
+        whether bytes went through), and whether they spoke HTTP."""
         usages = []
         for name in self._proxies:
             after = self._after.get(name)
             if after is None:
                 usages.append(Usage(Dependency("link", name), uses=UNKNOWN))
                 continue
-            delta = after - self._before.get(name, 0)
-            usages.append(Usage(Dependency("link", name), uses=int(delta > 0), bytes=delta))
+            counts = after.since(self._before.get(name, Counts()))
+            uses = counts.connections if counts.connections is not None else int(counts.bytes > 0)
+            protocol = "http" if counts.http else None
+            usages.append(
+                Usage(Dependency("link", name), uses=uses, bytes=counts.bytes, protocol=protocol)
+            )
         return usages
 
-    def _counts(self) -> dict[str, int]:
-        """Bytes received by each proxy (both directions), from its server's
-        ``/metrics``; a proxy the server does not count is left out."""
+    def _counts(self) -> dict[str, Counts]:
+        """Each proxy's counters, from its server's ``/metrics``; a proxy the server does
+        not count is left out."""
         by_server: dict[str, list[tuple[str, Proxy]]] = {}
         for name, proxy in self._proxies.items():
             by_server.setdefault(proxy.api.url, []).append((name, proxy))
-        counts: dict[str, int] = {}
+        counts: dict[str, Counts] = {}
         for url, proxies in by_server.items():
-            totals = _received(url)
+            totals = _metrics(url)
             for name, proxy in proxies:
                 if proxy.name in totals:
                     counts[name] = totals[proxy.name]
@@ -90,14 +123,16 @@ class Links:
         ms = self.latency_ms
         make: dict[str, Callable[[], list[Any]]] = {
             "down": lambda: [proxy.down()],
-            "blackhole": lambda: [
-                proxy.timeout(0, stream="upstream"),
-                proxy.timeout(0, stream="downstream"),
-            ],
+            "blackhole": lambda: _blackhole(proxy),
             "latency": lambda: [proxy.latency(ms)],
             "reset": lambda: [proxy.reset_peer(0)],
             "slow-close": lambda: [proxy.slow_close(ms)],
             "truncated": lambda: [proxy.limit_data(TRUNCATED_BYTES)],
+            "http-500": lambda: [proxy.http_status(500)],
+            "http-503": lambda: [proxy.http_status(503)],
+            "http-429": lambda: [proxy.http_status(429, retry_after=RETRY_AFTER_S)],
+            "slow-head": lambda: [proxy.http_latency(ms)],
+            "truncated-body": lambda: [proxy.http_truncate(TRUNCATED_BODY_BYTES)],
         }
         for ending in make[fault.fault]():
             self._endings.append(ending.end)
@@ -107,16 +142,29 @@ class Links:
             self._endings.pop()()
 
 
-def _received(url: str) -> dict[str, int]:
-    """Bytes received per proxy name, summed over directions, from ``url``'s metrics
-    ({} when the server keeps none, as a real Toxiproxy without ``-proxy-metrics``)."""
+def _blackhole(proxy: Proxy) -> list[Any]:
+    """Nothing through either way, not even a close; on a real Toxiproxy, which has no
+    black hole, ``timeout`` toxics (which let the server's close through)."""
+    try:
+        return [proxy.blackhole(stream=stream) for stream in STREAMS]
+    except InvalidToxic:
+        return [proxy.timeout(0, stream=stream) for stream in STREAMS]
+
+
+def _metrics(url: str) -> dict[str, Counts]:
+    """Each proxy's counters at ``url`` ({} when the server keeps none, as a real
+    Toxiproxy without ``-proxy-metrics``)."""
     try:
         text = httpx.get(url + "/metrics", timeout=10).text
     except httpx.HTTPError:
         return {}
-    totals: dict[str, int] = {}
-    for labels, value in _SAMPLE.findall(text):
+    found: dict[str, dict[str, int]] = {}
+    for metric, labels, value in _SAMPLE.findall(text):
         proxy = dict(_LABEL.findall(labels)).get("proxy")
-        if proxy is not None:
-            totals[proxy] = totals.get(proxy, 0) + int(value)
-    return totals
+        if proxy is not None and metric in (_BYTES, _CONNECTIONS, _HTTP):
+            counters = found.setdefault(proxy, {})
+            counters[metric] = counters.get(metric, 0) + int(value)
+    return {
+        proxy: Counts(c.get(_BYTES, 0), c.get(_CONNECTIONS), c.get(_HTTP))
+        for proxy, c in found.items()
+    }

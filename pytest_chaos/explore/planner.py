@@ -96,12 +96,17 @@ class TestHistory:
         self._learn(result)
 
     def _learn(self, result: CellResult) -> None:
-        """Dependencies a run showed for the first time (a fallback's endpoints) join the
-        faults to combine; the baseline never touched them, so alone they are unreached."""
+        """What a run showed for the first time (a fallback's endpoints, or that a link the
+        baseline left idle speaks HTTP) joins the faults to combine; the baseline never
+        used it, so alone it is unreached."""
         for usage in result.recording.usages:
-            if usage.dependency not in self.services:
-                self.services[usage.dependency] = usage.service
-                self.faults.extend(FaultRef(usage.dependency, f) for f in faults_for(usage))
+            self.services.setdefault(usage.dependency, usage.service)
+            known = set(self.faults)
+            self.faults.extend(
+                fault
+                for f in faults_for(usage)
+                if (fault := FaultRef(usage.dependency, f)) not in known
+            )
 
     @property
     def baseline_touched(self) -> frozenset[Dependency]:

@@ -30,6 +30,7 @@ from .errors import (
     bad_body,
     missing_field,
 )
+from .httpframe import REQUEST_START
 from .link import Link
 from .toxics import STREAMS, Toxic, parse_toxic, parse_update
 
@@ -205,6 +206,17 @@ class Engine:
                     )
                     value = proxy.byte_count(direction, metric)
                     lines.append(f"{full}{{{labels}}} {value}")
+        # pytest-chaos's own: how many clients each proxy took, and how many spoke HTTP
+        for metric, what in (
+            ("connections", "Clients the proxy accepted"),
+            ("http_connections", "Clients whose first bytes were an HTTP request"),
+        ):
+            full = f"pytest_chaos_proxy_{metric}_total"
+            lines.append(f"# HELP {full} {what}")
+            lines.append(f"# TYPE {full} counter")
+            for proxy in self._proxies.values():
+                value = proxy.accepted if metric == "connections" else proxy.http_clients
+                lines.append(f'{full}{{proxy="{_label(proxy.name)}"}} {value}')
         return "\n".join(lines) + "\n"
 
 
@@ -271,6 +283,7 @@ class Proxy:
         self.toxics: dict[str, Toxic] = {}
         self.connections: set[Connection] = set()
         self.accepted = 0  # connections accepted so far: the next one's ordinal, less one
+        self.http_clients = 0  # of those, the ones whose first bytes were an HTTP request
         self._added: Counter[str] = Counter()
         self._server: asyncio.AbstractServer | None = None
         self._closed_bytes = {(d, m): 0 for d in STREAMS for m in ("received", "sent")}
@@ -482,6 +495,7 @@ class _Side(asyncio.Protocol):
         self.outbound: Link
         self.inbound: Link
         self._paused = False
+        self._first = True  # no data yet: the first says whether a client speaks HTTP
 
     # asyncio callbacks
 
@@ -498,6 +512,11 @@ class _Side(asyncio.Protocol):
             self.connection.begin()
 
     def data_received(self, data: bytes) -> None:
+        if self._first:
+            self._first = False
+            connection = self.connection
+            if connection is not None and self is connection.client and REQUEST_START.match(data):
+                self.proxy.http_clients += 1
         if self._paused:
             # uvloop starts reading after connection_made() even if the protocol paused the
             # transport in it (asyncio honours that pause: python/cpython#76002): pause again.

@@ -55,6 +55,7 @@ class ToxicState:
         "chunks",
         "clock",
         "draw",
+        "extra",
         "last_done",
         "retired",
         "timer",
@@ -73,6 +74,7 @@ class ToxicState:
         self.clock = 0.0
         self.last_done = 0.0
         self.timer: asyncio.TimerHandle | None = None  # timeout toxic: loop timer
+        self.extra: Any = None  # what else a toxic keeps per link (an HTTP toxic's framer)
 
     async def sleep_until(self, when: float) -> bool:
         """Wait for the loop time ``when``; False if the toxic changed or went away first."""
@@ -119,16 +121,22 @@ class Toxic:
 
     type: ClassVar[str]
     attribute_defaults: ClassVar[dict[str, int]] = {}
+    #: Attributes that are text (an extension's: Toxiproxy's are all integers).
+    text_defaults: ClassVar[dict[str, str]] = {}
+    #: The range of an integer attribute, where it has one beyond "not negative".
+    limits: ClassVar[dict[str, tuple[int, int]]] = {}
     #: Passes every chunk on unchanged at once: the pump need not run it at all.
     transparent: ClassVar[bool] = False
 
     def __init__(
-        self, name: str, stream: str, toxicity: float, attributes: Mapping[str, int]
+        self, name: str, stream: str, toxicity: float, attributes: Mapping[str, int | str]
     ) -> None:
         self.name = name
         self.stream = stream
         self.toxicity = toxicity
-        self.attributes = {**self.attribute_defaults, **attributes}
+        self.attributes = {**self.attribute_defaults}
+        self.text = {**self.text_defaults}
+        self._merge(attributes)
         self.version = 0
         #: What its draws are named by: the name, and ``#n`` for the n-th toxic of that
         #: name on its proxy (set by the proxy when the toxic is added).
@@ -140,15 +148,22 @@ class Toxic:
             "type": self.type,
             "stream": self.stream,
             "toxicity": _json_number(self.toxicity),
-            "attributes": dict(self.attributes),
+            "attributes": {**self.attributes, **self.text},
         }
 
-    def update(self, attributes: Mapping[str, int], toxicity: float | None) -> None:
+    def update(self, attributes: Mapping[str, int | str], toxicity: float | None) -> None:
         """Merge new attribute values (already validated) and bump the version."""
-        self.attributes.update(attributes)
+        self._merge(attributes)
         if toxicity is not None:
             self.toxicity = toxicity
         self.version += 1
+
+    def _merge(self, attributes: Mapping[str, int | str]) -> None:
+        for key, value in attributes.items():
+            if isinstance(value, str):
+                self.text[key] = value
+            else:
+                self.attributes[key] = value
 
     async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
         """What becomes of one chunk on ``link``: the pieces passed on, in order."""
@@ -349,19 +364,17 @@ class LimitDataToxic(Toxic):
             link.connection.close()
 
 
-REGISTRY: dict[str, type[Toxic]] = {
-    cls.type: cls
-    for cls in (
-        NoopToxic,
-        LatencyToxic,
-        BandwidthToxic,
-        SlowCloseToxic,
-        TimeoutToxic,
-        ResetPeerToxic,
-        SlicerToxic,
-        LimitDataToxic,
-    )
-}
+#: Toxiproxy's toxic types.
+TOXIPROXY_TYPES: tuple[type[Toxic], ...] = (
+    NoopToxic,
+    LatencyToxic,
+    BandwidthToxic,
+    SlowCloseToxic,
+    TimeoutToxic,
+    ResetPeerToxic,
+    SlicerToxic,
+    LimitDataToxic,
+)
 
 
 def parse_toxic(spec: Any) -> Toxic:
@@ -382,7 +395,7 @@ def parse_toxic(spec: Any) -> Toxic:
     return cls(name, stream, toxicity, attributes)
 
 
-def parse_update(toxic: Toxic, spec: Any) -> tuple[dict[str, int], float | None]:
+def parse_update(toxic: Toxic, spec: Any) -> tuple[dict[str, int | str], float | None]:
     """Validate the body of a toxic update: attributes to merge, and a new toxicity if given."""
     if not isinstance(spec, dict):
         raise bad_body(f"expected a JSON object, got {_json_kind(spec)}")
@@ -399,20 +412,26 @@ def parse_toxicity(value: Any) -> float:
     return float(value)
 
 
-def parse_attributes(cls: type[Toxic], attributes: Any) -> dict[str, int]:
-    """Check attribute names and values against the toxic type: non-negative integers."""
+def parse_attributes(cls: type[Toxic], attributes: Any) -> dict[str, int | str]:
+    """Check attribute names and values against the toxic type: non-negative integers
+    (within the type's limits), or text for an extension's text attributes."""
     if attributes is None:
         return {}
     if not isinstance(attributes, dict):
         raise InvalidToxic(f"attributes must be a JSON object, got {_json_kind(attributes)}")
-    allowed = cls.attribute_defaults
-    parsed: dict[str, int] = {}
+    allowed = {**cls.attribute_defaults, **cls.text_defaults}
+    parsed: dict[str, int | str] = {}
     for key, value in attributes.items():
         if key not in allowed:
             names = ", ".join(allowed) or "none"
             raise InvalidToxic(
                 f"unknown attribute {key!r} for toxic type {cls.type}; allowed: {names}"
             )
+        if key in cls.text_defaults:
+            if not isinstance(value, str) or len(value) > 1024:
+                raise InvalidToxic(f"attribute {key} must be a string, got {value!r}")
+            parsed[key] = value
+            continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidToxic(f"attribute {key} must be an integer, got {value!r}")
         if isinstance(value, float) and not value.is_integer():
@@ -421,6 +440,9 @@ def parse_attributes(cls: type[Toxic], attributes: Any) -> dict[str, int]:
             raise InvalidToxic(f"attribute {key} must not be negative, got {value!r}")
         if value > 2**53:
             raise InvalidToxic(f"attribute {key} is too large: {value!r}")
+        low, high = cls.limits.get(key, (0, 2**53))
+        if not low <= value <= high:
+            raise InvalidToxic(f"attribute {key} must be from {low} to {high}, got {value!r}")
         parsed[key] = int(value)
     return parsed
 
@@ -444,3 +466,9 @@ def _json_kind(value: Any) -> str:
 def _json_number(value: float) -> float | int:
     """Render integral floats as integers, as Go's encoder does (``1``, not ``1.0``)."""
     return int(value) if float(value).is_integer() else value
+
+
+from .http_toxics import EXTENSIONS  # noqa: E402  (they build on the classes above)
+
+#: Every toxic type of the embedded proxy, by name: Toxiproxy's, then its extensions.
+REGISTRY: dict[str, type[Toxic]] = {cls.type: cls for cls in (*TOXIPROXY_TYPES, *EXTENSIONS)}

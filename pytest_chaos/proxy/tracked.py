@@ -192,7 +192,7 @@ class TrackedProxy(Proxy):
         name: str | None = None,
         stream: str = "downstream",
         toxicity: float = 1.0,
-        **attributes: int,
+        **attributes: int | str,
     ) -> Toxic:
         details: dict[str, Any] = {"stream": stream, "toxicity": toxicity, **attributes}
         if self.api.suffix:  # the server's default name, marked with the run's identity

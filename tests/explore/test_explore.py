@@ -32,7 +32,9 @@ ARGS = (
     "-n",
     "2",
 )
-LINK_FAULTS = faults_for(Usage(Dependency("link", "x")))
+TCP_FAULTS = faults_for(Usage(Dependency("link", "x")))
+#: A link that carried HTTP gets the proxy's HTTP faults too.
+LINK_FAULTS = faults_for(Usage(Dependency("link", "x"), protocol="http"))
 HTTP_FAULTS = faults_for(Usage(Dependency("http", "GET x/y")))
 
 
@@ -65,7 +67,7 @@ def test_each_fault_goes_on_each_dependency_the_baseline_used(explored: Session)
     }
     # the replica is a fallback the baseline never used: its faults alone change nothing
     singles_round = explored.summary["explore"]["rounds"][1]
-    assert singles_round["pruned"] == {"unreached": len(LINK_FAULTS)}
+    assert singles_round["pruned"] == {"unreached": len(TCP_FAULTS)}
 
 
 def test_a_hang_says_where_it_hung(explored: Session) -> None:
