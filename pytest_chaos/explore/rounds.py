@@ -61,9 +61,11 @@ def explore(
     """Explore ``tests`` (node ids). ``run_round`` makes a round's runs (with the deadline
     of a time budget, if any); ``announce`` tells the user about each round;
     ``should_stop`` says why to stop early (-x, an interruption), or None."""
+    exploration = Exploration(tests=list(tests))
+    if not tests:
+        return exploration
     started = time.monotonic()
     deadline = None if settings.budget.seconds is None else time.time() + settings.budget.seconds
-    exploration = Exploration(tests=list(tests))
     baselines = [Planned(test, Cell()) for test in tests]
     announce(f"baseline: {len(baselines)} test(s) run once without faults")
     results = run_round(baselines, deadline)

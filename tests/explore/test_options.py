@@ -37,3 +37,13 @@ def test_exploring_refuses_a_dry_run(pytester: pytest.Pytester) -> None:
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--chaos-explore cannot run under --chaos-dry-run*"])
+
+
+def test_nothing_to_explore_starts_no_round(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_t="import pytest\n\n@pytest.mark.chaos(explore=False)\ndef test_a(): pass\n"
+    )
+    result = pytester.runpytest_subprocess("--chaos-explore", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines(["*1 deselected*"])
+    result.stdout.no_fnmatch_line("*chaos explore: baseline*")

@@ -107,3 +107,16 @@ def test_exploring_stops_when_pytest_says_so() -> None:
         should_stop=lambda: "stopping after 1 failures",
     )
     assert len(player.rounds) == 1 and done.stopped == "stopping after 1 failures"
+
+
+def test_nothing_to_explore_runs_no_round() -> None:
+    player = Player()
+    done = explore(
+        [],
+        ExploreSettings(),
+        seed=5,
+        run_round=player,
+        announce=lambda text: None,
+        should_stop=lambda: None,
+    )
+    assert done.results == [] and player.rounds == []
