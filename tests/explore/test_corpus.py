@@ -29,7 +29,7 @@ def test_each_bug_shows_in_its_run_and_each_handled_dependency_holds(tmp_path: P
         "--chaos-seed",
         "1",
         "--chaos-explore-timeout",
-        "3",
+        "6",
         "--chaos-explore-latency",
         "600",
         *CELLS,

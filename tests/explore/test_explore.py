@@ -26,7 +26,7 @@ ARGS = (
     "--chaos-explore-latency",
     "200",
     "--chaos-explore-timeout",
-    "3",
+    "5",
     "--chaos-explore-min",
     "90",
     "-n",
@@ -80,7 +80,7 @@ def test_a_hang_says_where_it_hung(explored: Session) -> None:
         if "response = store.get(" in text
     )
     assert hung["where"].endswith(f"stock.py:{line} in count")
-    assert "still running after 3 s" in hung["message"]
+    assert "still running after 5 s" in hung["message"]
 
 
 def test_the_fallback_is_combined_and_its_failure_found(explored: Session) -> None:
