@@ -3,6 +3,7 @@ starts in a blink: a threaded server with a route table, and a client call."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import sys
@@ -119,7 +120,8 @@ def call(
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         raise CallFailed(f"{method} {url}: {error.code}", error.code) from None
-    except (OSError, ValueError) as error:  # refused, reset, timed out, cut short, garbled
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        # refused, reset, timed out, cut short (IncompleteRead is no OSError), garbled
         raise CallFailed(f"{method} {url}: {type(error).__name__}: {error}") from None
 
 
