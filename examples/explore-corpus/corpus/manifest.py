@@ -90,7 +90,7 @@ HANDLED = (
     (
         f"{NETWORK}::test_the_catalog_lists_what_search_finds",
         "pricing",
-        "explore:link:pricing:blackhole",
+        "explore:link:pricing:truncated-body",
     ),
     (f"{NETWORK}::test_a_balance_is_read", "primary", "explore:link:primary:down"),
     (
