@@ -172,6 +172,20 @@ def test_a_broken_run_replays_alone_from_its_command(explored: Session, tmp_path
         broke["message"],
     )
     assert "1 failed" in replayed.output and "baseline" not in replayed.output
+    assert replayed.returncode == 1
+
+
+def test_with_a_gate_that_holds_broken_runs_fail_nothing(explored: Session, tmp_path: Path) -> None:
+    broke = next(run for run in explored.runs if run["outcome"] == "broke")
+    held = next(run for run in explored.runs if run["outcome"] == "held")
+    words = shlex.split(broke["replay"])[1:-1]
+    gated = run_pytest(
+        copy_project(tmp_path), *words, "--chaos-explore-min", "50", broke["nodeid"], held["nodeid"]
+    )
+    assert {run["outcome"] for run in gated.runs} == {"broke", "held"}
+    assert gated.summary["explore"]["gate"] == {"min_held": 50.0, "passed": True, "failure": None}
+    assert "1 failed, 1 passed" in gated.output
+    assert gated.returncode == 0
 
 
 @pytest.fixture(scope="module")
