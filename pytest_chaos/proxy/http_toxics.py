@@ -21,7 +21,7 @@ import fnmatch
 import http
 from typing import TYPE_CHECKING, ClassVar
 
-from .httpframe import Framer
+from .httpframe import Framer, Piece
 from .toxics import Chunk, Pieces, Toxic, ToxicState
 
 if TYPE_CHECKING:
@@ -44,29 +44,51 @@ class BlackholeToxic(Toxic):
             link.connection.close()
 
 
-class HttpStatusToxic(Toxic):
+class _HttpToxic(Toxic):
+    """What the HTTP toxics share: the framer of their stream on each link, and what each
+    does with every piece of a message (:meth:`act`)."""
+
+    requests: ClassVar[bool] = False  # whether the toxic reads requests (else responses)
+
+    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+        if chunk.data is None:
+            yield chunk
+            return
+        if state.extra is None:
+            state.extra = Framer(requests=self.requests)
+        framer: Framer = state.extra
+        for piece in framer.feed(chunk.data):
+            async for out in self.act(link, state, piece, chunk.ts):
+                yield out
+            if link.connection.closed:
+                return
+
+    async def act(self, link: Link, state: ToxicState, piece: Piece, ts: float) -> Pieces:
+        """What becomes of one piece: by default, it goes on."""
+        if piece.data:
+            yield Chunk(piece.data, ts)
+
+
+class HttpStatusToxic(_HttpToxic):
     """Answers ``percent`` % of the requests with ``method`` and a path matching ``path``
     (a shell pattern; both empty: any) with ``status`` (and ``Retry-After`` when
     ``retry_after`` > 0) in the server's place, then closes the connection. An extension,
     on the upstream stream."""
 
     type = "http_status"
+    requests = True
     attribute_defaults: ClassVar[dict[str, int]] = {"status": 503, "retry_after": 0, "percent": 100}
     text_defaults: ClassVar[dict[str, str]] = {"method": "", "path": ""}
     limits: ClassVar[dict[str, tuple[int, int]]] = {"status": (100, 599), "percent": (0, 100)}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
-        framer = _framer(state, requests=True)
-        if chunk.data is None:
-            yield chunk
+    async def act(self, link: Link, state: ToxicState, piece: Piece, ts: float) -> Pieces:
+        head = piece.head
+        if head is not None and self._strikes(link, state, head.method, head.path):
+            link.connection.client.write(self._answer())
+            link.connection.close()
             return
-        for piece in framer.feed(chunk.data):
-            head = piece.head
-            if head is not None and self._strikes(link, state, head.method, head.path):
-                link.connection.client.write(self._answer())
-                link.connection.close()
-                return
-            yield Chunk(piece.data, chunk.ts)
+        async for out in super().act(link, state, piece, ts):
+            yield out
 
     def _strikes(self, link: Link, state: ToxicState, method: str, path: str) -> bool:
         state.chunks += 1  # the request's ordinal on this connection names its draw
@@ -97,59 +119,40 @@ class HttpStatusToxic(Toxic):
         return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
 
 
-class HttpLatencyToxic(Toxic):
+class HttpLatencyToxic(_HttpToxic):
     """Holds each response's head for ``latency`` ms. An extension, on the downstream
     stream."""
 
     type = "http_latency"
     attribute_defaults: ClassVar[dict[str, int]] = {"latency": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
-        framer = _framer(state, requests=False)
-        if chunk.data is None:
-            yield chunk
-            return
-        for piece in framer.feed(chunk.data):
-            if piece.head is not None:
-                release = chunk.ts + self.attributes["latency"] / 1000.0
-                await state.sleep_until(release)
-            if piece.data:
-                yield Chunk(piece.data, chunk.ts)
+    async def act(self, link: Link, state: ToxicState, piece: Piece, ts: float) -> Pieces:
+        if piece.head is not None:
+            await state.sleep_until(ts + self.attributes["latency"] / 1000.0)
+        async for out in super().act(link, state, piece, ts):
+            yield out
 
 
-class HttpTruncateToxic(Toxic):
+class HttpTruncateToxic(_HttpToxic):
     """Passes each response's head and the first ``bytes`` bytes of its body, then closes
     the connection. An extension, on the downstream stream."""
 
     type = "http_truncate"
     attribute_defaults: ClassVar[dict[str, int]] = {"bytes": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
-        framer = _framer(state, requests=False)
-        if chunk.data is None:
-            yield chunk
-            return
-        for piece in framer.feed(chunk.data):
-            if piece.head is not None:
-                state.transmitted = 0  # a new response: its body is counted afresh
-            elif piece.kind == "body":
-                allowed = self.attributes["bytes"] - state.transmitted
-                if len(piece.data) >= allowed:
-                    if allowed > 0:
-                        yield Chunk(piece.data[:allowed], chunk.ts)
-                    link.connection.close()
-                    return
-                state.transmitted += len(piece.data)
-            if piece.data:
-                yield Chunk(piece.data, chunk.ts)
-
-
-def _framer(state: ToxicState, *, requests: bool) -> Framer:
-    """The framer of this toxic on this link (made on its first chunk)."""
-    if state.extra is None:
-        state.extra = Framer(requests=requests)
-    framer: Framer = state.extra
-    return framer
+    async def act(self, link: Link, state: ToxicState, piece: Piece, ts: float) -> Pieces:
+        if piece.head is not None:
+            state.transmitted = 0  # a new response: its body is counted afresh
+        elif piece.kind == "body":
+            allowed = self.attributes["bytes"] - state.transmitted
+            if len(piece.data) >= allowed:
+                if allowed > 0:
+                    yield Chunk(piece.data[:allowed], ts)
+                link.connection.close()
+                return
+            state.transmitted += len(piece.data)
+        async for out in super().act(link, state, piece, ts):
+            yield out
 
 
 EXTENSIONS: tuple[type[Toxic], ...] = (

@@ -20,6 +20,7 @@ from pytest_chaos.explore.cells import Dependency, FaultRef
 from pytest_chaos.explore.hang import Hung, Watchdog
 from pytest_chaos.explore.httpx_capture import HttpCapture, path_pattern
 
+from ..proxy.helpers import http_server
 from .support import client
 
 
@@ -36,11 +37,8 @@ class Hello(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    served = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    threading.Thread(target=served.serve_forever, args=(0.01,), daemon=True).start()
-    yield f"127.0.0.1:{served.server_address[1]}"
-    served.shutdown()
-    served.server_close()
+    with http_server(Hello) as address:
+        yield address
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ server, httpx as the client."""
 from __future__ import annotations
 
 import http.server
-import threading
 import time
 from collections.abc import Iterator
 from typing import ClassVar
@@ -19,7 +18,7 @@ from pytest_chaos.proxy.errors import InvalidToxic
 from pytest_chaos.proxy.httpframe import Framer
 
 from ..servers import ApiServer
-from .helpers import Upstream, assert_silent, connect, recv_exactly, wait_closed
+from .helpers import Upstream, assert_silent, connect, http_server, recv_exactly, wait_closed
 
 BODY = b"x" * 5000
 
@@ -48,11 +47,8 @@ class Answer(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def origin() -> Iterator[str]:
     Answer.seen = []
-    served = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    threading.Thread(target=served.serve_forever, args=(0.01,), daemon=True).start()
-    yield f"127.0.0.1:{served.server_address[1]}"
-    served.shutdown()
-    served.server_close()
+    with http_server(Answer) as address:
+        yield address
 
 
 @pytest.fixture
