@@ -32,6 +32,8 @@ def test_each_bug_shows_in_its_run_and_each_handled_dependency_holds(tmp_path: P
         "6",
         "--chaos-explore-latency",
         "600",
+        "-n",
+        "2",
         *CELLS,
         report=tmp_path / "report",
     )
