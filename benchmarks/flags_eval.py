@@ -196,8 +196,8 @@ class NetworkGuard:
             guard.check(address)
             return connect_ex(sock, address)
 
-        cls.connect = guarded_connect  # type: ignore[method-assign]
-        cls.connect_ex = guarded_connect_ex  # type: ignore[method-assign]
+        cls.connect = guarded_connect  # type: ignore[assignment, method-assign]
+        cls.connect_ex = guarded_connect_ex  # type: ignore[assignment, method-assign]
         try:
             yield
         finally:

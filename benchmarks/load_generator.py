@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         loop_name = "asyncio (uvloop not installed)"
     if args.no_uvloop:
-        load_module.new_event_loop = asyncio.new_event_loop  # the generator's loop factory
+        load_module.new_event_loop = lambda fast=False: asyncio.new_event_loop()  # the load's loops
         loop_name = "asyncio's own loop (--no-uvloop)"
     print(
         f"Python {sys.version.split()[0]}, httpx {httpx.__version__}, {loop_name}, "

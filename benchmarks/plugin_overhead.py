@@ -229,7 +229,7 @@ def hook_timing(suite: str) -> float:
     during an unprofiled in-process ``--collect-only``."""
     import pytest
 
-    from pytest_chaos import markers
+    from pytest_chaos.plugin import markers
 
     validate = markers.validate
     spent = [0.0]
@@ -294,7 +294,13 @@ def import_breakdown(env: dict[str, str], repeat: int = 5) -> tuple[float, list[
     parts: dict[str, list[float]] = {}
     for _ in range(repeat):
         done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", "import pytest; import pytest_chaos.plugin"],
+            [
+                sys.executable,
+                "-X",
+                "importtime",
+                "-c",
+                "import pytest; import pytest_chaos.plugin.hooks",
+            ],
             env=env,
             capture_output=True,
             text=True,
@@ -313,7 +319,7 @@ def import_breakdown(env: dict[str, str], repeat: int = 5) -> tuple[float, list[
             label = fields[2].rstrip()
             depth = (len(label) - len(label.lstrip(" ")) - 1) // 2  # one space after the bar
             rows.append((depth, label.strip(), int(own_us), int(fields[1].strip())))
-        start = next(i for i, row in enumerate(rows) if row[1] == "pytest_chaos.plugin")
+        start = next(i for i, row in enumerate(rows) if row[1] == "pytest_chaos.plugin.hooks")
         # the plugin's subtree: the rows before it, back to the first one at a lower depth
         first = start
         while first > 0 and rows[first - 1][0] > rows[start][0]:
@@ -355,7 +361,7 @@ def report_profile(suite: Path, env: dict[str, str], count: int) -> None:
         "(profiling inflates every figure; the shares are what matter)"
     )
     print(f"{'plugin part':<52}{'calls':>7}{'cum ms':>9}{'share':>8}")
-    rows = [("import of pytest_chaos.plugin (and what it imports)", *profile["import"])]
+    rows = [("import of pytest_chaos.plugin.hooks (and what it imports)", *profile["import"])]
     rows += [(name, *value) for name, value in profile["hooks"].items()]
     plugin_time = 0.0
     for name, calls, cumtime in rows:
@@ -387,7 +393,7 @@ def report_profile(suite: Path, env: dict[str, str], count: int) -> None:
     )
     total_ms, parts = import_breakdown(env)
     print(
-        f"\nimport of pytest_chaos.plugin after pytest, -X importtime, median of 5: "
+        f"\nimport of pytest_chaos.plugin.hooks after pytest, -X importtime, median of 5: "
         f"{total_ms:.1f} ms, of which:"
     )
     for name, ms in parts:

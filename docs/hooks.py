@@ -3,12 +3,13 @@ links to files outside ``docs/`` that still resolve in a strict build.
 
 Markers on a page (an HTML comment alone on its line) are replaced at build time:
 
-- ``<!-- reference:options -->``: every option of ``pytest_chaos.settings.OPTIONS``, with
+- ``<!-- reference:options -->``: every option of ``pytest_chaos.plugin.settings.OPTIONS``, with
   its command line flag, ini key, environment variable and help;
 - ``<!-- reference:marker -->``: the ``chaos`` marker's arguments (``markers.ALLOWED``);
-- ``<!-- reference:fixtures -->``: the fixtures of ``pytest_chaos/plugin.py`` and
-  ``explore_plugin.py`` (read with ``ast``: name, scope, what they use, docstring);
-- ``<!-- reference:hooks -->``: the hook specifications of ``pytest_chaos/hookspecs.py``;
+- ``<!-- reference:fixtures -->``: the fixtures of the plugin's modules
+  (``pytest_chaos.plugin.pytest_plugins``, read with ``ast``: name, scope, what they use,
+  docstring);
+- ``<!-- reference:hooks -->``: the hook specifications of ``pytest_chaos/plugin/hookspecs.py``;
 - ``<!-- reference:toxics -->``: the toxic types of the proxy (``proxy.toxics.REGISTRY``)
   with their attributes, defaults and behaviour, and the proxy handle's method for each;
 - ``<!-- reference:faults -->``: the fault descriptions of ``pytest_chaos.faults``;
@@ -284,7 +285,7 @@ def _docstring(text: str | None) -> str:
 
 
 def options_reference() -> str:
-    settings = importlib.import_module("pytest_chaos.settings")
+    settings = importlib.import_module("pytest_chaos.plugin.settings")
     rows = []
     for option in settings.OPTIONS:
         flag = f"`{option.cli}`" if option.flag else f"`{option.cli} VALUE`"
@@ -295,7 +296,7 @@ def options_reference() -> str:
 
 
 def marker_reference() -> str:
-    markers = importlib.import_module("pytest_chaos.markers")
+    markers = importlib.import_module("pytest_chaos.plugin.markers")
     missing = [name for name in markers.ALLOWED if name not in MARKER_ARGS]
     if missing:
         raise ValueError(f"marker arguments without a description in docs/hooks.py: {missing}")
@@ -307,18 +308,14 @@ def marker_reference() -> str:
     )
 
 
-#: The modules of the plugin that define fixtures.
-FIXTURE_MODULES = ("plugin.py", "explore_plugin.py")
-
-
 def fixtures_reference() -> str:
-    nodes = [
-        node
-        for module in FIXTURE_MODULES
-        for node in ast.parse((PACKAGE / module).read_text(encoding="utf-8")).body
+    plugin = importlib.import_module("pytest_chaos.plugin")
+    sources = [
+        (PACKAGE.parent / (name.replace(".", "/") + ".py")).read_text(encoding="utf-8")
+        for name in plugin.pytest_plugins
     ]
     rows = []
-    for node in nodes:
+    for node in (node for source in sources for node in ast.parse(source).body):
         if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
             continue
         scope = _fixture_scope(node)
@@ -334,7 +331,7 @@ def fixtures_reference() -> str:
             )
         )
     if not rows:
-        raise ValueError(f"no fixture found in {', '.join(FIXTURE_MODULES)}")
+        raise ValueError("no fixture found in the modules of pytest_chaos.plugin.pytest_plugins")
     return _table(("fixture", "scope", "uses", "what it gives"), rows)
 
 
@@ -353,7 +350,7 @@ def _fixture_scope(node: ast.FunctionDef) -> str | None:
 
 
 def hooks_reference() -> str:
-    hookspecs = importlib.import_module("pytest_chaos.hookspecs")
+    hookspecs = importlib.import_module("pytest_chaos.plugin.hookspecs")
     rows = []
     for name, function in inspect.getmembers(hookspecs, inspect.isfunction):
         if not name.startswith("pytest_chaos_"):
@@ -416,7 +413,9 @@ def cli_reference() -> str:
 
 def proxy_cli_reference() -> str:
     main = importlib.import_module("pytest_chaos.proxy.__main__")
-    return _parser_reference(main.build_parser(), "python -m pytest_chaos.proxy", level=3)
+    return _parser_reference(
+        main.build_parser(), "python -m pytest_chaos.proxy (or pytest-chaos proxy)", level=3
+    )
 
 
 def _parser_reference(parser: argparse.ArgumentParser, title: str, level: int) -> str:

@@ -1,5 +1,7 @@
-"""The ``pytest-chaos`` command: re-render a report, and run or schedule game days.
+"""The ``pytest-chaos`` command: serve the drop-in proxy, re-render a report, and run or
+schedule game days.
 
+pytest-chaos proxy [-host HOST] [-port PORT] [-config FILE] ...
 pytest-chaos report DIR
 pytest-chaos gameday run PLAN.toml [--dry-run] [--out DIR]
 pytest-chaos gameday schedule PLAN.toml --print cron|github
@@ -13,15 +15,18 @@ from collections.abc import Sequence
 
 
 def parser() -> argparse.ArgumentParser:
-    from . import __version__
-    from .gameday import command as gameday_command
-    from .report import command as report_command
+    from pytest_chaos.core.version import VERSION
+    from pytest_chaos.gameday import command as gameday_command
+    from pytest_chaos.proxy import command as proxy_command
+    from pytest_chaos.report import command as report_command
 
     top = argparse.ArgumentParser(
-        prog="pytest-chaos", description="Chaos reports and game days for pytest-chaos."
+        prog="pytest-chaos",
+        description="The drop-in proxy, chaos reports and game days of pytest-chaos.",
     )
-    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    top.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    proxy_command.add_parser(commands)
     report_command.add_parser(commands)
     gameday_command.add_parser(commands)
     return top

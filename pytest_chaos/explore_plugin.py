@@ -25,20 +25,20 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import settings as settings_module
+from pytest_chaos.plugin import settings as settings_module
 
 if TYPE_CHECKING:
-    from .explore.cells import Cell
-    from .explore.feed import FeedWriter
-    from .explore.handle import Explore
-    from .explore.outcome import CellResult
-    from .explore.results import Findings
-    from .explore.rounds import Exploration
-    from .explore.run import CellRun
-    from .markers import ChaosMarker
-    from .proxy.client import Proxy
-    from .report.records import ChaosResult
-    from .services.lifecycle import Service
+    from pytest_chaos.explore.cells import Cell
+    from pytest_chaos.explore.feed import FeedWriter
+    from pytest_chaos.explore.handle import Explore
+    from pytest_chaos.explore.outcome import CellResult
+    from pytest_chaos.explore.results import Findings
+    from pytest_chaos.explore.rounds import Exploration
+    from pytest_chaos.explore.run import CellRun
+    from pytest_chaos.plugin.markers import ChaosMarker
+    from pytest_chaos.proxy.client import Proxy
+    from pytest_chaos.report.results import ChaosResult
+    from pytest_chaos.services.lifecycle import Service
 
 CELL_FIXTURE = "_chaos_explore_cell"
 FEED_OPTION = "--chaos-explore-feed"
@@ -129,7 +129,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 def _requested_cells(config: pytest.Config) -> dict[tuple[Path, str], list[str]]:
     """The explore ids of the node ids given as arguments, by (module path, test
     function's name within the module)."""
-    from .explore.cells import split_name
+    from pytest_chaos.explore.cells import split_name
 
     found: dict[tuple[Path, str], list[str]] = {}
     base = config.invocation_params.dir
@@ -160,8 +160,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(Collector(explore), Collector.NAME)  # (opted in: later)
     feed = config.getoption("chaos_explore_feed", None)
     if feed is not None:
-        from .explore.feed import FeedWriter
-        from .explore_session import FeedPlugin
+        from pytest_chaos.explore.feed import FeedWriter
+        from pytest_chaos.explore_session import FeedPlugin
 
         explore.feed = FeedWriter(feed)
         config.pluginmanager.register(FeedPlugin(config, explore.feed), FeedPlugin.NAME)
@@ -188,7 +188,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ids = explore.requested.get((Path(definition.path).resolve(), function))
     if not ids:
         return
-    from .explore.cells import Cell, CellError
+    from pytest_chaos.explore.cells import Cell, CellError
 
     try:
         cells = [Cell.parse(explore_id) for explore_id in ids]
@@ -214,7 +214,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if explore.mode == CELLS:
         explore.items = {_test_of(item.nodeid): item for item in items if is_cell(item)}
         return
-    from . import markers
+    from pytest_chaos.plugin import markers
 
     def enabled(item: pytest.Item) -> bool | None:
         declared = markers.of(item)
@@ -250,7 +250,7 @@ def chaos_explore(request: pytest.FixtureRequest) -> Explore:
     run's faults on ``payments`` (none outside an exploration), to branch on and check what
     the fault may do; ``chaos_explore.call_site("pkg.mod.func", errors=[...])`` lets the
     explorer make a function raise."""
-    from .explore.handle import Explore
+    from pytest_chaos.explore.handle import Explore
 
     return Explore(request.node.stash.get(RUN, None))
 
@@ -272,8 +272,8 @@ def pytest_runtest_setup_watch(item: pytest.Item) -> Generator[None, None, None]
     cell = cell_of(item)
     if cell is None:
         return (yield)
-    from .explore.run import CellRun
-    from .plugin import chaos_session
+    from pytest_chaos.explore.run import CellRun
+    from pytest_chaos.plugin.session import chaos_session
 
     session = chaos_session(item.config)
     run = CellRun(
@@ -323,8 +323,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     run = item.stash.get(RUN, None)
     if run is None:
         return (yield)
-    from .explore.hang import Watchdog
-    from .plugin import chaos_session
+    from pytest_chaos.explore.hang import Watchdog
+    from pytest_chaos.plugin.session import chaos_session
 
     timeout_s = chaos_session(item.config).settings.explore.timeout_s
     with Watchdog(timeout_s):
@@ -364,11 +364,11 @@ def _judge(
 ) -> CellResult:
     """The run's result; its report says it too (a run that did what was declared passes,
     a hung one shows where, an untouched baseline is a skip)."""
-    from . import markers
-    from .explore.expectations import Declaration
-    from .explore.hang import Hung
-    from .explore.judging import Facts, result_of
-    from .explore.outcome import EXPECTED, HUNG, NOT_RUN, UNTOUCHED
+    from pytest_chaos.explore.expectations import Declaration
+    from pytest_chaos.explore.hang import Hung
+    from pytest_chaos.explore.judging import Facts, result_of
+    from pytest_chaos.explore.outcome import EXPECTED, HUNG, NOT_RUN, UNTOUCHED
+    from pytest_chaos.plugin import markers
 
     run = item.stash.get(RUN, None)
     error = None if call.excinfo is None else call.excinfo.value
@@ -403,7 +403,7 @@ def _judge(
 
 def _test_of(nodeid: str) -> str:
     """The explored test's node id: the run's without its explore id."""
-    from .explore.cells import split_name
+    from pytest_chaos.explore.cells import split_name
 
     head, sep, last = nodeid.rpartition("::")
     return f"{head}{sep}{split_name(last)[0]}"
@@ -435,9 +435,9 @@ def _fixture(item: pytest.Item, name: str) -> object:
 def _replay(item: pytest.Item) -> str:
     """The command that makes this run again: its seed, the explore options that change
     what a run does when they are not the defaults, its node id from where pytest runs."""
-    from .explore.replay import replay_command
-    from .explore.settings import ExploreSettings
-    from .plugin import chaos_session
+    from pytest_chaos.explore.replay import replay_command
+    from pytest_chaos.explore.settings import ExploreSettings
+    from pytest_chaos.plugin.session import chaos_session
 
     settings = chaos_session(item.config).settings
     default = ExploreSettings()
@@ -463,7 +463,7 @@ class Collector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         carried = report.__dict__.get(REPORT_ATTRIBUTE)
         if carried is not None:
-            from .explore.outcome import CellResult
+            from pytest_chaos.explore.outcome import CellResult
 
             self.explore.results.append(CellResult.from_json(carried))
 
@@ -496,7 +496,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     if explore.mode == EXPLORING:
         session.items = []  # pytest's loop runs nothing here: the rounds run the tests
     result = yield
-    from .explore_session import explore_tests, stop_reason
+    from pytest_chaos.explore_session import explore_tests, stop_reason
 
     if stop_reason(session) is None:
         explore.exploration = explore_tests(session, list(explore.items))
@@ -511,10 +511,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     explore = state(config)
     if explore.mode == OFF or is_child(config) or hasattr(config, "workerinput"):
         return
-    from .explore.results import Findings
-    from .explore.rounds import Exploration
-    from .plugin import chaos_session
-    from .report.evidence import Evidence
+    from pytest_chaos.explore.results import Findings
+    from pytest_chaos.explore.rounds import Exploration
+    from pytest_chaos.plugin.evidence import Evidence
+    from pytest_chaos.plugin.session import chaos_session
 
     settings = chaos_session(config).settings
     exploration = explore.exploration or Exploration(results=list(explore.results))
@@ -550,9 +550,9 @@ def _failed_nodeids(config: pytest.Config) -> set[str]:
 def _verdicts(config: pytest.Config, findings: Findings) -> list[ChaosResult]:
     """One result per explored test for the resilience score: its held share as its
     success ratio, its marker's weight (1 for a test without one)."""
-    from .explore.results import held_share
-    from .plugin import chaos_session
-    from .report.records import ChaosResult
+    from pytest_chaos.explore.results import held_share
+    from pytest_chaos.plugin.session import chaos_session
+    from pytest_chaos.report.results import ChaosResult
 
     seed = chaos_session(config).settings.seed
     verdicts = []
@@ -592,7 +592,7 @@ def _worst(problems: list[CellResult], shown: int = 3) -> list[str]:
 
 def _marker_of(config: pytest.Config, test: str) -> ChaosMarker | None:
     """The chaos marker of the explored test ``test`` (when this session collected it)."""
-    from . import markers
+    from pytest_chaos.plugin import markers
 
     item = state(config).items.get(test)
     return None if item is None else markers.of(item)

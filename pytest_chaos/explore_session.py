@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .explore_plugin import DEADLINE_OPTION, state
+from pytest_chaos.explore_plugin import DEADLINE_OPTION, state
 
 if TYPE_CHECKING:
-    from .explore.feed import Event, FeedWriter
-    from .explore.outcome import CellResult
-    from .explore.planner import Planned
-    from .explore.rounds import Exploration
+    from pytest_chaos.explore.feed import Event, FeedWriter
+    from pytest_chaos.explore.outcome import CellResult
+    from pytest_chaos.explore.planner import Planned
+    from pytest_chaos.explore.rounds import Exploration
 
 
 def explore_tests(session: pytest.Session, tests: list[str]) -> Exploration:
     """Explore ``tests`` (node ids of this session's items), round by round."""
-    from .explore.rounds import explore as run_exploration
-    from .plugin import chaos_session
+    from pytest_chaos.explore.rounds import explore as run_exploration
+    from pytest_chaos.plugin.session import chaos_session
 
     settings = chaos_session(session.config).settings
     with _rounds(session) as rounds:
@@ -78,8 +78,8 @@ class Rounds:
             terminal.write_line(f"chaos explore: {text}", bold=True)
 
     def run(self, planned: Sequence[Planned], deadline: float | None) -> list[CellResult]:
-        from .explore.feed import ChildFailed, run_child
-        from .explore.replay import cell_nodeid
+        from pytest_chaos.explore.feed import ChildFailed, run_child
+        from pytest_chaos.explore.replay import cell_nodeid
 
         if not planned:  # a session given no node id would run every test it finds
             return []
@@ -109,7 +109,7 @@ class Rounds:
         return results
 
     def _argv(self, args: list[str], deadline: float | None) -> list[str]:
-        from .plugin import chaos_session
+        from pytest_chaos.plugin.session import chaos_session
 
         seed = chaos_session(self.config).settings.seed
         extra = [DEADLINE_OPTION, repr(deadline)] if deadline is not None else []

@@ -9,6 +9,7 @@ a readiness check of a service and as a steady-state probe of an experiment.
 
 from __future__ import annotations
 
-from .steady.probes import Probe, ProbeRun, call, http, log, slo, tcp
+from pytest_chaos.steady.probes import Probe, ProbeRun, call, http, log, tcp
+from pytest_chaos.steady.slo import slo
 
 __all__ = ["Probe", "ProbeRun", "call", "http", "log", "slo", "tcp"]

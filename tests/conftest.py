@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_chaos.containers import SESSION_LABEL, EngineError, Owner, connect_engine
+from pytest_chaos._net.containers import SESSION_LABEL, EngineError, Owner, connect_engine
 from pytest_chaos.proxy.backends import embedded_argv
 
 from .proxy.helpers import TcpServer, echo_server
@@ -32,7 +32,10 @@ LEAN_INNER_SESSIONS = "-p no:schemathesis -p no:hypothesispytest"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The pytest processes this session starts load only the plugins they use."""
+    """The pytest processes this session's tests start load only the plugins they use.
+    Not the xdist workers: they run the tests, Schemathesis's among them."""
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        return  # the xdist controller, about to start its workers
     os.environ["PYTEST_ADDOPTS"] = " ".join(
         filter(None, [os.environ.get("PYTEST_ADDOPTS", ""), LEAN_INNER_SESSIONS])
     )

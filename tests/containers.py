@@ -23,8 +23,8 @@ from typing import Any, NoReturn
 
 import pytest
 
-from pytest_chaos.containers import EngineError, connect_engine
-from pytest_chaos.settings import DEFAULT_CONTAINER_IMAGE
+from pytest_chaos._net.containers import EngineError, connect_engine
+from pytest_chaos.proxy.target import DEFAULT_CONTAINER_IMAGE
 
 REQUIRE_ENV = "PYTEST_CHAOS_REQUIRE_CONTAINERS"
 IMAGE = DEFAULT_CONTAINER_IMAGE

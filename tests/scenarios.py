@@ -40,7 +40,7 @@ WORLD_CONFTEST = """
 import json, os, pathlib, sys
 import pytest
 from pytest_chaos import probes
-from pytest_chaos.plugin import chaos_session
+from pytest_chaos.plugin.session import chaos_session
 
 APP = [sys.executable, {app!r}, "--port", "{{port}}"]
 MARKER = pathlib.Path({marker!r})

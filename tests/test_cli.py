@@ -25,7 +25,7 @@ def test_bare_or_with_help_it_prints_its_help(args: tuple[str, ...]) -> None:
     done = run(*args)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.startswith("usage: pytest-chaos")
-    for command_name in ("report", "gameday"):
+    for command_name in ("proxy", "report", "gameday"):
         assert command_name in done.stdout
 
 

@@ -74,11 +74,8 @@ EXECUTED_ELSEWHERE = {
         '"""The shop\'s order client: code under test that retries with tenacity.',
     ): "tests/inject/test_retry_recipe.py",
     ("inject-retry-recipe.md", "@dataclass"): "tests/inject/test_retry_recipe.py",
-    ("flags.md", "from pytest_chaos.flags.store import FlagStore"): "tests/flags/test_store.py",
-    (
-        "flags.md",
-        "from pytest_chaos.flags.store import FlagStore, ManualClock",
-    ): "tests/flags/test_store.py",
+    ("flags.md", "from pytest_chaos import FlagStore"): "tests/flags/test_store.py",
+    ("flags.md", "from pytest_chaos import FlagStore, ManualClock"): "tests/flags/test_store.py",
     ("flags.md", "from openfeature import api"): "tests/flags/test_openfeature.py",
     ("inject.md", "import os"): "tests/inject/test_docs.py",  # as a script, without pytest
     ("chaostoolkit.md", "# conftest.py"): "tests/ctk/test_docs.py",  # with --chaos-experiment-files
@@ -371,7 +368,7 @@ def test_a_signature_listing_that_drifts_fails() -> None:
 
 @pytest.mark.parametrize("block", all_blocks("hooks"), ids=block_id)
 def test_hook_listings_match_the_hookspecs(block: Block) -> None:
-    from pytest_chaos import hookspecs
+    from pytest_chaos.plugin import hookspecs
 
     for function in ast.parse(block.code).body:
         assert isinstance(function, ast.FunctionDef)
@@ -382,7 +379,7 @@ def test_hook_listings_match_the_hookspecs(block: Block) -> None:
 
 
 def test_every_hook_is_listed() -> None:
-    from pytest_chaos import hookspecs
+    from pytest_chaos.plugin import hookspecs
 
     listed = {
         function.name
@@ -453,7 +450,7 @@ def test_the_fragments_run(
     container engine may skip without one (and fails with PYTEST_CHAOS_REQUIRE_CONTAINERS=1)."""
     isolate_chaos_env(monkeypatch)
     files: dict[str, str] = {}
-    engine_files = set()
+    engine_files = set()  # type: ignore[var-annotated]
     for kind in ("module", "body", "conftest"):
         for block in all_blocks(kind):
             made = fragment_files(block)
@@ -540,9 +537,9 @@ def test_the_ci_example_leaves_its_evidence(
 
 
 def test_the_ci_workflow_is_valid_yaml_with_real_options() -> None:
-    import yaml  # type: ignore[import-untyped]
+    import yaml
 
-    from pytest_chaos import settings
+    from pytest_chaos.plugin import settings
 
     page = (DOCS / "ci.md").read_text()
     [workflow] = re.findall(r"```yaml\n(.*?)```", page, re.S)
@@ -555,7 +552,7 @@ def test_the_ci_workflow_is_valid_yaml_with_real_options() -> None:
 
 def test_the_docs_name_only_real_options() -> None:
     """Every ``--chaos-...`` flag and ``PYTEST_CHAOS_...`` variable on any page exists."""
-    from pytest_chaos import settings
+    from pytest_chaos.plugin import settings
 
     flags = {option.cli for option in settings.OPTIONS}
     variables = {option.env for option in settings.OPTIONS}
@@ -651,7 +648,8 @@ def page_text(site: Path, page: str) -> str:
 def test_the_reference_is_generated_from_the_code(
     site: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
-    from pytest_chaos import faults, hookspecs, markers, settings
+    from pytest_chaos import faults
+    from pytest_chaos.plugin import hookspecs, markers, settings
     from pytest_chaos.proxy.toxics import REGISTRY
 
     _, out = site
@@ -664,10 +662,19 @@ def test_the_reference_is_generated_from_the_code(
         assert " ".join(option.help.split()) in reference, option.help
     for argument in markers.ALLOWED:
         assert f"{argument}" in reference
-    for module in ("plugin.py", "explore_plugin.py"):
-        plugin = (ROOT / "pytest_chaos" / module).read_text()
-        for fixture in re.findall(r"@pytest\.fixture.*\ndef ([a-z]\w*)", plugin):
-            assert fixture in reference, fixture
+    import pytest_chaos.plugin
+
+    fixtures = [
+        fixture
+        for module in pytest_chaos.plugin.pytest_plugins
+        for fixture in re.findall(
+            r"@pytest\.fixture.*\ndef ([a-z]\w*)",
+            (ROOT / (module.replace(".", "/") + ".py")).read_text(),
+        )
+    ]
+    assert len(fixtures) >= 10, fixtures
+    for fixture in fixtures:
+        assert fixture in reference, fixture
     for hook in dir(hookspecs):
         if hook.startswith("pytest_chaos_"):
             assert hook in reference, hook
@@ -710,7 +717,7 @@ def test_an_unknown_marker_fails_the_build() -> None:
 
 
 def test_a_new_marker_argument_needs_a_description(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_chaos import markers
+    from pytest_chaos.plugin import markers
 
     hooks = load_hooks()
     monkeypatch.setattr(markers, "ALLOWED", (*markers.ALLOWED, "blast_radius"))

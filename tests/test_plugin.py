@@ -298,7 +298,7 @@ def test_xdist_workers_are_isolated(pytester: pytest.Pytester, embedded_server: 
 
 NAMES_SUITE = """
 import os
-from pytest_chaos.plugin import chaos_session
+from pytest_chaos.plugin.session import chaos_session
 
 def test_names(toxiproxy, request):
     identity = chaos_session(request.config).supervisor.identity

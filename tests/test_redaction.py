@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_chaos.redaction import MASK, Redactor, check
+from pytest_chaos.core.redaction import MASK, Redactor, check
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .workloads import PathResult
+from proxybench.workloads import PathResult
 
 #: (metric key, row label, format) in table order.
 ROWS: list[tuple[str, str, str]] = [

@@ -10,8 +10,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from . import client
-from .proxies import Address, ApiClient
+from proxybench import client
+from proxybench.proxies import Address, ApiClient
 
 MIB = 1 << 20
 LATENCY_MS = 50

@@ -12,14 +12,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, final
 
-from .judge import Judge, Observation, StatisticalJudge, Verdict
+from pytest_chaos.canary.judge import Judge, Observation, StatisticalJudge, Verdict
+from pytest_chaos.canary.stats import check_int
 
 if TYPE_CHECKING:
-    from ..steady.probes import Probe
+    from pytest_chaos.steady.probes import Probe
 
 DEFAULT_STAGES = (1, 5, 10, 25, 50, 100)
+#: Which inconclusive stages are extended: the last one judged, or every one.
+EXTEND = ("last", "every")
 
 
 class Traffic(Protocol):
@@ -30,6 +33,7 @@ class Traffic(Protocol):
     def observations(self, since: float | None = None, pool: str | None = None) -> list[Any]: ...
 
 
+@final
 @dataclass
 class RolloutResult:
     """How a rollout ended (``promoted``, ``rolled_back``, ``switched``, ``replaced``,
@@ -57,19 +61,32 @@ class RolloutResult:
         }
 
 
+@final
 class CanaryRollout:
     """A canary release: the ``canary`` pool gets ``stages`` percent of the traffic in
-    turn, the rest going to ``baseline``. At the end of each stage (``stage_requests``
-    requests seen, or ``stage_s`` seconds) the judge compares the canary's requests with the
-    baseline's, counted from the start of the rollout:
+    turn, the rest going to ``baseline``, and the judge compares the two pools over the
+    same windows of time.
 
-    - pass or marginal: the next stage (after the last one: promoted, 100% canary);
-    - inconclusive (too few canary requests yet): the next stage, since more traffic is
-      how the evidence comes; but the last stage is never passed without a conclusive
-      verdict: it is checked again, up to ``max_holds`` times, then rolled back;
+    Each stage below 100% is a window. It opens when the stage's weights are set, and its
+    first requests are left out of the judgement: the canary's first ``warmup_requests``
+    (cold connections, a cold process) and the baseline's that started before them. The
+    stage ends when ``stage_requests`` requests were seen (or after ``stage_s`` seconds);
+    then the judge compares every window so far, each canary request only with the
+    baseline's requests of its own window (``Observation.window``), so that a machine
+    getting busier over the release weighs on both sides alike. Then:
+
+    - pass or marginal: the next stage; after the last stage below 100%, promoted (100%);
+    - inconclusive (the requests so far could not show the regression the judge is told to
+      detect): at the last stage below 100% — or at every stage with ``extend="every"`` —
+      the stage is extended by the requests the verdict asks for (at least a quarter of a
+      stage), up to ``max_extensions`` times, then rolled back: never promoted without a
+      conclusive verdict. At earlier stages (``extend="last"``), the next stage, since
+      more traffic is how the evidence comes;
     - fail: counted; a failed critical metric (the error rate, by default), or
       ``max_consecutive_failures`` failed checks in a row, or ``max_failures`` in all,
-      roll back (0% canary); otherwise the stage is checked again.
+      roll back (0% canary); otherwise the stage goes on and is judged again.
+
+    The 100% stage is the promotion itself: no baseline is left to compare with.
     """
 
     def __init__(
@@ -82,28 +99,28 @@ class CanaryRollout:
         stages: Sequence[float] = DEFAULT_STAGES,
         stage_requests: int | None = 200,
         stage_s: float | None = None,
+        warmup_requests: int = 5,
+        extend: str = "last",
+        max_extensions: int = 5,
         max_consecutive_failures: int = 1,
         max_failures: int = 3,
-        max_holds: int = 10,
         stage_timeout_s: float = 60.0,
         on_done: Callable[[RolloutResult], None] | None = None,
     ) -> None:
         _stages(stages)
         if stage_requests is None and stage_s is None:
             raise ValueError("give stage_requests or stage_s: when a stage ends")
-        if stage_requests is not None and (
-            isinstance(stage_requests, bool) or not isinstance(stage_requests, int)
+        if stage_requests is not None:
+            check_int("stage_requests", stage_requests, 1)
+        for name, value, minimum in (
+            ("warmup_requests", warmup_requests, 0),
+            ("max_extensions", max_extensions, 0),
+            ("max_consecutive_failures", max_consecutive_failures, 1),
+            ("max_failures", max_failures, 1),
         ):
-            raise ValueError(f"stage_requests={stage_requests!r}: use a whole number")
-        if stage_requests is not None and stage_requests < 1:
-            raise ValueError(f"stage_requests={stage_requests!r}: use 1 or more")
-        for name, value in (
-            ("max_consecutive_failures", max_consecutive_failures),
-            ("max_failures", max_failures),
-            ("max_holds", max_holds),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}: use a whole number, 1 or more")
+            check_int(name, value, minimum)
+        if extend not in EXTEND:
+            raise ValueError(f"extend={extend!r}: use one of {', '.join(map(repr, EXTEND))}")
         self.traffic = traffic
         self.judge: Judge = judge if judge is not None else StatisticalJudge()
         self.canary = canary
@@ -111,12 +128,16 @@ class CanaryRollout:
         self.stages = tuple(float(stage) for stage in stages)
         self.stage_requests = stage_requests
         self.stage_s = stage_s
+        self.warmup_requests = warmup_requests
+        self.extend = extend
+        self.max_extensions = max_extensions
         self.max_consecutive_failures = max_consecutive_failures
         self.max_failures = max_failures
-        self.max_holds = max_holds
         self.stage_timeout_s = stage_timeout_s
         self.on_done = on_done
         self._killed = False
+        self._started = 0.0
+        self._windows: list[_Window] = []
 
     def kill(self) -> None:
         """The kill switch: the rollout stops at its next check and rolls back."""
@@ -126,31 +147,36 @@ class CanaryRollout:
         """Run the stages; ``on_stage`` hears each timeline entry as it is made. The router
         is left at 100% canary when promoted, 0% otherwise (also on an exception)."""
         result = RolloutResult("canary", "stopped", "")
-        started = time.monotonic()
-        failures = consecutive = 0
+        self._started = time.monotonic()
+        self._windows = []
         promoted = False
         try:
-            index = 0
-            holds = 0
-            while index < len(self.stages):
-                if self._killed:
-                    entry = {
-                        "stage": index + 1,
-                        "at_s": round(time.monotonic() - started, 3),
-                        "action": "rollback",
-                        "reason": "killed",
-                    }
-                    result.timeline.append(entry)
-                    result.outcome, result.reason = "rolled_back", "killed"
-                    return result
-                percent = self.stages[index]
-                self._set(percent)
-                stage_started = time.monotonic()
-                seen = self._gather(stage_started)
-                verdict = self.judge.judge(
-                    self._observed(self.canary, started), self._observed(self.baseline, started)
-                )
-                action = self._decide(verdict, index, holds, failures, consecutive)
+            if self._release(result, on_stage):
+                promoted = True
+                result.outcome, result.reason = "promoted", "every stage passed"
+            return result
+        finally:
+            self._set(100.0 if promoted else 0.0)
+            if self.on_done is not None:
+                self.on_done(result)
+
+    def _release(
+        self, result: RolloutResult, on_stage: Callable[[dict[str, Any]], None] | None
+    ) -> bool:
+        """Walk the stages, recording each judgement; True once promoted."""
+        failures = consecutive = 0
+        judged = self.stages[:-1]
+        for index, percent in enumerate(judged):
+            if self._killed:
+                return self._kill(result, index)
+            window = self._open(index, percent)
+            extensions = 0
+            since, wanted = window.opened, self.stage_requests
+            while True:
+                seen = self._gather(window, since, wanted)
+                since = time.monotonic()
+                verdict = self.judge.judge(*self._observed())
+                action = self._decide(verdict, index, extensions, failures, consecutive)
                 if verdict.outcome == "fail":
                     failures += 1
                     consecutive += 1
@@ -160,10 +186,12 @@ class CanaryRollout:
                     "stage": index + 1,
                     "percent": percent,
                     "requests": seen,
-                    "at_s": round(time.monotonic() - started, 3),
+                    "at_s": round(since - self._started, 3),
+                    "window_s": window.span(self._started, since),
                     "verdict": verdict.to_json(),
                     "action": action,
                     "failures": failures,
+                    "extensions": extensions,
                 }
                 result.timeline.append(entry)
                 if on_stage is not None:
@@ -171,54 +199,135 @@ class CanaryRollout:
                 if action == "rollback":
                     result.outcome = "rolled_back"
                     result.reason = verdict.reason
-                    return result
-                if action == "hold":
-                    holds += 1
-                    continue
-                holds = 0
-                index += 1
-            promoted = True
-            result.outcome, result.reason = "promoted", "every stage passed"
-            return result
-        finally:
-            self._set(100.0 if promoted else 0.0)
-            if self.on_done is not None:
-                self.on_done(result)
+                    if verdict.outcome == "inconclusive":
+                        result.reason = f"still {verdict.reason} after {extensions} extensions"
+                    return False
+                if action == "advance":
+                    break
+                if action == "extend":
+                    extensions += 1
+                    wanted = self._extension(verdict)
+                else:  # hold: a failure under the limits, judged again after a stage more
+                    wanted = self.stage_requests
+                if self._killed:
+                    return self._kill(result, index)
+        if self._killed:
+            return self._kill(result, len(judged))
+        self._set(100.0)
+        result.timeline.append(
+            {
+                "stage": len(self.stages),
+                "percent": 100.0,
+                "at_s": round(time.monotonic() - self._started, 3),
+                "action": "promote",
+            }
+        )
+        return True
+
+    def _kill(self, result: RolloutResult, index: int) -> bool:
+        entry = {
+            "stage": index + 1,
+            "at_s": round(time.monotonic() - self._started, 3),
+            "action": "rollback",
+            "reason": "killed",
+        }
+        result.timeline.append(entry)
+        result.outcome, result.reason = "rolled_back", "killed"
+        return False
 
     def _decide(
-        self, verdict: Verdict, index: int, holds: int, failures: int, consecutive: int
+        self, verdict: Verdict, index: int, extensions: int, failures: int, consecutive: int
     ) -> str:
         if verdict.outcome == "fail":
-            critical = any(m.critical and m.outcome == "fail" for m in verdict.metrics)
             failed_in_a_row = consecutive + 1 >= self.max_consecutive_failures
-            if critical or failed_in_a_row or failures + 1 >= self.max_failures:
+            if verdict.critical or failed_in_a_row or failures + 1 >= self.max_failures:
                 return "rollback"
             return "hold"
-        last = index == len(self.stages) - 1
         if verdict.outcome == "inconclusive":
-            if not last:
+            last = index == len(self.stages) - 2
+            if not (last or self.extend == "every"):
                 return "advance"  # more traffic is how the evidence comes
-            return "hold" if holds + 1 < self.max_holds else "rollback"
-        return "advance" if index < len(self.stages) - 1 else "promote"
+            return "extend" if extensions < self.max_extensions else "rollback"
+        return "advance"
+
+    def _extension(self, verdict: Verdict) -> int | None:
+        """How many more requests an extension waits for: what the verdict asks, at least a
+        quarter of a stage."""
+        least = max(1, (self.stage_requests or 0) // 4)
+        return least if verdict.needed is None else max(least, verdict.needed)
 
     def _set(self, percent: float) -> None:
         self.traffic.set_weights({self.canary: percent, self.baseline: 100.0 - percent})
 
-    def _gather(self, since: float) -> int:
-        """Wait until the stage has seen enough requests (or time); return how many."""
-        deadline = since + (self.stage_s if self.stage_s is not None else self.stage_timeout_s)
+    def _open(self, index: int, percent: float) -> _Window:
+        """Set the stage's weights and open its window."""
+        self._set(percent)
+        window = _Window(index, time.monotonic())
+        if self._windows:
+            self._windows[-1].closed = window.opened
+        self._windows.append(window)
+        return window
+
+    def _gather(self, window: _Window, since: float, wanted: int | None) -> int:
+        """Wait until ``wanted`` more requests were seen since ``since`` (or the stage's
+        time is up); return how many the stage has seen."""
+        limit = self.stage_s if self.stage_s is not None else self.stage_timeout_s
+        deadline = time.monotonic() + limit if since > window.opened else since + limit
         while True:
-            seen = len(self.traffic.observations(since=since))
-            enough = self.stage_requests is not None and seen >= self.stage_requests
+            seen = self.traffic.observations(since=window.opened)
+            more = sum(1 for item in seen if item.at >= since)
+            enough = wanted is not None and more >= wanted
             if enough or time.monotonic() >= deadline or self._killed:
-                return seen
+                return len(seen)
             time.sleep(0.01)
 
-    def _observed(self, pool: str, since: float) -> list[Observation]:
-        return [
-            Observation(latency_ms=item.latency_ms, ok=item.ok, at=item.at)
-            for item in self.traffic.observations(since=since, pool=pool)
-        ]
+    def _observed(self) -> tuple[list[Observation], list[Observation]]:
+        """Each pool's requests in the windows so far, warm-up left out, each marked with
+        its window."""
+        served = self.traffic.observations(since=self._started)
+        current = self._windows[-1]
+        if current.start is None:
+            canary = sorted(
+                i.at for i in served if i.pool == self.canary and i.at >= current.opened
+            )
+            if len(canary) > self.warmup_requests:
+                current.start = (
+                    current.opened if not self.warmup_requests else canary[self.warmup_requests]
+                )
+        sides: dict[str, list[Observation]] = {self.canary: [], self.baseline: []}
+        for item in served:
+            window = self._window_of(item.at)
+            if window is not None and item.pool in sides:
+                sides[item.pool].append(
+                    Observation(item.latency_ms, item.ok, item.at, window.index)
+                )
+        return sides[self.canary], sides[self.baseline]
+
+    def _window_of(self, at: float) -> _Window | None:
+        """The window a request that started at ``at`` is judged in, if any."""
+        for window in reversed(self._windows):
+            if at >= window.opened:
+                judged = window.start is not None and at >= window.start
+                return window if judged and (window.closed is None or at < window.closed) else None
+        return None
+
+
+@dataclass
+class _Window:
+    """One stage's window of time (monotonic seconds): opened when its weights were set,
+    judged from ``start`` (after the warm-up; None while warming up), closed when the next
+    stage began."""
+
+    index: int
+    opened: float
+    start: float | None = None
+    closed: float | None = None
+
+    def span(self, origin: float, now: float) -> list[float | None]:
+        """[judged from, judged to] in seconds since ``origin``, for the timeline: to
+        ``now`` while the stage goes on (from None while warming up)."""
+        start = None if self.start is None else round(self.start - origin, 3)
+        return [start, round((self.closed if self.closed is not None else now) - origin, 3)]
 
 
 def blue_green_switch(traffic: Traffic, *, to: str = "green", away: str = "blue") -> RolloutResult:
@@ -236,6 +345,7 @@ class Instance(Protocol):
     def close(self) -> None: ...
 
 
+@final
 class RollingRelease:
     """Replace the instances of ``pool`` in batches: start up to ``max_surge`` new ones
     (``start_new(i)`` returns an instance once it is ready), add them to the pool, and
@@ -282,7 +392,7 @@ class RollingRelease:
         return result
 
     def _replace(self, result: RolloutResult) -> None:
-        from ..steady.probes import ProbeContext
+        from pytest_chaos.steady.probes import ProbeContext
 
         wanted = len(self.old)
         serving: list[Instance] = list(self.old)
@@ -332,9 +442,10 @@ def _stages(stages: Sequence[float]) -> None:
         )
         and values == sorted(values)
         and values[-1] == 100
+        and values[0] < 100
     )
     if not ok:
         raise ValueError(
-            f"stages={stages!r}: use rising percentages above 0 that end at 100, "
-            "such as (1, 5, 10, 25, 50, 100)"
+            f"stages={stages!r}: use rising percentages above 0 that end at 100, with at "
+            "least one below 100 to judge the canary at, such as (1, 5, 10, 25, 50, 100)"
         )

@@ -1,11 +1,10 @@
 """A seeded simulation of canary rollouts: synthetic requests, no services, milliseconds.
 
-:class:`SimulatedTraffic` plays the seed material's traffic — each request routed to the
+:class:`SimulatedTraffic` plays simulated traffic — each request routed to the
 canary with the stage's probability, failing with its version's error rate, taking a
 latency drawn uniformly from its version's range — from one seed, so a run replays exactly.
-:func:`simulate_rollout` walks a judge through the stages the way the seed's
-``CanaryDeploymentController`` does, and :func:`seed_scenarios` replays the seed's two
-scenarios (a healthy canary, promoted; a buggy one, rolled back). The real rollout
+:func:`simulate_rollout` walks a judge through the stages as a canary controller does,
+and :func:`seed_scenarios` replays two scenarios (a healthy canary, promoted; a buggy one, rolled back). The real rollout
 (``canary.rollout``) drives real pools through the router; this loop is for fast tests and
 for ``benchmarks/canary_judge.py``. See docs/canary-judge.md.
 """
@@ -16,9 +15,9 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
-from .judge import Judge, Observation, ThresholdJudge, Verdict
+from pytest_chaos.canary.judge import Judge, Observation, ThresholdJudge, Verdict
 
 __all__ = [
     "BUGGY",
@@ -35,6 +34,7 @@ __all__ = [
 SEED_STAGES: tuple[float, ...] = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0)
 
 
+@final
 @dataclass(frozen=True)
 class Version:
     """How a version behaves: the share of its requests that fail, and the range its
@@ -60,6 +60,7 @@ BUGGY = Version(error_rate=0.05, latency_ms=(75.0, 150.0))
 """The seed's buggy canary (scenario 2): 5% errors, 50 ms x uniform(1.5, 3.0)."""
 
 
+@final
 class SimulatedTraffic:
     """Requests to a baseline and a canary version, every draw from one seeded stream.
 
@@ -88,7 +89,7 @@ class SimulatedTraffic:
         self, count: int, canary_percent: float
     ) -> tuple[list[Observation], list[Observation]]:
         """``count`` requests, each sent to the canary with probability ``canary_percent``
-        / 100 (as the seed's ``route_request``), returned as (canary, baseline)."""
+        / 100, returned as (canary, baseline)."""
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"count={count!r}: use a whole number, 0 or more")
         if not (isinstance(canary_percent, (int, float)) and 0 <= canary_percent <= 100):
@@ -102,7 +103,7 @@ class SimulatedTraffic:
         baseline: list[Observation] = []
         step, sent = 1.0 / self.rps, self._sent
         for i in range(sent, sent + count):
-            # the seed's order of draws: route, error, latency
+            # the order of draws: route, error, latency
             if draw() < share:
                 ok = draw() >= c_rate
                 canary.append(Observation(c_low + c_span * draw(), ok, i * step))
@@ -113,6 +114,7 @@ class SimulatedTraffic:
         return canary, baseline
 
 
+@final
 @dataclass(frozen=True)
 class SimulatedRollout:
     """What a simulated rollout did: ``"promoted"`` or ``"rolled_back"``, and the verdict
@@ -148,12 +150,12 @@ def simulate_rollout(
     requests_per_stage: int = 200,
     per_pool: bool = False,
 ) -> SimulatedRollout:
-    """Walk ``judge`` through ``stages`` as the seed's controller does: send a stage's
+    """Walk ``judge`` through ``stages`` as a canary controller does: send a stage's
     traffic, judge everything each pool has served since the rollout began, roll back on
-    ``fail``, advance otherwise (``inconclusive`` included, as the seed's "not enough data
-    yet" did); the verdict after the last stage promotes or rolls back.
+    ``fail``, advance otherwise (``inconclusive``, "not enough data yet",
+    included); the verdict after the last stage promotes or rolls back.
 
-    A stage is ``requests_per_stage`` requests split by the stage's percent, as in the seed
+    A stage is ``requests_per_stage`` requests split by the stage's percent
     (at 1% the canary sees about 2 of 200). With ``per_pool`` each stage instead sends
     ``requests_per_stage`` to the canary *and* as many to the baseline: Kayenta's
     canary-against-a-baseline-of-the-same-size, where the percent decides how long a stage
@@ -182,8 +184,8 @@ def simulate_rollout(
 def seed_scenarios(
     *, seed: int = 0, judge: Judge | None = None
 ) -> tuple[SimulatedRollout, SimulatedRollout]:
-    """The seed material's ``simulate_canary_deployment``: stages 1-100%, 100 requests a
-    second for 2 s a stage (200 requests), judged by ``judge`` (the seed's
+    """Two simulated canary deployments: stages 1-100%, 100 requests a
+    second for 2 s a stage (200 requests), judged by ``judge`` (a
     :class:`ThresholdJudge` by default). Scenario 1 (a healthy canary) and scenario 2 (a
     buggy one: 5% errors, 1.5-3x the latency), each from ``seed``."""
     chosen = judge if judge is not None else ThresholdJudge()

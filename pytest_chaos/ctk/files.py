@@ -19,18 +19,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
-from ..checks import seconds
-from ..experiment import Deviated, ExperimentError, Journal, NotSteady
-from . import runtime
+from pytest_chaos.core.checks import seconds
+from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.experiment import Deviated, ExperimentError, Journal, NotSteady
+from pytest_chaos.experiment import strategies as runtime
 
 SUFFIXES = (".json", ".yaml", ".yml")
 #: chaostoolkit-toxiproxy reads the server's address from these configuration keys.
 TOXIPROXY_KEYS = ("toxiproxy_url", "toxiproxy_host", "toxiproxy_port")
 
 
-class InvalidExperimentFile(ValueError):
+class InvalidExperimentFile(ChaosError, ValueError):
     """The file cannot be read, or chaostoolkit-lib refuses the experiment in it."""
 
 
@@ -38,6 +39,7 @@ class ExperimentFailed(ExperimentError, AssertionError):
     """Chaos Toolkit ended the experiment ``failed``, ``aborted`` or ``interrupted``."""
 
 
+@final
 @dataclass(frozen=True)
 class ExperimentFile:
     """A Chaos Toolkit experiment file, and how to run it: ``configuration`` values (as
@@ -141,6 +143,7 @@ class ExperimentFile:
         )
 
 
+@final
 @dataclass(frozen=True)
 class Surroundings:
     """What the test gives the run: its seed (for Python's ``random``), the Toxiproxy
@@ -162,7 +165,7 @@ def run(spec: ExperimentFile, around: Surroundings) -> tuple[Journal, bool]:
     from chaoslib.run import RunEventHandler
     from chaoslib.types import Dry, Schedule, Strategy
 
-    class Progress(RunEventHandler):
+    class Progress(RunEventHandler):  # type: ignore[misc]  # chaoslib ships no types
         signalled = False
 
         def start_hypothesis_before(self, experiment: Any) -> None:
@@ -335,8 +338,8 @@ def _restored_toxiproxy(
             "after the run: that needs a server of its own, not one that other pytest-xdist "
             "workers share; run it without xdist, or with the embedded proxy (the default)"
         )
-    from ..proxy.client import Toxiproxy
-    from ..proxy.snapshot import restore, take
+    from pytest_chaos.proxy.client import Toxiproxy
+    from pytest_chaos.proxy.snapshot import restore, take
 
     url = around.toxiproxy_url()
     configuration = experiment.setdefault("configuration", {})

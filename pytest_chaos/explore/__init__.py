@@ -15,6 +15,6 @@ Users write ``from pytest_chaos.explore import expect``.
 
 from __future__ import annotations
 
-from .expectations import Expectation, expect
+from pytest_chaos.explore.expectations import Expectation, expect
 
 __all__ = ["Expectation", "expect"]

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..faults import ActiveFault, FaultLog
-from ..inject.monkey import Call, ChaosConfig, ChaosMonkey
-from .cells import Dependency, FaultRef
-from .recording import Usage
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog
+from pytest_chaos.explore.cells import Dependency, FaultRef
+from pytest_chaos.explore.recording import Usage
+from pytest_chaos.inject.monkey import Call, ChaosConfig, ChaosMonkey
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .recording import Usage
+from pytest_chaos.explore.recording import Usage
 
 
 @dataclass(frozen=True)

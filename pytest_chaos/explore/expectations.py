@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalogue import CATALOGUE
-from .cells import FaultRef
+from pytest_chaos.explore.catalogue import CATALOGUE
+from pytest_chaos.explore.cells import FaultRef
 
 ANY_FAULT = "*"
 _CATALOGUE_IDS = frozenset(kind.id for kind in CATALOGUE)

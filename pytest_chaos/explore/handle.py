@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .calls import labels
-from .cells import FaultRef
-from .run import CellRun
+from pytest_chaos.explore.calls import labels
+from pytest_chaos.explore.cells import FaultRef
+from pytest_chaos.explore.run import CellRun
 
 
 class Explore:

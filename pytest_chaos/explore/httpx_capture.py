@@ -26,12 +26,12 @@ from typing import Any
 
 import httpx
 
-from ..faults import ActiveFault, FaultLog
-from ..inject.http import ChaosHTTP
-from ..inject.monkey import ChaosConfig, ChaosMonkey
-from .catalogue import RETRY_AFTER_S
-from .cells import Dependency, FaultRef
-from .recording import Usage
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog
+from pytest_chaos.explore.catalogue import RETRY_AFTER_S
+from pytest_chaos.explore.cells import Dependency, FaultRef
+from pytest_chaos.explore.recording import Usage
+from pytest_chaos.inject.http import ChaosHTTP
+from pytest_chaos.inject.monkey import ChaosConfig, ChaosMonkey
 
 #: The dependency the request in flight belongs to (None: the test's own), for fault rules.
 _TARGET: contextvars.ContextVar[Dependency | None] = contextvars.ContextVar(

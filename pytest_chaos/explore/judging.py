@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .cells import Cell
-from .expectations import Declaration
-from .hang import Hung
-from .outcome import (
+from pytest_chaos.explore.cells import Cell
+from pytest_chaos.explore.expectations import Declaration
+from pytest_chaos.explore.hang import Hung
+from pytest_chaos.explore.outcome import (
     BROKE,
     ERROR,
     EXPECTED,
@@ -20,8 +20,8 @@ from .outcome import (
     UNTOUCHED,
     CellResult,
 )
-from .recording import Recording
-from .run import CellRun
+from pytest_chaos.explore.recording import Recording
+from pytest_chaos.explore.run import CellRun
 
 
 @dataclass(frozen=True)

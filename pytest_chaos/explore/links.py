@@ -12,12 +12,12 @@ from typing import Any
 
 import httpx
 
-from ..proxy.client import Proxy
-from ..proxy.errors import InvalidToxic
-from ..proxy.toxics import STREAMS
-from .catalogue import RETRY_AFTER_S, TRUNCATED_BODY_BYTES, TRUNCATED_BYTES
-from .cells import Dependency, FaultRef
-from .recording import UNKNOWN, Usage
+from pytest_chaos.explore.catalogue import RETRY_AFTER_S, TRUNCATED_BODY_BYTES, TRUNCATED_BYTES
+from pytest_chaos.explore.cells import Dependency, FaultRef
+from pytest_chaos.explore.recording import UNKNOWN, Usage
+from pytest_chaos.proxy.client import Proxy
+from pytest_chaos.proxy.errors import InvalidToxic
+from pytest_chaos.proxy.toxics import STREAMS
 
 _SAMPLE = re.compile(r"^(\w+)\{(.*)\}\s+(\d+)", re.M)
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .cells import Cell
-from .recording import Recording
+from pytest_chaos.explore.cells import Cell
+from pytest_chaos.explore.recording import Recording
 
 HELD = "held"
 BROKE = "broke"

@@ -33,10 +33,10 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..seeding import derive
-from .catalogue import faults_for
-from .cells import Cell, Dependency, FaultRef
-from .outcome import GOOD, CellResult
+from pytest_chaos.core.seeding import derive
+from pytest_chaos.explore.catalogue import faults_for
+from pytest_chaos.explore.cells import Cell, Dependency, FaultRef
+from pytest_chaos.explore.outcome import GOOD, CellResult
 
 UNREACHED = "unreached"
 SAME_SERVICE = "one service twice"

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .cells import Dependency
+from pytest_chaos.explore.cells import Dependency
 
 #: ``uses`` of a dependency whose traffic could not be measured (a real Toxiproxy without
 #: ``-proxy-metrics``): counted as used, since nothing says it was not.

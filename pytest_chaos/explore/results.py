@@ -9,10 +9,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .catalogue import CATALOGUE, describe
-from .outcome import BROKE, ERROR, EXPECTED, GOOD, HELD, HUNG, NOT_RUN, OUTCOMES, CellResult
-from .planner import REASONS
-from .rounds import Exploration
+from pytest_chaos.explore.catalogue import CATALOGUE, describe
+from pytest_chaos.explore.outcome import (
+    BROKE,
+    ERROR,
+    EXPECTED,
+    GOOD,
+    HELD,
+    HUNG,
+    NOT_RUN,
+    OUTCOMES,
+    CellResult,
+)
+from pytest_chaos.explore.planner import REASONS
+from pytest_chaos.explore.rounds import Exploration
 
 FORMAT = 1
 #: How a run's outcome reads in the terminal's matrix.

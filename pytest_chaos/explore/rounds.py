@@ -13,10 +13,17 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .cells import Cell
-from .outcome import FAILED_BASELINE, GOOD, NOT_RUN, UNTOUCHED, CellResult
-from .planner import BUDGET, Plan, Planned, TestHistory, plan_combinations, plan_singles
-from .settings import ExploreSettings
+from pytest_chaos.explore.cells import Cell
+from pytest_chaos.explore.outcome import FAILED_BASELINE, GOOD, NOT_RUN, UNTOUCHED, CellResult
+from pytest_chaos.explore.planner import (
+    BUDGET,
+    Plan,
+    Planned,
+    TestHistory,
+    plan_combinations,
+    plan_singles,
+)
+from pytest_chaos.explore.settings import ExploreSettings
 
 #: Runs one round: the planned runs in order; their results (in any order).
 RunRound = Callable[[Sequence[Planned], float | None], list[CellResult]]

@@ -12,15 +12,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .calls import CallSites
-from .cells import Cell, Dependency, FaultRef
-from .httpx_capture import HttpCapture
-from .links import Links
-from .recording import UNKNOWN, Recording, Usage
+from pytest_chaos.explore.calls import CallSites
+from pytest_chaos.explore.cells import Cell, Dependency, FaultRef
+from pytest_chaos.explore.httpx_capture import HttpCapture
+from pytest_chaos.explore.links import Links
+from pytest_chaos.explore.recording import UNKNOWN, Recording, Usage
 
 if TYPE_CHECKING:
-    from ..proxy.client import Proxy
-    from ..services.lifecycle import Service
+    from pytest_chaos.proxy.client import Proxy
+    from pytest_chaos.services.lifecycle import Service
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 

@@ -10,7 +10,14 @@ HTTP, your own action), and the records of those applied, with the log that undo
 
 from __future__ import annotations
 
-from .described import (
+from pytest_chaos.core.faultlog import (
+    ActiveFault,
+    FaultListener,
+    FaultLog,
+    FaultRecord,
+    ignore_fault,
+)
+from pytest_chaos.faults.described import (
     Ending,
     Fault,
     Resolver,
@@ -27,7 +34,6 @@ from .described import (
     timeout,
     toxic,
 )
-from .record import ActiveFault, FaultListener, FaultLog, FaultRecord, ignore_fault
 
 __all__ = [
     "ActiveFault",

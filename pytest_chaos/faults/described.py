@@ -13,11 +13,11 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, final
 
-from ..checks import seconds
-from ..ctk.activity import provider_of, python_provider
-from .record import ActiveFault, FaultLog, FaultRecord
+from pytest_chaos.core.activity import provider_of, python_provider
+from pytest_chaos.core.checks import seconds
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
 
 
 class Ending(Protocol):
@@ -38,6 +38,7 @@ class Resolver(Protocol):
     def log(self) -> FaultLog: ...
 
 
+@final
 class Unresolved:
     """The resolver of a fault used outside an experiment: names cannot be looked up."""
 
@@ -63,6 +64,7 @@ class Unresolved:
         return FaultLog()
 
 
+@final
 @dataclass(frozen=True)
 class Fault:
     """A fault not yet applied: what it does (``kind``), to what (``target``), with which
@@ -172,8 +174,8 @@ def _whole(func: str, name: str, value: Any) -> int:
 
 def _check_toxic(func: str, type: Any, attributes: dict[str, Any], options: dict[str, Any]) -> None:
     """Refuse now what a Toxiproxy server would refuse when the fault is applied."""
-    from ..proxy.errors import ToxiproxyError
-    from ..proxy.toxics import REGISTRY, parse_toxic
+    from pytest_chaos.proxy.errors import ToxiproxyError
+    from pytest_chaos.proxy.toxics import REGISTRY, parse_toxic
 
     if type not in REGISTRY:
         raise ValueError(f"faults.{func}(type={type!r}): use one of {', '.join(REGISTRY)}")
@@ -375,8 +377,8 @@ def patch(
 ) -> Fault:
     """The Chaos Monkey's patch of ``target`` (a dotted path), with its options
     (``error=``, ``latency_ms=``, ``rate=``...), through the test's ``chaos_monkey``."""
-    from ..inject.monkey import FaultOptions
-    from ..inject.rules import check_keywords
+    from pytest_chaos.inject.monkey import FaultOptions
+    from pytest_chaos.inject.rules import check_keywords
 
     parts = target.split(".") if isinstance(target, str) else []
     if len(parts) < 2 or not all(part.isidentifier() for part in parts):
@@ -458,8 +460,8 @@ def _call(step: Callable[[], object]) -> None:
 
 def _check_http_rule(kind: str, args: tuple[Any, ...], options: Mapping[str, Any]) -> None:
     """Refuse now arguments that ``chaos_http``'s rule ``kind`` would refuse by name."""
-    from ..inject.http import ChaosHTTP, RequestMatch
-    from ..inject.rules import check_keywords
+    from pytest_chaos.inject.http import ChaosHTTP, RequestMatch
+    from pytest_chaos.inject.rules import check_keywords
 
     signature = inspect.signature(getattr(ChaosHTTP, kind))
     own = {key: value for key, value in options.items() if key in signature.parameters}

@@ -6,17 +6,19 @@ Every change goes through the store, so listeners and the audit see it. Errors a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, final
 
+from pytest_chaos._net.errors import HttpError
+from pytest_chaos._net.messages import Reply, Request, parse_json
+from pytest_chaos._net.routes import Params
 from pytest_chaos.flags.errors import FlagConfigError
-from pytest_chaos.flags.http import Params, Refusal, Route
+from pytest_chaos.flags.http import Refusal, Route
 from pytest_chaos.flags.store import FlagStore
-from pytest_chaos.proxy.api import Reply, Request, parse_json
-from pytest_chaos.proxy.errors import ToxiproxyError
 
 __all__ = ["AdminApi"]
 
 
+@final
 class AdminApi:
     """The admin routes of one store."""
 
@@ -37,7 +39,7 @@ class AdminApi:
     def _body(request: Request) -> dict[str, Any]:
         try:
             body = parse_json(request.body) if request.body.strip() else {}
-        except ToxiproxyError as error:  # not JSON: its message says where and why
+        except HttpError as error:  # not JSON: its message says where and why
             raise Refusal(400, {"error": error.message}) from None
         if not isinstance(body, dict):
             raise Refusal(400, {"error": f"the body must be a JSON object, got {body!r}"})

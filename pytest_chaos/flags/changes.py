@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, final
 
 __all__ = ["Change", "Clock", "Evaluation", "ManualClock", "SystemClock"]
 
@@ -21,6 +21,7 @@ class Clock(Protocol):
         ...
 
 
+@final
 class SystemClock:
     """The wall clock (``time.time``): the default for a store nobody needs to move."""
 
@@ -29,6 +30,7 @@ class SystemClock:
         return time.time()
 
 
+@final
 class ManualClock:
     """A clock that only moves when a test moves it, so a gradual rollout can be stepped.
 
@@ -51,6 +53,7 @@ class ManualClock:
         self._now += seconds
 
 
+@final
 @dataclass(frozen=True)
 class Change:
     """One change to a store, as listeners receive it and the audit keeps it.
@@ -69,6 +72,7 @@ class Change:
     at: float
 
 
+@final
 @dataclass(frozen=True)
 class Evaluation:
     """One flag evaluation with why it came out that way (OpenFeature's vocabulary).

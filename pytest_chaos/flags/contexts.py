@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, final
 
 __all__ = ["FIELDS", "StrictContext", "text", "to_unleash"]
 
@@ -25,6 +25,7 @@ FIELDS = frozenset(
 """Unleash's top-level context fields; every other attribute goes into ``properties``."""
 
 
+@final
 class StrictContext(dict[str, Any]):
     """A context whose evaluation answers ``TARGETING_KEY_MISSING`` rather than fall back,
     as Unleash does, to a random identifier when the stickiness field is missing."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.flags.errors import FlagConfigError
 
@@ -21,6 +21,7 @@ Context = Mapping[str, Any]
 Check = Callable[[Context], bool]
 
 
+@final
 @dataclass(frozen=True)
 class Dependency:
     """One parent requirement of a feature."""

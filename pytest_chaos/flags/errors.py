@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import warnings
 
+from pytest_chaos.core.errors import ChaosError
+
 __all__ = ["FlagConfigError", "FlagOffWarning", "RuleBroken", "warn_off"]
 
 
-class FlagConfigError(ValueError):
+class FlagConfigError(ChaosError, ValueError):
     """A feature-toggle document holds a value that cannot be evaluated; names where and what."""
 
 
-class FlagOffWarning(UserWarning):
+class FlagOffWarning(ChaosError, UserWarning):
     """A feature, strategy or constraint that Unleash evaluates to off, and so does the store.
 
     Filter or assert on it like any warning: ``-W error::pytest_chaos.flags.errors.FlagOffWarning``
@@ -27,7 +29,7 @@ class FlagOffWarning(UserWarning):
     """
 
 
-class RuleBroken(Exception):
+class RuleBroken(ChaosError):
     """Unleash cannot compile the feature's rule, so the whole feature is off (internal)."""
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.flags.changes import Clock, SystemClock
 from pytest_chaos.flags.delta import resolve_delta
@@ -59,6 +59,7 @@ DISABLED_VARIANT: Mapping[str, Any] = {"name": "disabled", "enabled": False}
 """Unleash's answer when no variant applies (``feature_enabled`` is added per call)."""
 
 
+@final
 @dataclass(frozen=True)
 class Strategy:
     """A compiled strategy: its full rule (constraints, segments, own rule) and variants."""
@@ -70,6 +71,7 @@ class Strategy:
     splits: bool = False
 
 
+@final
 @dataclass(frozen=True)
 class Feature:
     """A compiled feature: the fast ``enabled`` predicate and what ``get_variant`` needs."""

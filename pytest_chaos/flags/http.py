@@ -1,8 +1,7 @@
 """The flag server's HTTP rules: routing with ``Allow``, bearer tokens, CORS, JSON errors.
 
-The transport (h11 over asyncio, bodies, limits) is borrowed from the Toxiproxy API's
-``ApiServer`` until the networking core of its own exists; everything a flag client sees
-is decided here: a wrong method answers 405 with ``Allow``, a missing or wrong bearer
+The transport (h11 over asyncio, bodies, limits) is the package's HTTP server
+(:mod:`pytest_chaos._net.server`); everything a flag client sees is decided here: a wrong method answers 405 with ``Allow``, a missing or wrong bearer
 token 401 with ``WWW-Authenticate``, a body over the limit 413 as JSON, and, for the
 origins allowed (none by default), CORS headers and preflight answers. A browser request
 from an origin that is not allowed may read flags (the browser hides the answer) but
@@ -13,24 +12,28 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 from urllib.parse import unquote
 
-from pytest_chaos.proxy.api import ApiServer, Reply, Request, dump_json
-from pytest_chaos.proxy.api import Route as ProxyRoute
+from pytest_chaos._net.messages import Reply, Request, dump_json
+from pytest_chaos._net.routes import Handler, Params
+from pytest_chaos._net.routes import Route as PathRoute
+from pytest_chaos._net.server import HttpServer
+from pytest_chaos.core.errors import ChaosError
 
 __all__ = ["JSON", "Access", "FlagHttp", "Refusal", "Route"]
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
-Params = dict[str, str]
-Handler = Callable[[Request, Params], Awaitable[Reply]]  # as the proxy API's
+#: The largest request body the flag server reads, and the clients it serves at once.
+MAX_BODY = 1 << 20
+MAX_CONNECTIONS = 512
 
 
-class Refusal(Exception):
+class Refusal(ChaosError):
     """A request answered with a JSON error body and a status (never a 500)."""
 
     def __init__(
@@ -45,8 +48,9 @@ class Refusal(Exception):
         return Reply(self.status, dump_json(self.body), JSON, self.headers)
 
 
+@final
 @dataclass(frozen=True)
-class Route(ProxyRoute):
+class Route(PathRoute):
     """A path pattern (``{name}`` matches one non-empty segment), its handlers by method,
     and its area (``ofrep`` or ``admin``: the token it takes, the shape of its errors)."""
 
@@ -57,6 +61,7 @@ class Route(ProxyRoute):
         return cls(tuple(pattern[1:].split("/")), methods, area)
 
 
+@final
 @dataclass(frozen=True)
 class Access:
     """Who may use the server: bearer tokens by area (None: no token asked) and the
@@ -74,15 +79,23 @@ def error_body(area: str, message: str) -> dict[str, str]:
     return {"errorDetails": message} if area == "ofrep" else {"error": message}
 
 
-class FlagHttp(ApiServer):
-    """Serves ``routes`` under the rules of the module, over the proxy API's transport."""
+@final
+class FlagHttp(HttpServer):
+    """Serves ``routes`` under the rules of the module, over the package's HTTP server."""
 
-    def __init__(self, routes: list[Route], access: Access, **limits: Any) -> None:
-        super().__init__(engine=None, **limits)  # type: ignore[arg-type]  # no proxies here
+    def __init__(
+        self,
+        routes: list[Route],
+        access: Access,
+        *,
+        max_body: int = MAX_BODY,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        message = f"the request body is larger than the limit of {max_body} bytes"
+        too_large = Reply(413, dump_json({"errorDetails": message}), JSON, close=True)
+        super().__init__(max_body=max_body, max_connections=max_connections, too_large=too_large)
         self.flag_routes = routes
         self.access = access
-        message = f"the request body is larger than the limit of {self.max_body} bytes"
-        self.too_large = Reply(413, dump_json({"errorDetails": message}), JSON, close=True)
 
     async def dispatch(self, request: Request) -> Reply:
         """Route, check, run; never raises. CORS headers go on every answer to an allowed

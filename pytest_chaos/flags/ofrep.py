@@ -19,16 +19,18 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, final
 
+from pytest_chaos._net.errors import HttpError
+from pytest_chaos._net.loops import run, url_for
+from pytest_chaos._net.messages import Reply, Request, dump_json, parse_json
+from pytest_chaos._net.routes import Params
 from pytest_chaos.flags.admin import AdminApi
 from pytest_chaos.flags.changes import Change
 from pytest_chaos.flags.contexts import to_unleash
-from pytest_chaos.flags.http import JSON, Access, FlagHttp, Params, Refusal, Route
+from pytest_chaos.flags.http import JSON, Access, FlagHttp, Refusal, Route
 from pytest_chaos.flags.payloads import typed_value
 from pytest_chaos.flags.store import FlagStore
-from pytest_chaos.proxy.api import Reply, Request, dump_json, parse_json, run, url_for
-from pytest_chaos.proxy.errors import ToxiproxyError
 
 __all__ = ["OfrepServer", "context_to_unleash", "if_none_match"]
 
@@ -104,7 +106,7 @@ class _Ofrep:
     def _context(self, request: Request, key: str | None = None) -> Mapping[str, Any]:
         try:
             body = parse_json(request.body) if request.body.strip() else {}
-        except ToxiproxyError as error:  # not JSON: its message says where and why
+        except HttpError as error:  # not JSON: its message says where and why
             raise self._failure("PARSE_ERROR", error.message, key) from None
         if not isinstance(body, dict):
             raise self._failure(
@@ -192,6 +194,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+@final
 class OfrepServer:
     """The OFREP API (and, unless ``admin=False``, the admin API) for ``store``.
 
@@ -260,7 +263,7 @@ class OfrepServer:
             host, port = await api.start(self.host, self.port)
         except BaseException as error:
             ofrep.detach()
-            if isinstance(error, ToxiproxyError):  # the proxy API's wording of a bind error
+            if isinstance(error, HttpError):  # the HTTP server's wording of a bind error
                 error = OSError(f"OFREP server: {error.message}")
             bound.set_exception(error)
             return

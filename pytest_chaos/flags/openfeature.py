@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, final
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
@@ -70,6 +70,7 @@ def unleash_context(context: EvaluationContext | None) -> StrictContext:
     return to_unleash(context.targeting_key, context.attributes)
 
 
+@final
 class StoreProvider(AbstractProvider):
     """OpenFeature's view of a :class:`FlagStore`: ``api.set_provider(StoreProvider(store))``.
 

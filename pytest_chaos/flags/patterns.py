@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from pytest_chaos.core.errors import ChaosError
+
 __all__ = ["PatternRejected", "PatternUnsupported", "compile_pattern", "translate"]
 
 _PLAIN_ESCAPES = frozenset("dDwWsSbBAntrfv")
@@ -41,11 +43,11 @@ _POSIX = {  # Rust's ASCII classes, as members of a bracketed class
 _POSIX_CLASS = re.compile(r"\[:(\^?)([a-z]+):\]")
 
 
-class PatternRejected(ValueError):
+class PatternRejected(ChaosError, ValueError):
     """Rust's regex engine refuses the pattern: Unleash evaluates the constraint to false."""
 
 
-class PatternUnsupported(ValueError):
+class PatternUnsupported(ChaosError, ValueError):
     """Python's ``re`` would not read the pattern as Rust's engine does."""
 
 

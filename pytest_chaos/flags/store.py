@@ -18,7 +18,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.flags.changes import Change, Clock, Evaluation, ManualClock, SystemClock
 from pytest_chaos.flags.errors import FlagConfigError, FlagOffWarning
@@ -63,6 +63,7 @@ _KINDS["permission"] = "permission"
 _EMPTY: Context = {}
 
 
+@final
 class FlagStore:
     """Feature flags evaluated with Unleash's rules and bucketing, changeable while in use.
 
@@ -357,14 +358,14 @@ class FlagStore:
         variants: Mapping[str, int] | None = None,
         description: str = "",
     ) -> Change | None:
-        """Add or replace a flag the seed material's way, translated into Unleash JSON.
+        """Add or replace a flag from a kind and a rollout strategy, translated into Unleash JSON.
 
         ``kind``: ``release``, ``experiment``, ``ops`` or ``permission`` (Unleash's feature
         ``type``: ops becomes ``operational``). ``strategy``: ``all`` (Unleash ``default``),
         ``none`` (switched off), ``percentage`` (a ``flexibleRollout`` of ``percentage``,
         groupId ``name``), ``user_ids`` (``userWithId``) or ``gradual``: from
         ``from_percentage`` at clock time ``start`` (default now) to ``to_percentage`` at
-        ``end`` (default ten hours later: the seed's 10% an hour), read from the store's
+        ``end`` (default ten hours later: 10% an hour), read from the store's
         clock at each evaluation and bucketed as the flexibleRollout is. ``variants``: name
         to percentage of users (summing to 100), as Unleash weights out of 1000.
         """
@@ -398,7 +399,7 @@ class FlagStore:
     def _seed_strategy(
         name: str, strategy: str, percentage: float, user_ids: Iterable[str]
     ) -> dict[str, Any]:
-        """The Unleash strategy for one of the seed material's rollout strategies."""
+        """The Unleash strategy for one of :meth:`define`'s rollout strategies."""
         if strategy in ("all", "none"):
             return {"name": "default"}
         if strategy == "percentage":

@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.flags.contexts import StrictContext
 from pytest_chaos.flags.errors import FlagConfigError, RuleBroken, warn_off
 from pytest_chaos.flags.operators import (
@@ -147,7 +148,7 @@ def _share(params: dict[str, Any], key: str, where: str) -> int | None:
     return share
 
 
-class IdentifierMissing(Exception):
+class IdentifierMissing(ChaosError):
     """The answer would hang on a random identifier: the context has none (strict mode)."""
 
 

@@ -14,6 +14,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from pytest_chaos.core.errors import ChaosError
+
 __all__ = ["constraint_family", "parse_date", "parse_number", "parse_semver"]
 
 DateKey = tuple[int, int]
@@ -240,7 +242,7 @@ _GRAMMAR = (
 _PARSERS: dict[str, Any] = {"date": parse_date, "semver": parse_semver, "number": parse_number}
 
 
-class SplicedValue(ValueError):
+class SplicedValue(ChaosError, ValueError):
     """A constraint value that would change the shape of Unleash's rule, not just a value."""
 
 

@@ -3,10 +3,19 @@ when a condition is breached, and reported beside the history of earlier runs.""
 
 from __future__ import annotations
 
-from .history import HistoryError, RepetitionRecord, RunRecord
-from .plan import Halt, HaltProbe, Plan, PlanError, Schedule, Suite, Targets, load
-from .run import GameDay, GameDayError, Repetition, draw_seeds, run
-from .schedule import ScheduleError, crontab_line, github_workflow
+from pytest_chaos.gameday.history import HistoryError, RepetitionRecord, RunRecord
+from pytest_chaos.gameday.plan import (
+    Halt,
+    HaltProbe,
+    Plan,
+    PlanError,
+    Schedule,
+    Suite,
+    Targets,
+    load,
+)
+from pytest_chaos.gameday.run import GameDay, GameDayError, Repetition, draw_seeds, run
+from pytest_chaos.gameday.schedule import ScheduleError, crontab_line, github_workflow
 
 __all__ = [
     "GameDay",

@@ -7,11 +7,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import plan as plan_module
-from .history import FILE as HISTORY
-from .run import GameDayError
-from .run import run as run_gameday
-from .schedule import ScheduleError, crontab_line, github_workflow
+from pytest_chaos.gameday import plan as plan_module
+from pytest_chaos.gameday.history import FILE as HISTORY
+from pytest_chaos.gameday.run import GameDayError
+from pytest_chaos.gameday.run import run as run_gameday
+from pytest_chaos.gameday.schedule import ScheduleError, crontab_line, github_workflow
 
 PROG = "pytest-chaos gameday"
 

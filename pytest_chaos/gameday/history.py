@@ -12,11 +12,13 @@ import os
 from pathlib import Path
 from typing import Any, TypedDict
 
+from pytest_chaos.core.errors import ChaosError
+
 FILE = "history.json"
 FORMAT = 1
 
 
-class HistoryError(ValueError):
+class HistoryError(ChaosError, ValueError):
     """A history file that is not one this version can read."""
 
 

@@ -13,7 +13,9 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, final
+
+from pytest_chaos.core.errors import ChaosError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,10 +30,11 @@ DEFAULT_INSTALL = "python -m pip install pytest-chaos"
 MAX_REPETITIONS = 1000
 
 
-class PlanError(ValueError):
+class PlanError(ChaosError, ValueError):
     """A plan that cannot be read or has a bad value; the message names file, key and value."""
 
 
+@final
 @dataclass(frozen=True)
 class Suite:
     """What runs: pytest's arguments and marker expression, in ``directory``."""
@@ -41,6 +44,7 @@ class Suite:
     markers: str | None = None
 
 
+@final
 @dataclass(frozen=True)
 class Targets:
     """The infrastructure the faults hit: a Toxiproxy API (None: the embedded proxy) and the
@@ -50,6 +54,7 @@ class Targets:
     docker_host: str | None = None
 
 
+@final
 @dataclass(frozen=True)
 class HaltProbe:
     """An HTTP check polled every ``every_s`` while a repetition runs; an answer other than
@@ -61,6 +66,7 @@ class HaltProbe:
     timeout_s: float = 2.0
 
 
+@final
 @dataclass(frozen=True)
 class Halt:
     """When the game day stops early: a repetition scoring below ``min_score``, this many
@@ -74,6 +80,7 @@ class Halt:
     probes: tuple[HaltProbe, ...] = ()
 
 
+@final
 @dataclass(frozen=True)
 class Schedule:
     """When the game day runs unattended (a cron expression, UTC), and how CI prepares it."""
@@ -83,6 +90,7 @@ class Schedule:
     install: str = DEFAULT_INSTALL
 
 
+@final
 @dataclass(frozen=True)
 class Plan:
     """A whole game-day plan; paths are absolute, resolved against the plan's folder."""
@@ -196,7 +204,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Plan:
 def _cron(where: str, expression: str | None) -> str | None:
     if expression is None:
         return None
-    from .schedule import ScheduleError, normalize
+    from pytest_chaos.gameday.cron import ScheduleError, normalize
 
     try:
         return normalize(expression)

@@ -9,13 +9,14 @@ its repetitions wrote; a missing or partial summary leaves its part out, never t
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import Any, final
 
-from .history import RepetitionRecord, RunRecord
-from .plan import Plan
+from pytest_chaos.gameday.chart import score_chart
+from pytest_chaos.gameday.history import RepetitionRecord, RunRecord
+from pytest_chaos.gameday.plan import Plan
 
 CHART = "score.svg"
 BROKEN = ("deviated", "halted", "not steady", "failed", "error")
@@ -31,13 +32,11 @@ NOTES_PROMPT = (
     "What people saw during the game day: alerts that fired or did not, dashboards, "
     "surprises, decisions."
 )
-#: The most recent scored runs the chart shows.
-CHART_RUNS = 30
-STATUS_COLORS = {"held": "#16a34a", "broke": "#d97706", "halted": "#dc2626"}
 
 Summary = Mapping[str, Any] | None
 
 
+@final
 @dataclass
 class Attempt:
     """One test in one repetition."""
@@ -49,6 +48,7 @@ class Attempt:
     replay: str | None
 
 
+@final
 @dataclass
 class TestFindings:
     """One test across the repetitions: what it tried and how each attempt ended."""
@@ -70,6 +70,7 @@ class TestFindings:
         return bool(self.attempts) and all(a.verdict == "passed" for a in self.attempts)
 
 
+@final
 @dataclass(frozen=True)
 class ActionItem:
     text: str
@@ -78,6 +79,7 @@ class ActionItem:
     replay: str | None
 
 
+@final
 @dataclass(frozen=True)
 class Findings:
     """Everything the report says, in the order it says it."""
@@ -380,6 +382,25 @@ def html(
 ) -> str:
     """The report as one self-contained HTML page."""
     found = findings(plan, record, summaries, runs)
+    sections = [
+        _html_head(plan, record),
+        _html_repetitions(record, summaries),
+        _html_tried(found),
+        _html_held(found),
+        _html_broke(found),
+        _html_observations(found),
+        _html_actions(plan, found),
+        _html_history(runs),
+    ]
+    return "\n".join(line for section in sections for line in section) + "\n"
+
+
+def _links(urls: Sequence[str]) -> str:
+    return ", ".join(f'<a href="{escape(url)}">{escape(url)}</a>' for url in urls)
+
+
+def _html_head(plan: Plan, record: RunRecord) -> list[str]:
+    """The page's head, the title and status, and the facts of the run."""
     e = escape
     status = record["status"]
     parts = [
@@ -400,58 +421,72 @@ def html(
         parts.append(f"<p>{e(plan.description)}</p>")
     parts.append("<table>")
     for key, value in _facts(plan, record):
-        if key == "Runbooks" and plan.runbooks:
-            value_html = ", ".join(f'<a href="{e(url)}">{e(url)}</a>' for url in plan.runbooks)
-        else:
-            value_html = e(value)
+        value_html = _links(plan.runbooks) if key == "Runbooks" and plan.runbooks else e(value)
         parts.append(f"<tr><th>{e(key)}</th><td>{value_html}</td></tr>")
     parts.append("</table>")
+    return parts
 
-    parts += ['<h2 id="repetitions">Repetitions</h2>', "<table>"]
-    parts.append(
-        "<tr><th>#</th><th>seed</th><th>score</th><th>result</th><th>replay</th><th>session report</th></tr>"
-    )
+
+def _table(header: Sequence[str], rows: Iterable[str]) -> list[str]:
+    """A table: its header cells, then rows already written as ``<tr>...</tr>``."""
+    head = "".join(f"<th>{cell}</th>" for cell in header)
+    return ["<table>", f"<tr>{head}</tr>", *rows, "</table>"]
+
+
+def _html_repetitions(record: RunRecord, summaries: Sequence[Summary]) -> list[str]:
+    e = escape
+    rows = []
     for repetition, summary in zip(record["repetitions"], summaries, strict=True):
         score = "" if repetition["score"] is None else f"{repetition['score']:g}"
-        parts.append(
+        rows.append(
             f"<tr><td>{repetition['number']}</td><td>{repetition['seed']}</td><td>{score}</td>"
             f"<td>{e(describe_repetition(repetition, summary is not None))}</td>"
             f"<td><code>{e(repetition['replay'])}</code></td>"
             f'<td><a href="{e(repetition["directory"])}/report.html">report.html</a></td></tr>'
         )
-    parts.append("</table>")
+    header = ("#", "seed", "score", "result", "replay", "session report")
+    return ['<h2 id="repetitions">Repetitions</h2>', *_table(header, rows)]
 
-    parts.append('<h2 id="tried">What was tried</h2>')
-    if found.tests:
-        parts.append("<table><tr><th>test</th><th>faults</th><th>weight</th><th>verdicts</th></tr>")
-        for test in found.tests:
-            faults = "".join(f"<li>{e(fault)}</li>" for fault in test.faults) or "<li>none</li>"
-            verdicts = ", ".join(
-                f'{a.repetition}: <span class="{_verdict_class(a.verdict)}">{e(a.verdict)}</span>'
-                for a in test.attempts
-            )
-            parts.append(
-                f"<tr><td>{e(test.title)}<br><code>{e(test.nodeid)}</code></td>"
-                f"<td><ul>{faults}</ul></td><td>{test.weight or ''}</td><td>{verdicts}</td></tr>"
-            )
-        parts.append("</table>")
-    else:
-        parts.append("<p>No chaos test ran.</p>")
 
-    parts.append('<h2 id="held">What held</h2>')
+def _html_tried(found: Findings) -> list[str]:
+    e = escape
+    if not found.tests:
+        return ['<h2 id="tried">What was tried</h2>', "<p>No chaos test ran.</p>"]
+    rows = []
+    for test in found.tests:
+        faults = "".join(f"<li>{e(fault)}</li>" for fault in test.faults) or "<li>none</li>"
+        verdicts = ", ".join(
+            f'{a.repetition}: <span class="{_verdict_class(a.verdict)}">{e(a.verdict)}</span>'
+            for a in test.attempts
+        )
+        rows.append(
+            f"<tr><td>{e(test.title)}<br><code>{e(test.nodeid)}</code></td>"
+            f"<td><ul>{faults}</ul></td><td>{test.weight or ''}</td><td>{verdicts}</td></tr>"
+        )
+    header = ("test", "faults", "weight", "verdicts")
+    return ['<h2 id="tried">What was tried</h2>', *_table(header, rows)]
+
+
+def _html_held(found: Findings) -> list[str]:
+    e = escape
     held = [test for test in found.tests if test.held]
-    if held:
-        parts.append("<ul>")
-        parts += [
+    if not held:
+        return ['<h2 id="held">What held</h2>', "<p>Nothing held in every repetition.</p>"]
+    return [
+        '<h2 id="held">What held</h2>',
+        "<ul>",
+        *(
             f"<li>{e(test.title)} (<code>{e(test.nodeid)}</code>): held in "
             f"{len(test.attempts)} of {len(test.attempts)} repetitions</li>"
             for test in held
-        ]
-        parts.append("</ul>")
-    else:
-        parts.append("<p>Nothing held in every repetition.</p>")
+        ),
+        "</ul>",
+    ]
 
-    parts.append('<h2 id="broke">What broke</h2>')
+
+def _html_broke(found: Findings) -> list[str]:
+    e = escape
+    parts = ['<h2 id="broke">What broke</h2>']
     broke = [test for test in found.tests if test.broken]
     if not broke:
         parts.append("<p>Nothing broke.</p>")
@@ -471,102 +506,54 @@ def html(
                 parts.append(f"<pre>{e(attempt.message)}</pre>")
             parts.append("</li>")
         parts.append("</ul>")
+    return parts
 
-    parts += ['<h2 id="observations">Observations</h2>', "<ul>"]
-    parts += [f"<li>{e(line)}</li>" for line in found.observations]
-    parts += [
+
+def _html_observations(found: Findings) -> list[str]:
+    e = escape
+    return [
+        '<h2 id="observations">Observations</h2>',
+        "<ul>",
+        *(f"<li>{e(line)}</li>" for line in found.observations),
         "</ul>",
         "<h3>Notes</h3>",
         f'<p class="muted">{e(NOTES_PROMPT)}</p>',
         '<div class="notes"></div>',
     ]
 
-    parts.append('<h2 id="actions">Action items</h2>')
-    if found.actions:
-        parts.append("<ol>")
-        for action in found.actions:
-            extra = f"<br>Owner: {e(action.owner)}"
-            if action.runbook:
-                links = ", ".join(f'<a href="{e(url)}">{e(url)}</a>' for url in plan.runbooks)
-                extra += f"<br>Runbook: {links}"
-            if action.replay:
-                extra += f"<br>Replay: <code>{e(action.replay)}</code>"
-            parts.append(f"<li>{e(action.text)}{extra}</li>")
-        parts.append("</ol>")
-    else:
-        parts.append("<p>None: everything held.</p>")
 
-    parts += ['<h2 id="score">Score over time</h2>', score_chart(runs, standalone=False)]
-    parts.append("<table><tr><th>game day</th><th>started</th><th>status</th><th>score</th></tr>")
+def _html_actions(plan: Plan, found: Findings) -> list[str]:
+    e = escape
+    parts = ['<h2 id="actions">Action items</h2>']
+    if not found.actions:
+        return [*parts, "<p>None: everything held.</p>"]
+    parts.append("<ol>")
+    for action in found.actions:
+        extra = f"<br>Owner: {e(action.owner)}"
+        if action.runbook:
+            extra += f"<br>Runbook: {_links(plan.runbooks)}"
+        if action.replay:
+            extra += f"<br>Replay: <code>{e(action.replay)}</code>"
+        parts.append(f"<li>{e(action.text)}{extra}</li>")
+    parts.append("</ol>")
+    return parts
+
+
+def _html_history(runs: Sequence[RunRecord]) -> list[str]:
+    """The score over time: the chart, a row per game day, and the end of the page."""
+    e = escape
+    rows = []
     for run in runs:
         score = "" if run["score"] is None else f"{run['score']:g}"
         dry = " (dry run)" if run["dry_run"] else ""
-        parts.append(
+        rows.append(
             f'<tr><td><a href="{e(run["report"])}">{e(run["id"])}</a></td><td>{e(run["started"])}</td>'
             f"<td>{e(run['status'])}{dry}</td><td>{score}</td></tr>"
         )
-    parts += ["</table>", "</body>", "</html>"]
-    return "\n".join(parts) + "\n"
+    chart = score_chart(runs, standalone=False)
+    table = _table(("game day", "started", "status", "score"), rows)
+    return ['<h2 id="score">Score over time</h2>', chart, *table, "</body>", "</html>"]
 
 
 def _verdict_class(verdict: str) -> str:
     return "verdict-" + verdict.replace(" ", "-")
-
-
-# -- the chart ---------------------------------------------------------------------------------
-
-WIDTH, HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 50, 690, 20, 210
-
-
-def score_chart(runs: Sequence[RunRecord], *, standalone: bool = True) -> str:
-    """The score of each game day (dry runs and unscored runs left out) as an SVG line
-    chart, 0 to 100, coloured by status; ``standalone`` adds the XML namespace header a
-    file needs."""
-    scored = [run for run in runs if not run["dry_run"] and run["score"] is not None][-CHART_RUNS:]
-    namespace = ' xmlns="http://www.w3.org/2000/svg"' if standalone else ""
-    out = [
-        f'<svg{namespace} width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        'role="img" aria-label="game-day score over time" font-family="system-ui, sans-serif" '
-        'font-size="11">'
-    ]
-    for score in (0, 25, 50, 75, 100):
-        y = _y(score)
-        out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{RIGHT}" y2="{y:.1f}" stroke="#e5e7eb"/>')
-        out.append(
-            f'<text x="{LEFT - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#374151">{score}</text>'
-        )
-    if not scored:
-        out.append(
-            f'<text x="{(LEFT + RIGHT) / 2:.0f}" y="{(TOP + BOTTOM) / 2:.0f}" text-anchor="middle" '
-            'fill="#6b7280">no scored game day yet</text>'
-        )
-    else:
-        points = [
-            (_x(index, len(scored)), _y(float(run["score"] or 0)))
-            for index, run in enumerate(scored)
-        ]
-        line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-        out.append(f'<polyline points="{line}" fill="none" stroke="#2563eb" stroke-width="2"/>')
-        for (x, y), run in zip(points, scored, strict=True):
-            color = STATUS_COLORS.get(run["status"], "#6b7280")
-            out.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{color}" data-run="{escape(run["id"])}">'
-                f"<title>{escape(run['started'])}: {run['score']:g} ({escape(run['status'])})</title></circle>"
-            )
-            out.append(
-                f'<text x="{x:.1f}" y="{BOTTOM + 16}" text-anchor="middle" fill="#374151">'
-                f"{escape(run['started'][5:16].replace('T', ' '))}</text>"
-            )
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
-
-
-def _x(index: int, count: int) -> float:
-    if count == 1:
-        return (LEFT + RIGHT) / 2
-    return LEFT + 20 + index * (RIGHT - LEFT - 40) / (count - 1)
-
-
-def _y(score: float) -> float:
-    return BOTTOM - (BOTTOM - TOP) * max(0.0, min(score, 100.0)) / 100

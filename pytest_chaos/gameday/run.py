@@ -20,26 +20,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 import httpx
 
-from ..report.summary import FORMAT, SUMMARY
-from ..seeding import SEED_BITS, derive
-from . import history, render
-from .history import RepetitionRecord, RunRecord
-from .plan import HaltProbe, Plan
+from pytest_chaos._net import processes
+from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.core.seeding import SEED_BITS, derive
+from pytest_chaos.gameday import chart, history, render
+from pytest_chaos.gameday.history import RepetitionRecord, RunRecord
+from pytest_chaos.gameday.plan import HaltProbe, Plan
+from pytest_chaos.report.layout import FORMAT, SUMMARY
 
 #: Seconds a process group gets after SIGTERM before SIGKILL.
 TERMINATE_S = 5.0
 LOG = "pytest.log"
 
 
-class GameDayError(Exception):
+class GameDayError(ChaosError):
     """The game day could not run as planned (the suite does not start, the history is
     unreadable): nothing was judged, the plan or the setup needs fixing."""
 
 
+@final
 @dataclass(frozen=True)
 class Repetition:
     """One repetition: its record in the history and the summary its pytest wrote."""
@@ -61,6 +64,7 @@ class Repetition:
         return any(totals.get(verdict, 0) for verdict in render.BROKEN)
 
 
+@final
 @dataclass(frozen=True)
 class GameDay:
     """A finished game day: the plan, its record, its repetitions, the whole history
@@ -173,7 +177,7 @@ def _write_reports(
         (f"{name}.md", markdown),
         ("gameday.html", html),
         ("gameday.md", markdown),
-        (render.CHART, render.score_chart(runs)),
+        (render.CHART, chart.score_chart(runs)),
     ):
         (folder / file).write_text(text, encoding="utf-8")
     return folder / f"{name}.md"
@@ -344,10 +348,7 @@ def stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
 
 
 def _signal(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
+    processes.signal_all(process.pid, None, sig)
 
 
 def _after(plan: Plan, repetition: Repetition, deviated: int) -> str | None:

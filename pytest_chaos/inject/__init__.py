@@ -6,9 +6,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .monkey import Call, ChaosConfig, ChaosMonkey, ChaosMonkeyError
-from .rules import Injection
-from .trigger import Trigger
+from pytest_chaos.inject.monkey import Call, ChaosConfig, ChaosMonkey, ChaosMonkeyError
+from pytest_chaos.inject.rules import Injection
+from pytest_chaos.inject.trigger import Trigger
 
 __all__ = [
     "AsyncChaosTransport",
@@ -25,7 +25,7 @@ __all__ = [
 _HTTP_NAMES = {"AsyncChaosTransport", "ChaosHTTP", "ChaosTransport"}
 
 if TYPE_CHECKING:
-    from .http import AsyncChaosTransport, ChaosHTTP, ChaosTransport
+    from pytest_chaos.inject.http import AsyncChaosTransport, ChaosHTTP, ChaosTransport
 
 
 def __getattr__(name: str) -> Any:

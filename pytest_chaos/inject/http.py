@@ -18,15 +18,15 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from time import sleep
 from time import time as wall_clock
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, final
 
 import httpx
 
-from ..checks import seconds
-from ..faults import ActiveFault, FaultRecord
-from .monkey import ChaosConfig, ChaosMonkey
-from .rules import Injection, Rule, check_keywords
-from .trigger import Trigger, latency_range
+from pytest_chaos.core.checks import seconds
+from pytest_chaos.core.faultlog import ActiveFault, FaultRecord
+from pytest_chaos.inject.monkey import ChaosConfig, ChaosMonkey
+from pytest_chaos.inject.rules import Injection, Rule, check_keywords
+from pytest_chaos.inject.trigger import Trigger, latency_range
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -55,6 +55,7 @@ class RequestMatch(TypedDict, total=False):
     for_s: float | None
 
 
+@final
 @dataclass(frozen=True)
 class HttpPlan:
     """What the transport does with one request once the rules have struck: wait
@@ -86,6 +87,7 @@ class HttpPlan:
         )
 
 
+@final
 class HttpFault(Rule):
     """One rule: the requests it matches, and what it does to those it strikes."""
 
@@ -177,6 +179,7 @@ class HttpFault(Rule):
         return float(low if low == high else rng.uniform(low, high))
 
 
+@final
 class ChaosHTTP:
     """HTTP fault rules, and the transports and clients that apply them.
 
@@ -380,6 +383,7 @@ class ChaosHTTP:
         return errors
 
 
+@final
 class ChaosTransport(httpx.BaseTransport):
     """Applies a :class:`ChaosHTTP`'s rules, then hands the request to ``wrapped``."""
 
@@ -407,6 +411,7 @@ class ChaosTransport(httpx.BaseTransport):
         self.wrapped.close()
 
 
+@final
 class AsyncChaosTransport(httpx.AsyncBaseTransport):
     """The asyncio form of :class:`ChaosTransport`."""
 

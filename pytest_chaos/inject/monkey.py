@@ -16,13 +16,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from time import time as wall_clock
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, final
 
-from ..faults import ActiveFault, FaultLog, FaultRecord
-from ..seeding import fresh_seed
-from . import patching
-from .rules import CallDraws, Injection, Rule, Strike, check_keywords
-from .trigger import Trigger, check_rate, latency_range
+from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
+from pytest_chaos.core.seeding import fresh_seed
+from pytest_chaos.inject import patching
+from pytest_chaos.inject.draws import CallDraws
+from pytest_chaos.inject.rules import Injection, Rule, Strike, check_keywords
+from pytest_chaos.inject.trigger import Trigger, check_rate, latency_range
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -47,13 +49,14 @@ class FaultOptions(TypedDict, total=False):
     when: Callable[[Call], bool] | None
 
 
-class ChaosMonkeyError(Exception):
+class ChaosMonkeyError(ChaosError):
     """The exception a fault raises when none was chosen."""
 
 
+@final
 @dataclass(frozen=True)
 class ChaosConfig:
-    """The seed material's settings: whether the monkey is on, the chance that a call is
+    """The monkey's settings: whether the monkey is on, the chance that a call is
     hit, the latency range for faults that give none, and the only services it touches
     (None: all). Faults may override the rate and the latency one by one."""
 
@@ -83,6 +86,7 @@ class ChaosConfig:
         )
 
 
+@final
 class Call:
     """A call a fault is about to consider, given to its ``when`` filter: ``args`` and
     ``kwargs`` as passed, ``arguments`` bound to the parameter names with defaults."""
@@ -113,9 +117,10 @@ class Call:
         return f"<Call {self.target} args={self.args!r} kwargs={self.kwargs!r}>"
 
 
+@final
 class FunctionFault(Rule):
-    """A fault on one function: an exception, a delay, both, or (when neither is given,
-    as in the seed material) one of the two chosen per struck call."""
+    """A fault on one function: an exception, a delay, both, or (when neither is given)
+    one of the two chosen per struck call."""
 
     def __init__(
         self,
@@ -227,6 +232,7 @@ def _made(factory: Callable[[], BaseException], victim: str) -> BaseException:
     return error
 
 
+@final
 class ChaosMonkey:
     """Injects exceptions and latency into functions, reproducibly.
 
@@ -461,7 +467,7 @@ class ChaosMonkey:
             return list(self._injections)
 
     def stats(self) -> dict[str, float | int]:
-        """The seed material's statistics: calls the faults considered
+        """The monkey's statistics: calls the faults considered
         (``experiments_run``), calls that failed, calls that were delayed."""
         with self._lock:
             runs = sum(rule.matched for rule in self._rules)

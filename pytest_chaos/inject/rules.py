@@ -12,14 +12,15 @@ from asyncio import sleep as async_sleep
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from time import monotonic, sleep
-from typing import Any, TypeVar
+from typing import Any, TypeVar, final
 
-from ..seeding import draw
-from .trigger import Trigger
+from pytest_chaos.inject.draws import CallDraws
+from pytest_chaos.inject.trigger import Trigger
 
 _Choice = TypeVar("_Choice")
 
 
+@final
 @dataclass(frozen=True)
 class Injection:
     """One call a fault struck: ``kind`` is what it did (``error``, ``latency``, ``status``,
@@ -57,6 +58,7 @@ class Injection:
         return " ".join(parts) + (" (dry run)" if self.dry_run else "")
 
 
+@final
 @dataclass(frozen=True)
 class Strike:
     """What the caller must do for a struck call: wait ``delay_s``, then raise ``error``
@@ -85,28 +87,6 @@ def check_keywords(where: str, given: Mapping[str, object], allowed: type) -> No
         raise TypeError(
             f"{where}(): unknown argument {unknown[0]!r}; use {', '.join(allowed.__annotations__)}"
         )
-
-
-class CallDraws:
-    """The random numbers of one call of a fault: the k-th is fixed by the seed, the fault's
-    name, the call's number and k, so no other call (earlier, later, on another thread)
-    can change what this one draws."""
-
-    __slots__ = ("_call", "_name", "_seed", "_taken")
-
-    def __init__(self, seed: int, name: str, call: int) -> None:
-        self._seed = seed
-        self._name = name
-        self._call = call
-        self._taken = 0
-
-    def random(self) -> float:
-        """The next number in [0, 1)."""
-        self._taken += 1
-        return draw(self._seed, "monkey", self._name, self._call, self._taken)
-
-    def uniform(self, low: float, high: float) -> float:
-        return low + (high - low) * self.random()
 
 
 class Rule:

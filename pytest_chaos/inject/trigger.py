@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
-from ..checks import seconds
+from pytest_chaos.core.checks import seconds
 
 if TYPE_CHECKING:
-    from .rules import CallDraws
+    from pytest_chaos.inject.draws import CallDraws
 
 
+@final
 @dataclass(frozen=True)
 class Trigger:
     """Which matching calls a fault hits.

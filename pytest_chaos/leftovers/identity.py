@@ -22,6 +22,7 @@ import socket
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import final
 
 MARK = ".pytest-chaos."
 """What separates a name from the identity of the run that made it."""
@@ -36,6 +37,7 @@ _SUFFIX = (  # compiled on first use (re caches it)
 ALIVE, DEAD, ELSEWHERE = "alive", "dead", "elsewhere"
 
 
+@final
 @dataclass(frozen=True)
 class RunIdentity:
     """Which run made something: ``host`` (letters, digits and '-'), ``machine`` (8 hex

@@ -13,12 +13,13 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 TIMEOUT_S = 5.0
 
 
+@final
 @dataclass
 class Swept:
     """What a sweep of one server removed, and the names of what it left there."""

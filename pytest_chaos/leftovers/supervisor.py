@@ -21,10 +21,11 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, final
 
-from . import register, wire
-from .identity import RunIdentity
+from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.leftovers import register, wire
+from pytest_chaos.leftovers.identity import RunIdentity
 
 START_TIMEOUT_S = 30.0
 """How long the supervisor may take to start (a loaded machine)."""
@@ -38,10 +39,11 @@ _BOOT = (
 )
 
 
-class SupervisorError(RuntimeError):
+class SupervisorError(ChaosError, RuntimeError):
     """The supervisor could not be started, or ended when it should not have."""
 
 
+@final
 class Supervisor:
     """One session's supervisor, started on the first request and ended by :meth:`close`
     (a later request starts a new one). Safe to use from several threads."""
@@ -196,6 +198,7 @@ class Supervisor:
         return self._errors.read().decode(errors="replace").strip()[-2000:] or "no output"
 
 
+@final
 class SupervisedProcess:
     """A process the supervisor started: the part of ``subprocess.Popen`` services use."""
 

@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import processes, proxies, register
-from .identity import DEAD, ELSEWHERE, parse
+from pytest_chaos.leftovers import processes, proxies, register
+from pytest_chaos.leftovers.identity import DEAD, ELSEWHERE, parse
 
 
 class _Census:

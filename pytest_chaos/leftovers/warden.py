@@ -23,10 +23,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
-from . import proxies, register, wire
-from .processes import RUN_VARIABLE
+from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.leftovers import proxies, register, wire
+from pytest_chaos.leftovers.processes import RUN_VARIABLE
 
 GRACE_S = 1.0
 """How long processes get between SIGTERM and SIGKILL once the session has ended."""
@@ -38,7 +39,7 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-class _Stop(Exception):
+class _Stop(ChaosError):
     """SIGTERM: end everything, then exit."""
 
 
@@ -48,6 +49,7 @@ def main(argv: list[str]) -> None:
     Warden(socket.socket(fileno=int(sock_fd)), int(parent), suffix, Path(folder)).run()
 
 
+@final
 class Warden:
     def __init__(self, sock: socket.socket, parent: int, suffix: str, folder: Path) -> None:
         self.sock = sock

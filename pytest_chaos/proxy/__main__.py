@@ -22,10 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from .api import MAX_CONNECTIONS, TOXIPROXY_VERSION, ApiServer, run, url_for
-from .engine import Engine
-from .errors import ToxiproxyError
+from pytest_chaos._net.errors import HttpError
+from pytest_chaos._net.loops import run, url_for
+from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.core.version import VERSION as __version__
+from pytest_chaos.proxy.api import MAX_CONNECTIONS, TOXIPROXY_VERSION, ApiServer
+from pytest_chaos.proxy.engine import Engine
+from pytest_chaos.proxy.errors import ToxiproxyError
 
 log = logging.getLogger("pytest_chaos.proxy")
 
@@ -45,14 +48,14 @@ LOG_LEVELS = {
 }
 
 
-class ConfigError(Exception):
+class ConfigError(ChaosError):
     """The ``--config`` file cannot be read or applied; the message names file and problem."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m pytest_chaos.proxy") -> argparse.ArgumentParser:
     """Toxiproxy's options, each under its Go spelling (``-port``) and ``--port``."""
     parser = argparse.ArgumentParser(
-        prog="python -m pytest_chaos.proxy",
+        prog=prog,
         description="A Toxiproxy-compatible proxy server (the Toxiproxy 2.12 HTTP API).",
         allow_abbrev=False,
     )
@@ -175,7 +178,7 @@ async def serve(args: argparse.Namespace, specs: list[Any] | None) -> int:
             await _populate(engine, specs, args.config)
         try:
             host, port = await api.start(args.host, args.port)
-        except ToxiproxyError as error:
+        except HttpError as error:
             print(f"error: {error.message}", file=sys.stderr)
             return EXIT_FAILURE
         print(f"pytest-chaos proxy API listening on {url_for(host, port)}", flush=True)
@@ -218,8 +221,9 @@ def raise_open_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, prog: str = "python -m pytest_chaos.proxy") -> int:
+    """Serve until SIGINT or SIGTERM; the exit code (0, 1 cannot listen, 2 bad usage)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     raise_open_file_limit()

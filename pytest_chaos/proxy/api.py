@@ -15,32 +15,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from collections.abc import Coroutine
+from typing import Any, TypeVar, final
 from urllib.parse import quote, unquote
 
-from .apiconn import ApiConnection
-from .engine import Engine
-from .errors import ToxiproxyError
-from .messages import METRICS_TYPE, Reply, Request, dump_json, parse_json
-from .metrics import process_metrics
+from pytest_chaos._net.errors import HttpError
+from pytest_chaos._net.loops import run, url_for
+from pytest_chaos._net.messages import METRICS_TYPE, Reply, Request, parse_json
+from pytest_chaos._net.routes import Handler, Params, Route, clean_path
+from pytest_chaos._net.server import HttpServer
+from pytest_chaos.proxy.engine import Engine
+from pytest_chaos.proxy.errors import ToxiproxyError
+from pytest_chaos.proxy.metrics import process_metrics
 
-__all__ = [
-    "ApiServer",
-    "Handler",
-    "Params",
-    "Reply",
-    "Request",
-    "Route",
-    "ServerThread",
-    "dump_json",
-    "parse_json",
-    "run",
-    "url_for",
-]
+__all__ = ["ApiServer", "ServerThread"]
 
 log = logging.getLogger("pytest_chaos.proxy.api")
 
@@ -52,52 +41,6 @@ MAX_BODY = 1 << 20
 MAX_CONNECTIONS = 512
 
 T = TypeVar("T")
-
-
-# -- routing --------------------------------------------------------------------------------
-
-Params = dict[str, str]
-Handler = Callable[[Request, Params], Awaitable[Reply]]
-
-
-@dataclass(frozen=True)
-class Route:
-    """A path pattern (``{name}`` matches one non-empty segment) and a handler per method."""
-
-    pattern: tuple[str, ...]
-    methods: Mapping[str, Handler]
-
-    @classmethod
-    def of(cls, pattern: str, **methods: Handler) -> Route:
-        return cls(tuple(pattern[1:].split("/")), methods)
-
-    def match(self, segments: list[str]) -> Params | None:
-        if len(segments) != len(self.pattern):
-            return None
-        params: Params = {}
-        for part, segment in zip(self.pattern, segments, strict=True):
-            if part.startswith("{"):
-                if not segment:
-                    return None
-                params[part[1:-1]] = segment
-            elif part != segment:
-                return None
-        return params
-
-
-def clean_path(path: str) -> str:
-    """Go's ``path.Clean`` keeping a trailing slash, as gorilla/mux cleans request paths."""
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part == "..":
-            if parts:
-                parts.pop()
-        elif part not in ("", "."):
-            parts.append(part)
-    cleaned = "/" + "/".join(parts)
-    if path.endswith("/") and cleaned != "/":
-        cleaned += "/"
-    return cleaned
 
 
 def is_browser(request: Request) -> bool:
@@ -114,7 +57,8 @@ NO_CONTENT = Reply(204)
 # -- the API --------------------------------------------------------------------------------
 
 
-class ApiServer:
+@final
+class ApiServer(HttpServer):
     """Serves the Toxiproxy HTTP API for one engine; start() listens, close() stops."""
 
     def __init__(
@@ -124,21 +68,14 @@ class ApiServer:
         max_body: int = MAX_BODY,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
-        self.engine = engine
-        self.max_body = max_body
-        self._lock = asyncio.Lock()
         limit = ToxiproxyError(f"request body too large: the limit is {max_body} bytes", 413)
-        self.too_large = Reply.error(limit, close=True)
-        self._server: asyncio.AbstractServer | None = None
-        self.max_connections = max_connections
-        full = ToxiproxyError(
-            f"too many API connections: the limit is {max_connections}; close idle "
-            "connections or retry",
-            503,
+        super().__init__(
+            max_body=max_body,
+            max_connections=max_connections,
+            too_large=Reply.error(limit, close=True),
         )
-        refusal = Reply.error(full, close=True)
-        self.full = replace(refusal, headers=(*refusal.headers, ("Retry-After", "1")))
-        self._clients: set[ApiConnection] = set()
+        self.engine = engine
+        self._lock = asyncio.Lock()
         self._routes = [
             Route.of("/reset", POST=self._reset),
             Route.of("/proxies", GET=self._proxy_index, POST=self._proxy_create),
@@ -161,44 +98,6 @@ class ApiServer:
             Route.of("/version", GET=self._version),
             Route.of("/metrics", GET=self._metrics),
         ]
-
-    async def start(self, host: str = "127.0.0.1", port: int = 8474) -> tuple[str, int]:
-        """Listen on ``host:port`` (port 0 picks one); return the address bound."""
-        try:
-            self._server = await asyncio.start_server(
-                self._accept, host, port, backlog=1024, reuse_address=True
-            )
-        except OSError as error:
-            reason = os.strerror(error.errno).lower() if error.errno else str(error)
-            raise ToxiproxyError(f"listen tcp {host}:{port}: bind: {reason}") from None
-        host, port = self._server.sockets[0].getsockname()[:2]
-        log.info("API listening on %s", url_for(host, port))
-        return host, port
-
-    async def close(self) -> None:
-        """Stop listening and close every client connection; the engine stays as it is.
-
-        ``Server.close()`` closes the listening sockets at once; its ``wait_closed()`` is
-        not awaited because from Python 3.12 it also waits for every client to hang up."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        clients = list(self._clients)
-        for client in clients:
-            client.abort()
-        await asyncio.gather(*(client.finished() for client in clients))
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = ApiConnection(self, reader, writer)
-        if len(self._clients) >= self.max_connections:
-            log.warning("API connection refused: %d connections open", len(self._clients))
-            await client.shed(self.full)
-            return
-        self._clients.add(client)
-        try:
-            await client.serve()
-        finally:
-            self._clients.discard(client)
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -228,7 +127,7 @@ class ApiServer:
         try:
             async with self._lock:
                 return await handler(request, params)
-        except ToxiproxyError as error:
+        except HttpError as error:
             return Reply.error(error)
         except Exception as error:
             log.exception("%s %s failed", request.method, request.path)
@@ -248,7 +147,7 @@ class ApiServer:
         """Toxiproxy answers populate errors as JSON with ``"proxies": null`` beside them."""
         try:
             proxies = await self.engine.populate(parse_json(request.body))
-        except ToxiproxyError as error:
+        except HttpError as error:
             return Reply.json({**error.to_json(), "proxies": None}, error.status)
         return Reply.json({"proxies": [proxy.to_json() for proxy in proxies]}, 201)
 
@@ -301,42 +200,7 @@ class ApiServer:
 # -- running on a background thread ----------------------------------------------------------
 
 
-def new_event_loop(fast: bool = False) -> asyncio.AbstractEventLoop:
-    """A fresh event loop: uvloop's if ``fast`` and uvloop is installed, else asyncio's."""
-    if fast:
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-            return loop
-    return asyncio.new_event_loop()
-
-
-def run(main: Coroutine[Any, Any, T], fast: bool = False) -> T:
-    """Run ``main`` to completion on a fresh loop (uvloop if ``fast``), then close the loop."""
-    loop = new_event_loop(fast)
-    try:
-        asyncio.set_event_loop(loop)
-        return loop.run_until_complete(main)
-    finally:
-        try:
-            _cancel_remaining(loop)
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
-
-
-def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:
-    tasks = asyncio.all_tasks(loop)
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-
-
+@final
 class ServerThread:
     """An engine and its API on a private event loop in a daemon thread, for in-process
     use: ``url = server.start()``, then any Toxiproxy client; ``stop()`` closes it all."""
@@ -421,8 +285,3 @@ class ServerThread:
         finally:
             await api.close()
             await engine.close()
-
-
-def url_for(host: str, port: int) -> str:
-    """``http://host:port``, with an IPv6 host in brackets."""
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -16,22 +16,23 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, final
 
-from ..containers import (
+from pytest_chaos._net.containers import (
     EngineError,
     connect_engine,
     import_docker,
     session_labels,
     sweep_stale_containers,
 )
-from ..leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
-from ..settings import DEFAULT_CONTAINER_IMAGE, ToxiproxyTarget
+from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
+from pytest_chaos.proxy.target import DEFAULT_CONTAINER_IMAGE, ToxiproxyTarget
 
 READY_TIMEOUT_S = 30.0
 
 
-class BackendError(RuntimeError):
+class BackendError(ChaosError, RuntimeError):
     """A Toxiproxy backend could not be started; the message says what was tried."""
 
 
@@ -86,6 +87,7 @@ class Backend:
         """Stop what ``start`` started; a server someone else runs is left alone."""
 
 
+@final
 class UrlBackend(Backend):
     """A Toxiproxy API that is already running (Docker Compose, a sidecar, another host).
     The run's proxies and toxics there are removed when the session ends, however it ends
@@ -106,6 +108,7 @@ class UrlBackend(Backend):
         return self.url
 
 
+@final
 class ProcessBackend(Backend):
     """A server process on a free loopback port, stopped with the session (or by the
     session's supervisor, if the test process dies)."""
@@ -218,6 +221,7 @@ def binary_backend(path: str, supervisor: Supervisor) -> ProcessBackend:
     return ProcessBackend(argv, f"toxiproxy-server ({binary})", supervisor)
 
 
+@final
 class ContainerBackend(Backend):
     """The Toxiproxy image run through the Docker SDK (Docker, or Podman's Docker API).
 

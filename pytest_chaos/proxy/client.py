@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, final
 
 import httpx
 
-from .errors import (
+from pytest_chaos.proxy.errors import (
     BadRequest,
     Conflict,
     InvalidToxic,
@@ -296,6 +296,7 @@ class Proxy:
         return self.add_toxic("http_truncate", bytes=bytes, **options)
 
 
+@final
 class Outage:
     """A proxy taken down by :meth:`Proxy.down`; as a context manager it brings the proxy
     back on exit."""

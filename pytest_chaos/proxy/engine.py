@@ -17,10 +17,10 @@ import socket
 import struct
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, cast, final
 
-from ..seeding import derive
-from .errors import (
+from pytest_chaos.core.seeding import derive
+from pytest_chaos.proxy.errors import (
     BadRequest,
     ListenError,
     ProxyExists,
@@ -30,9 +30,9 @@ from .errors import (
     bad_body,
     missing_field,
 )
-from .httpframe import REQUEST_START
-from .link import Link
-from .toxics import STREAMS, Toxic, parse_toxic, parse_update
+from pytest_chaos.proxy.httpframe import REQUEST_START
+from pytest_chaos.proxy.link import Link
+from pytest_chaos.proxy.toxics import STREAMS, Toxic, parse_toxic, parse_update
 
 log = logging.getLogger("pytest_chaos.proxy")
 
@@ -58,6 +58,7 @@ def format_address(sockaddr: tuple[Any, ...], family: int) -> str:
     return f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
 
 
+@final
 class Engine:
     """A set of named proxies. Its seed, with a proxy's name, gives the proxy's seed (the
     n-th proxy of a name gets ``name#n``), unless the proxy was created with a ``seed`` of
@@ -244,6 +245,7 @@ def _seed(spec: dict[str, Any]) -> int | None:
     return seed
 
 
+@final
 @dataclass(frozen=True)
 class ProxySpec:
     """A proxy as ``POST /proxies`` and ``/populate`` describe it, validated."""
@@ -313,7 +315,7 @@ class Proxy:
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                lambda: _Side(self, None), sock=sock, backlog=1024
+                lambda: SocketSide(self, None), sock=sock, backlog=1024
             )
         except BaseException:
             sock.close()
@@ -401,14 +403,15 @@ class Proxy:
                 self._closed_bytes[direction, "sent"] += link.sent
 
 
+@final
 class Connection:
     """A proxied client: its socket, the upstream socket, and the two links between them."""
 
-    def __init__(self, proxy: Proxy, client: _Side) -> None:
+    def __init__(self, proxy: Proxy, client: SocketSide) -> None:
         self.proxy = proxy
         self.loop = asyncio.get_running_loop()
         self.client = client
-        self.server = server = _Side(proxy, self)
+        self.server = server = SocketSide(proxy, self)
         self.links = {
             "upstream": Link(self, "upstream", client, server),
             "downstream": Link(self, "downstream", server, client),
@@ -485,7 +488,7 @@ class Connection:
         log.debug("proxy %s: closed client %s", self.proxy.name, self.peer)
 
 
-class _Side(asyncio.Protocol):
+class SocketSide(asyncio.Protocol):
     """One socket of a proxied connection, the client's or the upstream's."""
 
     def __init__(self, proxy: Proxy, connection: Connection | None) -> None:

@@ -7,20 +7,14 @@ response, whichever server produced it.
 
 from __future__ import annotations
 
+from typing import final
 
-class ToxiproxyError(Exception):
+from pytest_chaos._net import errors as http_errors
+from pytest_chaos._net.errors import HttpError
+
+
+class ToxiproxyError(HttpError):
     """An error the Toxiproxy API reports as ``{"error": message, "status": status}``."""
-
-    status: int = 500
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
-
-    def to_json(self) -> dict[str, object]:
-        return {"error": self.message, "status": self.status}
 
 
 class BadRequest(ToxiproxyError):
@@ -29,6 +23,7 @@ class BadRequest(ToxiproxyError):
     status = 400
 
 
+@final
 class InvalidToxic(BadRequest):
     """A toxic's type, stream, toxicity or attributes are not allowed (400)."""
 
@@ -39,11 +34,13 @@ class NotFound(ToxiproxyError):
     status = 404
 
 
+@final
 class ProxyNotFound(NotFound):
     def __init__(self) -> None:
         super().__init__("proxy not found")
 
 
+@final
 class ToxicNotFound(NotFound):
     def __init__(self) -> None:
         super().__init__("toxic not found")
@@ -55,11 +52,13 @@ class Conflict(ToxiproxyError):
     status = 409
 
 
+@final
 class ProxyExists(Conflict):
     def __init__(self) -> None:
         super().__init__("proxy already exists")
 
 
+@final
 class ToxicExists(Conflict):
     def __init__(self) -> None:
         super().__init__("toxic already exists")
@@ -78,4 +77,4 @@ def missing_field(field: str) -> BadRequest:
 
 def bad_body(reason: str) -> BadRequest:
     """Toxiproxy's wording for a body that is not the JSON it expects."""
-    return BadRequest(f"bad request body: {reason}")
+    return BadRequest(http_errors.bad_body(reason).message)

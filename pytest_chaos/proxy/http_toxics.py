@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import fnmatch
 import http
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from .httpframe import Framer, Piece
-from .toxics import Chunk, Pieces, Toxic, ToxicState
-
-if TYPE_CHECKING:
-    from .link import Link
+from pytest_chaos.proxy.httpframe import Framer, Piece
+from pytest_chaos.proxy.toxics import Chunk, LinkView, Pieces, Toxic, ToxicState
 
 
 class BlackholeToxic(Toxic):
@@ -34,11 +31,11 @@ class BlackholeToxic(Toxic):
 
     type = "blackhole"
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         return
         yield  # an async generator that yields nothing: every chunk, and the end, vanish
 
-    def unbind(self, link: Link, state: ToxicState, removed: bool) -> None:
+    def unbind(self, link: LinkView, state: ToxicState, removed: bool) -> None:
         super().unbind(link, state, removed)
         if removed:
             link.connection.close()
@@ -50,7 +47,7 @@ class _HttpToxic(Toxic):
 
     requests: ClassVar[bool] = False  # whether the toxic reads requests (else responses)
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         if chunk.data is None:
             yield chunk
             return
@@ -63,7 +60,7 @@ class _HttpToxic(Toxic):
             if link.connection.closed:
                 return
 
-    async def act(self, link: Link, state: ToxicState, piece: Piece, ts: float) -> Pieces:
+    async def act(self, link: LinkView, state: ToxicState, piece: Piece, ts: float) -> Pieces:
         """What becomes of one piece: by default, it goes on."""
         if piece.data:
             yield Chunk(piece.data, ts)
@@ -81,7 +78,7 @@ class HttpStatusToxic(_HttpToxic):
     text_defaults: ClassVar[dict[str, str]] = {"method": "", "path": ""}
     limits: ClassVar[dict[str, tuple[int, int]]] = {"status": (100, 599), "percent": (0, 100)}
 
-    async def act(self, link: Link, state: ToxicState, piece: Piece, ts: float) -> Pieces:
+    async def act(self, link: LinkView, state: ToxicState, piece: Piece, ts: float) -> Pieces:
         head = piece.head
         if head is not None and self._strikes(link, state, head.method, head.path):
             link.connection.client.write(self._answer())
@@ -90,7 +87,7 @@ class HttpStatusToxic(_HttpToxic):
         async for out in super().act(link, state, piece, ts):
             yield out
 
-    def _strikes(self, link: Link, state: ToxicState, method: str, path: str) -> bool:
+    def _strikes(self, link: LinkView, state: ToxicState, method: str, path: str) -> bool:
         state.chunks += 1  # the request's ordinal on this connection names its draw
         wanted, pattern = self.text["method"], self.text["path"]
         if wanted and method.upper() != wanted.upper():
@@ -126,7 +123,7 @@ class HttpLatencyToxic(_HttpToxic):
     type = "http_latency"
     attribute_defaults: ClassVar[dict[str, int]] = {"latency": 0}
 
-    async def act(self, link: Link, state: ToxicState, piece: Piece, ts: float) -> Pieces:
+    async def act(self, link: LinkView, state: ToxicState, piece: Piece, ts: float) -> Pieces:
         if piece.head is not None:
             await state.sleep_until(ts + self.attributes["latency"] / 1000.0)
         async for out in super().act(link, state, piece, ts):
@@ -140,7 +137,7 @@ class HttpTruncateToxic(_HttpToxic):
     type = "http_truncate"
     attribute_defaults: ClassVar[dict[str, int]] = {"bytes": 0}
 
-    async def act(self, link: Link, state: ToxicState, piece: Piece, ts: float) -> Pieces:
+    async def act(self, link: LinkView, state: ToxicState, piece: Piece, ts: float) -> Pieces:
         if piece.head is not None:
             state.transmitted = 0  # a new response: its body is counted afresh
         elif piece.kind == "body":

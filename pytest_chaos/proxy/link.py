@@ -8,7 +8,7 @@ chain of any length costs no recursion, and each chain change touches one toxic'
 each live link, so it costs the same at any chain length.
 
 Whether a toxic applies to a link is decided by a draw that the proxy's seed, the toxic's
-identity and the connection's ordinal alone fix (:func:`pytest_chaos.seeding.draw`), and
+identity and the connection's ordinal alone fix (:func:`pytest_chaos.core.seeding.draw`), and
 compared with the toxic's current ``toxicity``: no draw depends on how many other draws
 came before it.
 """
@@ -17,16 +17,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import deque
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol, final
 
-from .. import seeding
-from . import timers
-from .toxics import Chunk, Toxic, ToxicState
+from pytest_chaos.core import seeding
+from pytest_chaos.proxy import timers
+from pytest_chaos.proxy.toxics import Chunk, Toxic, ToxicState
 
-if TYPE_CHECKING:
-    from .engine import Connection
+
+class ProxyIdentity(Protocol):
+    """What a link reads of its proxy: the name (for logs) and the seed of its draws."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+
+
+class Connection(Protocol):
+    """What a link uses of its connection (:class:`pytest_chaos.proxy.engine.Connection`)."""
+
+    loop: asyncio.AbstractEventLoop
+    ordinal: int
+    peer: str
+    closed: bool
+    links: dict[str, Link]
+
+    @property
+    def proxy(self) -> ProxyIdentity: ...
+    @property
+    def client(self) -> Side: ...  # the client's socket, answered by an HTTP toxic
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def reset(self) -> None: ...
+
 
 log = logging.getLogger("pytest_chaos.proxy")
 
@@ -47,6 +73,7 @@ class Side(Protocol):
     def resume(self) -> None: ...
 
 
+@final
 class Link:
     """One direction of a connection: reads ``source``, writes ``dest``, through toxics."""
 
@@ -83,7 +110,7 @@ class Link:
             connection.proxy.seed, purpose, toxic.identity, connection.ordinal, *more
         )
 
-    def rng(self, purpose: str, toxic: Toxic, *more: object) -> seeding.random.Random:
+    def rng(self, purpose: str, toxic: Toxic, *more: object) -> random.Random:
         """A random stream fixed by the same identity as :meth:`draw`."""
         connection = self.connection
         return seeding.rng_for(

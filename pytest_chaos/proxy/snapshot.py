@@ -6,22 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 from urllib.parse import urlsplit
 
-from .client import Proxy, Toxic, Toxiproxy
-from .errors import NotFound
+from pytest_chaos.proxy.client import Proxy, Toxic, Toxiproxy
+from pytest_chaos.proxy.errors import NotFound
 
 
+@final
 @dataclass(frozen=True)
-class ToxicState:
+class ToxicSnapshot:
     type: str
     stream: str
     toxicity: float
     attributes: dict[str, int]
 
     @classmethod
-    def of(cls, toxic: Toxic) -> ToxicState:
+    def of(cls, toxic: Toxic) -> ToxicSnapshot:
         return cls(toxic.type, toxic.stream, toxic.toxicity, dict(toxic.attributes))
 
     def add_to(self, proxy: Proxy, name: str) -> None:
@@ -36,16 +37,17 @@ class ToxicState:
         )
 
 
+@final
 @dataclass(frozen=True)
 class ProxyState:
     listen: str
     upstream: str
     enabled: bool
-    toxics: dict[str, ToxicState]
+    toxics: dict[str, ToxicSnapshot]
 
     @classmethod
     def of(cls, proxy: Proxy) -> ProxyState:
-        toxics = {toxic.name: ToxicState.of(toxic) for toxic in proxy.toxics()}
+        toxics = {toxic.name: ToxicSnapshot.of(toxic) for toxic in proxy.toxics()}
         return cls(proxy.listen, proxy.upstream, proxy.enabled, toxics)
 
     def recreate(self, api: Toxiproxy, name: str) -> None:
@@ -81,14 +83,14 @@ def restore(api: Toxiproxy, before: dict[str, ProxyState]) -> None:
             state.recreate(api, name)
 
 
-def _restore_toxics(proxy: Proxy, wanted: dict[str, ToxicState]) -> None:
+def _restore_toxics(proxy: Proxy, wanted: dict[str, ToxicSnapshot]) -> None:
     present = {toxic.name: toxic for toxic in proxy.toxics()}
     for name, toxic in list(present.items()):
         old = wanted.get(name)
         if old is None or (toxic.type, toxic.stream) != (old.type, old.stream):
             toxic.remove(missing_ok=True)
             del present[name]
-        elif ToxicState.of(toxic) != old:
+        elif ToxicSnapshot.of(toxic) != old:
             toxic.update(toxicity=old.toxicity, **old.attributes)
     for name, old in wanted.items():
         if name not in present:

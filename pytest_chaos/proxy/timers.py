@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, final
 
 now = time.monotonic
 
 
+@final
 class Handle:
     """A scheduled call; :meth:`cancel` keeps it from running."""
 

@@ -17,19 +17,48 @@ import math
 import random
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol, final
 
-from . import timers
-from .errors import InvalidToxic, bad_body
+from pytest_chaos.proxy import timers
+from pytest_chaos.proxy.errors import InvalidToxic, bad_body
 
-if TYPE_CHECKING:
-    from .link import Link
+
+class Writable(Protocol):
+    """A side of a connection that bytes can be written to."""
+
+    def write(self, data: bytes) -> None: ...
+
+
+class Closable(Protocol):
+    """What a toxic may do to the connection it runs on: close or reset it, see whether it
+    is closed, and (the HTTP toxics) answer its client in the server's place."""
+
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def client(self) -> Writable: ...
+    def close(self) -> None: ...
+    def reset(self) -> None: ...
+
+
+class LinkView(Protocol):
+    """What a toxic sees of the link it runs on (:class:`pytest_chaos.proxy.link.Link`):
+    its loop, its connection, and its seeded random numbers."""
+
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def connection(self) -> Closable: ...
+    def draw(self, purpose: str, toxic: Toxic, *more: object) -> float: ...
+    def rng(self, purpose: str, toxic: Toxic, *more: object) -> random.Random: ...
+
 
 STREAMS = ("upstream", "downstream")
 #: A bandwidth-limited link idle longer than this starts its schedule afresh.
 IDLE_GAP_S = 0.002
 
 
+@final
 @dataclass(slots=True)
 class Chunk:
     """Bytes read from a link's source (``data is None`` marks end of stream), with the
@@ -42,6 +71,7 @@ class Chunk:
 Pieces = AsyncGenerator[Chunk, None]
 
 
+@final
 class ToxicState:
     """What one toxic remembers on one link, across updates of the toxic and re-draws of
     toxicity: byte counts, timers, and the waits that a change must cut short. ``draw``
@@ -165,31 +195,33 @@ class Toxic:
             else:
                 self.attributes[key] = value
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         """What becomes of one chunk on ``link``: the pieces passed on, in order."""
         yield chunk
 
-    def bind(self, link: Link, state: ToxicState) -> None:
+    def bind(self, link: LinkView, state: ToxicState) -> None:
         """Called when the toxic becomes (or stays) active on a link after a chain change."""
         state.bound_version = self.version
 
-    def unbind(self, link: Link, state: ToxicState, removed: bool) -> None:
+    def unbind(self, link: LinkView, state: ToxicState, removed: bool) -> None:
         """Called when the toxic stops being active on a link; ``removed`` if it was deleted."""
         state.cancel_timer()
 
 
+@final
 class NoopToxic(Toxic):
     type = "noop"
     transparent = True
 
 
+@final
 class LatencyToxic(Toxic):
     """Delays each chunk by ``latency`` ms plus or minus ``jitter`` ms from when it was read."""
 
     type = "latency"
     attribute_defaults: ClassVar[dict[str, int]] = {"latency": 0, "jitter": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         if chunk.data is None:
             yield chunk
             return
@@ -204,6 +236,7 @@ class LatencyToxic(Toxic):
         yield chunk
 
 
+@final
 class BandwidthToxic(Toxic):
     """Limits the link to ``rate`` KB/s (1 KB = 1000 bytes), sent in at most 100 ms slices.
     Rate 0 holds all data until the toxic is changed or removed, as in Toxiproxy."""
@@ -211,7 +244,7 @@ class BandwidthToxic(Toxic):
     type = "bandwidth"
     attribute_defaults: ClassVar[dict[str, int]] = {"rate": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         rate = self.attributes["rate"]  # bytes per millisecond
         data = chunk.data
         if data is None:
@@ -240,18 +273,20 @@ class BandwidthToxic(Toxic):
         state.last_done = timers.now()
 
 
+@final
 class SlowCloseToxic(Toxic):
     """Delays the close of the connection by ``delay`` ms after the source closes."""
 
     type = "slow_close"
     attribute_defaults: ClassVar[dict[str, int]] = {"delay": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         if chunk.data is None:
             await state.sleep_until(timers.now() + self.attributes["delay"] / 1000.0)
         yield chunk
 
 
+@final
 class TimeoutToxic(Toxic):
     """Drops all data; closes the connection after ``timeout`` ms without data (0 = never).
     Removing it closes the connections it was active on, as Toxiproxy's cleanup does."""
@@ -259,37 +294,38 @@ class TimeoutToxic(Toxic):
     type = "timeout"
     attribute_defaults: ClassVar[dict[str, int]] = {"timeout": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         if chunk.data is None:
             state.cancel_timer()
             yield chunk
             return
         self._arm(link, state)  # the data itself is dropped
 
-    def bind(self, link: Link, state: ToxicState) -> None:
+    def bind(self, link: LinkView, state: ToxicState) -> None:
         if state.bound_version != self.version or state.timer is None:
             self._arm(link, state)
         super().bind(link, state)
 
-    def unbind(self, link: Link, state: ToxicState, removed: bool) -> None:
+    def unbind(self, link: LinkView, state: ToxicState, removed: bool) -> None:
         super().unbind(link, state, removed)
         if removed:
             link.connection.close()
 
-    def _arm(self, link: Link, state: ToxicState) -> None:
+    def _arm(self, link: LinkView, state: ToxicState) -> None:
         state.cancel_timer()
         timeout_ms = self.attributes["timeout"]
         if timeout_ms > 0:
             state.timer = link.loop.call_later(timeout_ms / 1000.0, link.connection.close)
 
 
+@final
 class ResetPeerToxic(Toxic):
     """Resets the connection (TCP RST) ``timeout`` ms after the first data or end of stream."""
 
     type = "reset_peer"
     attribute_defaults: ClassVar[dict[str, int]] = {"timeout": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         when = timers.now() + self.attributes["timeout"] / 1000.0
         if await state.sleep_until(when):
             link.connection.reset()
@@ -297,6 +333,7 @@ class ResetPeerToxic(Toxic):
             yield chunk
 
 
+@final
 class SlicerToxic(Toxic):
     """Slices data into pieces of ``average_size`` +/- ``size_variation`` bytes, ``delay``
     microseconds apart."""
@@ -308,7 +345,7 @@ class SlicerToxic(Toxic):
         "delay": 0,
     }
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         data = chunk.data
         average = self.attributes["average_size"]
         if data is None or average <= 0:
@@ -343,13 +380,14 @@ class SlicerToxic(Toxic):
         return points
 
 
+@final
 class LimitDataToxic(Toxic):
     """Passes ``bytes`` bytes, then closes the connection; the count survives updates."""
 
     type = "limit_data"
     attribute_defaults: ClassVar[dict[str, int]] = {"bytes": 0}
 
-    async def pipe(self, link: Link, state: ToxicState, chunk: Chunk) -> Pieces:
+    async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         data = chunk.data
         if data is None:
             yield chunk
@@ -468,7 +506,7 @@ def _json_number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
-from .http_toxics import EXTENSIONS  # noqa: E402  (they build on the classes above)
+from pytest_chaos.proxy.http_toxics import EXTENSIONS  # noqa: E402  (they build on the classes above)
 
 #: Every toxic type of the embedded proxy, by name: Toxiproxy's, then its extensions.
 REGISTRY: dict[str, type[Toxic]] = {cls.type: cls for cls in (*TOXIPROXY_TYPES, *EXTENSIONS)}

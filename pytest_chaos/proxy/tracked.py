@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, final
 
-from ..faults import FaultListener, FaultLog, FaultRecord, ignore_fault
-from ..leftovers.identity import untag
-from ..seeding import TestSeeds
-from .client import Proxy, Toxic, Toxiproxy
-from .errors import NotFound
-from .snapshot import ProxyState, ToxicState
+from pytest_chaos.core.faultlog import FaultListener, FaultLog, FaultRecord, ignore_fault
+from pytest_chaos.core.seeding import TestSeeds
+from pytest_chaos.leftovers.identity import untag
+from pytest_chaos.proxy.client import Proxy, Toxic, Toxiproxy
+from pytest_chaos.proxy.errors import NotFound
+from pytest_chaos.proxy.snapshot import ProxyState, ToxicSnapshot
 
 
+@final
 class ChaosToxiproxy(Toxiproxy):
     """A Toxiproxy client whose proxies and faults are undone by :meth:`undo`."""
 
@@ -165,6 +166,7 @@ class ChaosToxiproxy(Toxiproxy):
         return errors
 
 
+@final
 class TrackedProxy(Proxy):
     """A proxy whose toxics and outages are recorded and undone at teardown."""
 
@@ -284,7 +286,7 @@ class TrackedToxic(Toxic):
         if rollback is not None:
             rollback()
             return
-        own, state = self._own, ToxicState.of(self)
+        own, state = self._own, ToxicSnapshot.of(self)
         try:
             super().remove()
         except NotFound:
@@ -304,6 +306,7 @@ class TrackedToxic(Toxic):
         return self
 
 
+@final
 class DryRunToxic(TrackedToxic):
     """A toxic recorded under ``--chaos-dry-run``: it exists only in the record."""
 

@@ -4,7 +4,7 @@ Allure attachments, GitHub's job summary)."""
 
 from __future__ import annotations
 
-from .records import ChaosResult
-from .score import Gates, Score
+from pytest_chaos.report.results import ChaosResult
+from pytest_chaos.report.score import Gates, Score
 
 __all__ = ["ChaosResult", "Gates", "Score"]

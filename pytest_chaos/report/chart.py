@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from . import lenient
+from pytest_chaos.report import lenient
 
 __all__ = ["timeline_svg"]
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .html import REPORT, SUMMARY, ReportError, write
+from pytest_chaos.report.html import REPORT, SUMMARY, ReportError, write
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

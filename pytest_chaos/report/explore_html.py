@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from ..explore.catalogue import CATALOGUE
-from . import lenient
+from pytest_chaos.explore.catalogue import CATALOGUE
+from pytest_chaos.report import lenient
 
 #: How each outcome shows in a cell, and the word for it.
 MARKS = {

@@ -17,9 +17,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from . import explore_html, lenient
-from .chart import timeline_svg
-from .summary import FORMAT, SUMMARY
+from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.experiment.journal import read_journal
+from pytest_chaos.report import explore_html, lenient
+from pytest_chaos.report.chart import timeline_svg
+from pytest_chaos.report.layout import FORMAT, SUMMARY
 
 __all__ = ["REPORT", "SUMMARY", "ReportError", "render", "write"]
 
@@ -30,7 +32,7 @@ ALWAYS_COUNTED = ("tests", "passed")
 OUTPUT_CHARS = 160
 
 
-class ReportError(ValueError):
+class ReportError(ChaosError, ValueError):
     """A report directory cannot be rendered: the message names the path and what is wrong."""
 
 
@@ -88,10 +90,9 @@ def _read_journal(directory: Path, name: str) -> Mapping[str, Any] | None:
     if Path(name).is_absolute() or ".." in Path(name).parts:
         return None
     try:
-        journal = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return read_journal(path)
+    except (OSError, ValueError):  # unreadable, not UTF-8, not JSON, or not an object
         return None
-    return journal if isinstance(journal, dict) else None
 
 
 # -- the page ----------------------------------------------------------------------------

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import final
 
-from .records import DEVIATIONS, VERDICTS, ChaosResult
+from pytest_chaos.report.results import DEVIATIONS, VERDICTS, ChaosResult
 
 
+@final
 @dataclass(frozen=True)
 class Score:
     """The session's score over its scored chaos tests (None when there were none)."""
@@ -48,6 +50,7 @@ class Score:
         return sorted(lost, key=lambda pair: (-pair[1], pair[0].nodeid))
 
 
+@final
 @dataclass(frozen=True)
 class Gates:
     """The session's thresholds: ``min_score`` (0-100) and ``max_deviated`` experiments.

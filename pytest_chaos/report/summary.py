@@ -15,13 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..redaction import redact
-from .records import ChaosResult
-from .score import Gates, Score
-
-FORMAT = 1
-SUMMARY = "summary.json"
-JOURNALS = "journals"
+from pytest_chaos.core.redaction import redact
+from pytest_chaos.experiment.journal import write_journal
+from pytest_chaos.report.layout import FORMAT, JOURNALS, SUMMARY
+from pytest_chaos.report.results import ChaosResult
+from pytest_chaos.report.score import Gates, Score
 
 
 def summarize(
@@ -87,12 +85,12 @@ def write(
         for number, journal in enumerate(result.journals, start=1):
             suffix = f"-{number}" if len(result.journals) > 1 else ""
             path = journal_folder / f"{name}{suffix}.json"
-            path.write_text(json.dumps(redact(journal), indent=2, default=str) + "\n")
+            write_journal(journal, path)
             paths.setdefault(result.nodeid, []).append(f"{JOURNALS}/{path.name}")
     document = summarize(
         score, gates, seed=seed, dry_run=dry_run, journal_paths=paths, sections=sections
     )
     (folder / SUMMARY).write_text(json.dumps(redact(document), indent=2) + "\n")
-    from . import html
+    from pytest_chaos.report import html
 
     return html.write(folder)

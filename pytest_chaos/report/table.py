@@ -3,8 +3,8 @@ score, as plain text for the terminal and as Markdown for GitHub's job summary."
 
 from __future__ import annotations
 
-from .records import ChaosResult
-from .score import Gates, Score
+from pytest_chaos.report.results import ChaosResult
+from pytest_chaos.report.score import Gates, Score
 
 HEADERS = ("test", "faults", "verdict", "checks", "weight", "seed")
 

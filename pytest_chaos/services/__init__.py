@@ -4,13 +4,13 @@ blast-radius picks and resource faults."""
 
 from __future__ import annotations
 
-from .container import ContainerService
-from .container_resources import ContainerDiskFill, ContainerHog
-from .errors import ReadinessError, ServiceError
-from .lifecycle import Service
-from .manager import ServiceManager
-from .process import ProcessService
-from .resources import DiskFill, Hog
+from pytest_chaos.services.container import ContainerService
+from pytest_chaos.services.container_resources import ContainerDiskFill, ContainerHog
+from pytest_chaos.services.errors import ReadinessError, ServiceError
+from pytest_chaos.services.lifecycle import Service
+from pytest_chaos.services.manager import ServiceManager
+from pytest_chaos.services.process import ProcessService
+from pytest_chaos.services.resources import DiskFill, Hog
 
 __all__ = [
     "ContainerDiskFill",

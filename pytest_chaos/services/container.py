@@ -3,7 +3,7 @@
 only, on free host ports kept for its whole life (restarts and re-creation included),
 broken on purpose (killed, stopped, paused, restarted, removed), and removed at teardown.
 
-It carries the session's labels (``pytest_chaos.containers``), so that a later session
+It carries the session's labels (``pytest_chaos._net.containers``), so that a later session
 removes it if this one dies without teardown.
 """
 
@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, final
 
-from ..faults import ActiveFault, FaultLog
-from . import container_resources
-from .container_resources import ContainerDiskFill, ContainerHog
-from .errors import ServiceError
-from .lifecycle import Service
-from .ready import Probe
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog
+from pytest_chaos.services import container_resources
+from pytest_chaos.services.container_resources import ContainerDiskFill, ContainerHog
+from pytest_chaos.services.errors import ServiceError
+from pytest_chaos.services.lifecycle import Service
+from pytest_chaos.steady.probes import Probe
 
 GONE_TIMEOUT_S = 10.0
 """How long a killed container may take to be seen as exited."""
@@ -37,6 +37,7 @@ def port_key(port: int | str) -> str:
     return f"{int(number)}/{protocol or 'tcp'}"
 
 
+@final
 class ContainerService(Service):
     """A service run as a container; made by ``service.container(...)``."""
 

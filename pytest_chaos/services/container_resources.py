@@ -16,16 +16,38 @@ import shutil
 import tarfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, final
 
-from ..faults import ActiveFault, FaultLog, FaultRecord
-from . import resources
-from .errors import ServiceError
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
+from pytest_chaos.services import resources
+from pytest_chaos.services.errors import ServiceError
 
-if TYPE_CHECKING:
-    from .container import ContainerService
+
+class ContainerService(Protocol):
+    """What the resource faults use of a container service
+    (:class:`pytest_chaos.services.container.ContainerService`): its identity and state, the
+    engine's client, the docker module, and where the busybox helper was copied."""
+
+    _client: Any
+    _container: Any
+    _helper_in: str | None
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def short_id(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def _docker(self) -> Any: ...
+    def _engine_call(
+        self, what: str, action: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any: ...
+
 
 HELPER_DIR = ".pytest-chaos"
 HELPER = f"/{HELPER_DIR}/busybox"
@@ -77,6 +99,7 @@ def find_busybox() -> Path:
     return Path(found)
 
 
+@final
 class ContainerHog(ActiveFault):
     """CPU or memory load held by processes inside a container; it ends after its seconds,
     or earlier by :meth:`end`, on leaving its ``with`` block, or at teardown."""
@@ -119,6 +142,7 @@ class ContainerHog(ActiveFault):
             self.wait(GONE_TIMEOUT_S)
 
 
+@final
 class ContainerDiskFill(ActiveFault):
     """A file of ``mb`` MiB in a directory of a container, removed when the fault ends."""
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pytest_chaos.core.errors import ChaosError
 
-class ServiceError(RuntimeError):
+
+class ServiceError(ChaosError, RuntimeError):
     """A service could not be started, stopped or broken as asked; the message names the
     service and, where it helps, ends with its last log lines."""
 

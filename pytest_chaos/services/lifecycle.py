@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from ..faults import ActiveFault, FaultLog, FaultRecord
-from . import ports as ports_module
-from .errors import ServiceError
-from .ready import Probe, wait_ready
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
+from pytest_chaos.services import ports as ports_module
+from pytest_chaos.services.errors import ServiceError
+from pytest_chaos.services.ready import wait_ready
+from pytest_chaos.steady.probes import Probe
 
 _S = TypeVar("_S", bound="Service")
 

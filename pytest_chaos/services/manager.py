@@ -8,21 +8,22 @@ import re
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, final
 
-from ..faults import FaultLog, FaultRecord
-from ..leftovers.supervisor import Supervisor
-from ..seeding import TestSeeds
-from . import blast, procs, resources
-from . import ports as ports_module
-from .errors import ServiceError
-from .lifecycle import Service
-from .process import ProcessService
-from .ready import Ready, probes_of
+from pytest_chaos._net import processes as procs
+from pytest_chaos.core.faultlog import FaultLog, FaultRecord
+from pytest_chaos.core.seeding import TestSeeds
+from pytest_chaos.leftovers.supervisor import Supervisor
+from pytest_chaos.services import blast, resources
+from pytest_chaos.services import ports as ports_module
+from pytest_chaos.services.errors import ServiceError
+from pytest_chaos.services.lifecycle import Service
+from pytest_chaos.services.process import ProcessService
+from pytest_chaos.services.ready import Ready, probes_of
 
 if TYPE_CHECKING:
-    from ..containers import Engine
-    from .container import ContainerService
+    from pytest_chaos._net.containers import ContainerEngine
+    from pytest_chaos.services.container import ContainerService
 
 T = TypeVar("T")
 SERVICE_LABEL = "io.pytest-chaos.service"
@@ -33,6 +34,7 @@ REPORT_LOG_LINES = 50
 Arg = str | int | os.PathLike[str]
 
 
+@final
 class ServiceManager:
     """The services of one test, and the faults applied to them and to this machine."""
 
@@ -42,7 +44,7 @@ class ServiceManager:
         log: FaultLog,
         seeds: TestSeeds,
         workdir: Callable[[], Path],
-        engine: Callable[[], Engine] | None = None,
+        engine: Callable[[], ContainerEngine] | None = None,
         supervisor: Supervisor | None = None,
         on_started: Callable[[Service], None] | None = None,
     ) -> None:
@@ -56,7 +58,7 @@ class ServiceManager:
         self._picks = 0
         self._workdir = workdir
         self._engine = engine  # the session's; without one, a private one on first use
-        self._own_engine: Engine | None = None
+        self._own_engine: ContainerEngine | None = None
         self._folder: Path | None = None  # made on first use: a test with no service has none
         self._services: dict[str, Service] = {}
         self._ports_taken: set[int] = set()
@@ -163,8 +165,8 @@ class ServiceManager:
         arguments go to the SDK's ``containers.create`` (``entrypoint=``, ``volumes=``...).
         The container carries this session's labels, and is removed at teardown."""
         __tracebackhide__ = True
-        from ..containers import EngineError
-        from .container import ContainerService, port_key
+        from pytest_chaos._net.containers import EngineError
+        from pytest_chaos.services.container import ContainerService, port_key
 
         self._check_name(name)
         if not isinstance(image, str) or not image.strip():
@@ -203,15 +205,15 @@ class ServiceManager:
         if self._on_started is not None:
             self._on_started(handle)
 
-    def _container_engine(self) -> Engine:
+    def _container_engine(self) -> ContainerEngine:
         if self._engine is not None:
             return self._engine()
         if self._own_engine is None:
             import uuid
 
-            from ..containers import Engine
+            from pytest_chaos._net.containers import ContainerEngine
 
-            self._own_engine = Engine(uuid.uuid4().hex[:12])
+            self._own_engine = ContainerEngine(uuid.uuid4().hex[:12])
         return self._own_engine
 
     # -- blast radius ----------------------------------------------------------------------

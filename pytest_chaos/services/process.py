@@ -14,20 +14,21 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
-from ..faults import ActiveFault, FaultLog
-from ..leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
-from . import ports as ports_module
-from . import procs
-from .errors import ServiceError
-from .lifecycle import Service
-from .ready import Probe
+from pytest_chaos._net import processes as procs
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog
+from pytest_chaos.leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
+from pytest_chaos.services import ports as ports_module
+from pytest_chaos.services.errors import ServiceError
+from pytest_chaos.services.lifecycle import Service
+from pytest_chaos.steady.probes import Probe
 
 GONE_TIMEOUT_S = 10.0
 """How long a process group may take to disappear after SIGKILL."""
 
 
+@final
 class ProcessService(Service):
     """A service run as a local process; made by ``service.process(...)``."""
 

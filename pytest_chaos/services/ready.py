@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..steady.probes import NotReady, Probe, Target, call
-from .errors import ReadinessError
+from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.services.errors import ReadinessError
+from pytest_chaos.steady.probes import NotReady, Probe, ProbeTarget, call
 
 LOG_LINES_IN_ERRORS = 20
 
@@ -47,13 +48,17 @@ class _Progress:
     last_error: str = "none"
 
 
-class _Exited(Exception):
+class _Exited(ChaosError):
     def __init__(self, code: int) -> None:
         self.code = code
 
 
 def wait_ready(
-    target: Target, probes: Sequence[Probe], *, timeout: float, exit_code: Callable[[], int | None]
+    target: ProbeTarget,
+    probes: Sequence[Probe],
+    *,
+    timeout: float,
+    exit_code: Callable[[], int | None],
 ) -> None:
     """Check ``probes`` in order against ``target`` until all have passed (one that passed
     is not checked again). Raise ReadinessError when ``timeout`` seconds pass first, or as
@@ -102,7 +107,7 @@ def wait_ready(
 
 
 def _error(
-    target: Target, probes: Sequence[Probe], progress: _Progress, what: str
+    target: ProbeTarget, probes: Sequence[Probe], progress: _Progress, what: str
 ) -> ReadinessError:
     steps = [
         probe.describe(target) + (" (passed)" if index < progress.passed else "")

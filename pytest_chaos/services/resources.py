@@ -22,12 +22,13 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import final
 
-from ..faults import ActiveFault, FaultLog, FaultRecord
-from ..leftovers import register
-from ..leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
-from . import procs
-from .errors import ServiceError
+from pytest_chaos._net import processes as procs
+from pytest_chaos.core.faultlog import ActiveFault, FaultLog, FaultRecord
+from pytest_chaos.leftovers import register
+from pytest_chaos.leftovers.supervisor import SupervisedProcess, Supervisor, SupervisorError
+from pytest_chaos.services.errors import ServiceError
 
 MAX_SECONDS = 86_400
 """The longest a hog may run, in seconds."""
@@ -41,6 +42,7 @@ _HOG = Path(__file__).with_name("_hog.py")
 _NO_FALLOCATE = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
 
 
+@final
 class Hog(ActiveFault):
     """CPU or memory load held by child processes; it ends after its seconds, or earlier by
     :meth:`end`, on leaving its ``with`` block, or at teardown."""
@@ -75,6 +77,7 @@ class Hog(ActiveFault):
         _end(self.processes)
 
 
+@final
 class DiskFill(ActiveFault):
     """A file of ``mb`` MiB under a directory, removed when the fault ends."""
 

@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from urllib.parse import urlsplit
 
-from ..checks import seconds
-from .tolerance import Tolerance, tolerance
+from pytest_chaos.core.checks import seconds
+from pytest_chaos.steady.tolerance import Tolerance, tolerance
 
 #: A port's name: ``{port:NAME}`` of a process, or a container's ``"8080/tcp"``.
 _PORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*|\d+/(tcp|udp|sctp)")

@@ -18,11 +18,12 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 __all__ = ["Metrics", "Sample", "percentile"]
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One request of a load, by the monotonic clock (``time.monotonic()``, seconds).
@@ -75,6 +76,7 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
+@final
 class Metrics:
     """Counts, error rate, latency percentiles, throughput, schedule lag and a per-second
     series over a set of samples.

@@ -14,12 +14,13 @@ import re
 import socket
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, final
 
-from ..checks import seconds
-from ..ctk.activity import provider_of, python_provider
-from .arguments import (
+from pytest_chaos.core.activity import provider_of, python_provider
+from pytest_chaos.core.checks import seconds
+from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.steady.arguments import (
     check_address,
     check_path,
     check_port_name,
@@ -28,13 +29,13 @@ from .arguments import (
     probe_name,
     timeout_of,
 )
-from .tolerance import Tolerance, tolerance
+from pytest_chaos.steady.tolerance import Tolerance, tolerance
 
 if TYPE_CHECKING:
-    from .metrics import Metrics
+    from pytest_chaos.steady.metrics import Metrics
 
 
-class Target(Protocol):
+class ProbeTarget(Protocol):
     """What a readiness probe checks: a service handle."""
 
     @property
@@ -49,22 +50,24 @@ class Target(Protocol):
     def logs(self, lines: int = ...) -> str: ...
 
 
-class NotReady(Exception):
+class NotReady(ChaosError):
     """Raised by a probe whose service is not ready yet; the message says why."""
 
 
+@final
 @dataclass
 class ProbeContext:
     """What a probe may look at: the service it checks (readiness), and the metrics of the
     load over the current phase of an experiment (for SLO probes)."""
 
-    target: Target | None = None
+    target: ProbeTarget | None = None
     metrics: Callable[[], Metrics] | None = None
     #: The window is still filling (checks during the method): an SLO with too few
     #: requests so far is not judged yet, rather than failed.
     window_open: bool = False
 
 
+@final
 @dataclass(frozen=True)
 class ProbeRun:
     """One steady-state check: what the probe measured (``output``), whether that is
@@ -104,7 +107,7 @@ class Probe:
     def default_name(self) -> str:
         return type(self).__name__
 
-    def describe(self, target: Target) -> str:
+    def describe(self, target: ProbeTarget) -> str:
         """What the probe tries, for error messages (``TCP connect to 127.0.0.1:6379``)."""
         raise NotImplementedError
 
@@ -120,14 +123,14 @@ class Probe:
         """None when ``value`` is within tolerance, else what is wrong with it."""
         return None
 
-    def validate(self, target: Target) -> None:
+    def validate(self, target: ProbeTarget) -> None:
         """Raise ValueError now if the probe can never work for ``target``."""
 
     def validate_steady(self) -> None:
         """Raise ValueError now if the probe can never work as a steady-state probe, with
         no service to check."""
 
-    def check(self, target: Target) -> None:
+    def check(self, target: ProbeTarget) -> None:
         """Return when ``target`` is ready; raise (NotReady or any error) while it is not."""
         problem = self.judge(self.measure(ProbeContext(target=target)))
         if problem is not None:
@@ -182,6 +185,7 @@ class Probe:
         return python_provider(__name__, type(self).__name__)
 
 
+@final
 @dataclass(frozen=True)
 class TcpProbe(Probe):
     """A TCP connection is accepted: on the service's port (or its port ``port``), or at
@@ -196,14 +200,14 @@ class TcpProbe(Probe):
     def default_name(self) -> str:
         return f"tcp {self.address}" if self.address else "tcp"
 
-    def validate(self, target: Target) -> None:
+    def validate(self, target: ProbeTarget) -> None:
         if self.address is None:
             port_of(target, self.port)
 
     def validate_steady(self) -> None:
         self._address(None)
 
-    def _address(self, target: Target | None) -> tuple[str, int]:
+    def _address(self, target: ProbeTarget | None) -> tuple[str, int]:
         if self.address is not None:
             host, _, port = self.address.rpartition(":")
             return host.strip("[]"), int(port)
@@ -211,7 +215,7 @@ class TcpProbe(Probe):
             raise ValueError("probes.tcp() without address= needs a service to check")
         return target.host, port_of(target, self.port)
 
-    def describe(self, target: Target) -> str:
+    def describe(self, target: ProbeTarget) -> str:
         host, port = self._address(target)
         return f"TCP connect to {host}:{port}"
 
@@ -226,6 +230,7 @@ class TcpProbe(Probe):
         return python_provider(__name__, "tcp", {"address": self.address, "timeout": self.timeout})
 
 
+@final
 @dataclass(frozen=True)
 class HttpProbe(Probe):
     """``GET path`` (or a full URL) answers with ``status`` (and a body that passes
@@ -244,13 +249,13 @@ class HttpProbe(Probe):
     def default_name(self) -> str:
         return f"http {self.path}"
 
-    def validate(self, target: Target) -> None:
+    def validate(self, target: ProbeTarget) -> None:
         self.url(target)
 
     def validate_steady(self) -> None:
         self.url(None)
 
-    def url(self, target: Target | None) -> str:
+    def url(self, target: ProbeTarget | None) -> str:
         if "://" in self.path:
             return self.path
         if target is None:
@@ -261,7 +266,7 @@ class HttpProbe(Probe):
         path = self.path if self.path.startswith("/") else "/" + self.path
         return f"http://{target.host}:{port_of(target, self.port)}{path}"
 
-    def describe(self, target: Target) -> str:
+    def describe(self, target: ProbeTarget) -> str:
         return f"HTTP {self.method} {self.url(target)} answering {self.expected()[7:]}"
 
     def expected(self) -> str:
@@ -318,6 +323,7 @@ class HttpProbe(Probe):
         }
 
 
+@final
 @dataclass(frozen=True)
 class LogProbe(Probe):
     """The service's output since it (last) started matches ``pattern``."""
@@ -329,7 +335,7 @@ class LogProbe(Probe):
     def default_name(self) -> str:
         return f"log {self.pattern.pattern!r}"
 
-    def describe(self, target: Target) -> str:
+    def describe(self, target: ProbeTarget) -> str:
         return f"a log line matching {self.pattern.pattern!r}"
 
     def expected(self) -> str:
@@ -349,6 +355,7 @@ class LogProbe(Probe):
         return f"no output matches {self.pattern.pattern!r} yet"
 
 
+@final
 @dataclass(frozen=True)
 class CallProbe(Probe):
     """``fn(service)`` (readiness) or ``fn()`` (steady state) returns a value within
@@ -363,7 +370,7 @@ class CallProbe(Probe):
     def default_name(self) -> str:
         return self.description or _name(self.fn)
 
-    def describe(self, target: Target) -> str:
+    def describe(self, target: ProbeTarget) -> str:
         return self.description or f"{_name(self.fn)}(service)"
 
     def expected(self) -> str:
@@ -391,97 +398,6 @@ class CallProbe(Probe):
         return activity
 
 
-@dataclass(frozen=True)
-class SloProbe(Probe):
-    """The load's requests over the current phase meet service-level objectives: an error
-    rate and latency percentiles at most the bounds given, over at least ``min_samples``."""
-
-    error_rate_max: float | None = None
-    p50_ms_max: float | None = None
-    p95_ms_max: float | None = None
-    p99_ms_max: float | None = None
-    min_samples: int = 1
-    label: str | None = None
-    retry_for_s: float | None = None
-    bounds: tuple[tuple[str, float], ...] = field(init=False, default=())
-
-    def __post_init__(self) -> None:
-        given = {
-            "error_rate": self.error_rate_max,
-            "p50_ms": self.p50_ms_max,
-            "p95_ms": self.p95_ms_max,
-            "p99_ms": self.p99_ms_max,
-        }
-        for key, bound in given.items():
-            if bound is not None and (
-                isinstance(bound, bool) or not isinstance(bound, (int, float)) or bound < 0
-            ):
-                raise ValueError(f"{key}_max={bound!r}: use a number, 0 or more")
-        if self.error_rate_max is not None and self.error_rate_max > 1:
-            raise ValueError(f"error_rate_max={self.error_rate_max!r}: a rate is from 0 to 1")
-        if (
-            isinstance(self.min_samples, bool)
-            or not isinstance(self.min_samples, int)
-            or self.min_samples < 1
-        ):
-            raise ValueError(f"min_samples={self.min_samples!r}: use a whole number, 1 or more")
-        bounds = tuple((key, float(b)) for key, b in given.items() if b is not None)
-        if not bounds:
-            raise ValueError("probes.slo() needs a bound: error_rate_max, p50_ms_max, ...")
-        object.__setattr__(self, "bounds", bounds)
-
-    def default_name(self) -> str:
-        return "slo " + ", ".join(f"{key}<={bound:g}" for key, bound in self.bounds)
-
-    def describe(self, target: Target) -> str:
-        return self.expected()
-
-    def expected(self) -> str:
-        shown = [f"{_SLO_WORDS[key]} <= {_slo_value(key, bound)}" for key, bound in self.bounds]
-        return ", ".join(shown) + f" over >= {self.min_samples} requests"
-
-    def measure(self, context: ProbeContext) -> dict[str, Any]:
-        if context.metrics is None:
-            raise ValueError("probes.slo() judges the load's requests: give the experiment a load")
-        metrics = context.metrics()
-        value: dict[str, Any] = {"count": metrics.count}
-        if context.window_open and metrics.count < self.min_samples:
-            value["not_judged_yet"] = True
-        for key, _ in self.bounds:
-            value[key] = getattr(metrics, key)
-        return value
-
-    def judge(self, value: dict[str, Any]) -> str | None:
-        if value.get("not_judged_yet"):
-            return None
-        if value["count"] < self.min_samples:
-            return f"only {value['count']} requests, fewer than {self.min_samples}"
-        problems = []
-        for key, bound in self.bounds:
-            seen = value[key]
-            if seen is not None and seen > bound:
-                problems.append(
-                    f"{_SLO_WORDS[key]} {_slo_value(key, seen)} > {_slo_value(key, bound)}"
-                )
-        return "; ".join(problems) or None
-
-    def provider(self) -> dict[str, Any]:
-        arguments = {f"{key}_max": bound for key, bound in self.bounds}
-        return python_provider(__name__, "slo", {**arguments, "min_samples": self.min_samples})
-
-
-_SLO_WORDS = {
-    "error_rate": "error rate",
-    "p50_ms": "p50 latency",
-    "p95_ms": "p95 latency",
-    "p99_ms": "p99 latency",
-}
-
-
-def _slo_value(key: str, value: float) -> str:
-    return f"{value:.2%}" if key == "error_rate" else f"{value:.0f} ms"
-
-
 # -- constructors: the public vocabulary ------------------------------------------------------
 
 
@@ -504,7 +420,9 @@ def tcp(
             )
     if address is not None:
         check_address(address)
-    return TcpProbe(port, timeout_of(timeout), address, probe_name(name), _retry(retry_for_s))
+    return TcpProbe(
+        port, timeout_of(timeout), address, probe_name(name), retry_seconds(retry_for_s)
+    )
 
 
 def http(
@@ -549,7 +467,7 @@ def http(
         latency_ms_max,
         method.upper(),
         probe_name(name),
-        _retry(retry_for_s),
+        retry_seconds(retry_for_s),
     )
 
 
@@ -584,37 +502,14 @@ def call(
     if description is not None and (not isinstance(description, str) or not description):
         raise TypeError(f"probes.call(description={description!r}): use a non-empty string")
     judged = None if tolerance is None else _tolerance(tolerance)
-    return CallProbe(fn, description, judged, probe_name(name), _retry(retry_for_s))
-
-
-def slo(
-    *,
-    error_rate_max: float | None = None,
-    p50_ms_max: float | None = None,
-    p95_ms_max: float | None = None,
-    p99_ms_max: float | None = None,
-    min_samples: int = 1,
-    name: str | None = None,
-    retry_for_s: float | None = None,
-) -> SloProbe:
-    """The experiment's load meets these objectives over the phase being checked (before,
-    during, or after the faults): error rate and latency percentiles at most the bounds."""
-    return SloProbe(
-        error_rate_max,
-        p50_ms_max,
-        p95_ms_max,
-        p99_ms_max,
-        min_samples,
-        probe_name(name),
-        _retry(retry_for_s),
-    )
+    return CallProbe(fn, description, judged, probe_name(name), retry_seconds(retry_for_s))
 
 
 def _tolerance(spec: Any) -> Tolerance:
     return spec if isinstance(spec, Tolerance) else tolerance(spec)
 
 
-def _retry(value: float | None) -> float | None:
+def retry_seconds(value: float | None) -> float | None:
     return None if value is None else seconds("retry_for_s", value, allow_zero=True)
 
 
@@ -628,7 +523,7 @@ def _probe_client() -> Any:
     return httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
 
 
-def port_of(target: Target, name: str | None) -> int:
+def port_of(target: ProbeTarget, name: str | None) -> int:
     """The service's main port, or its port called ``name``; ValueError when it has none."""
     if name is None:
         return target.port

@@ -14,10 +14,9 @@ itself back in Chaos Toolkit's JSON form for the journal:
 - ``{"type": "jsonpath", "path": ..., "expect": ..., "count": ..., "target": ...}``: the
   path's matches in the value (bytes and str are decoded as JSON first) equal ``expect``
   (a list compares the list of matches, anything else the single match), or number
-  ``count``; with neither, the path matches something. JSONPath comes from jsonpath-ng
-  1.11 or newer (the ``jsonpath`` extra), where Chaos Toolkit uses jsonpath2. Both read
-  ``[*]`` on an object as its values; they differ in filters (``[?(@.x > 1)]``) and quoted
-  keys.
+  ``count``; with neither, the path matches something. JSONPath is jsonpath-ng 1.11+ (the
+  ``jsonpath`` extra), Chaos Toolkit's is jsonpath2: both read ``[*]`` on an object as its
+  values; they differ in filters (``[?(@.x > 1)]``) and quoted keys.
 - ``{"type": "range", "range": [low, high], "target": ...}``: the value, read as a
   ``Decimal`` (so ``"0.5"`` counts), lies between them, both included.
 - a callable: it returns something true for the value. Chaos Toolkit's ``"probe"`` type
@@ -36,7 +35,6 @@ Toolkit), and :meth:`Tolerance.evaluate` says what was seen.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import re
@@ -45,9 +43,29 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, final
 
-from ..ctk.activity import provider_of
+from pytest_chaos.core.activity import provider_of
+from pytest_chaos.steady.values import (
+    Number,
+    as_text,
+    callable_name,
+    check_bounds,
+    check_target,
+    equal,
+    has_status,
+    inline_flags,
+    is_int,
+    is_number,
+    jsonpath_parser,
+    member,
+    number_text,
+    pick,
+    plain,
+    show,
+    targeted,
+    with_target,
+)
 
 __all__ = [
     "Between",
@@ -58,7 +76,7 @@ __all__ = [
     "Regex",
     "Satisfies",
     "Tolerance",
-    "Verdict",
+    "ToleranceVerdict",
     "between",
     "exact",
     "jsonpath",
@@ -75,8 +93,6 @@ _ACCEPTED = (
     "another list (membership), a dict with 'type' 'regex', 'jsonpath' or 'range', a compiled "
     "regular expression, or a callable"
 )
-#: How much of a value a message shows.
-_SHOW = 200
 
 
 class _Missing(Enum):
@@ -90,11 +106,10 @@ class _Missing(Enum):
 
 _MISSING = _Missing.MISSING
 
-Number = int | float | Decimal
 
-
+@final
 @dataclass(frozen=True)
-class Verdict:
+class ToleranceVerdict:
     """Whether a value was within a tolerance, and what was seen (``detail``) for the account
     of a deviation: the value, the JSONPath matches, or the error a predicate raised."""
 
@@ -113,7 +128,7 @@ class Tolerance(ABC):
     __slots__ = ()
 
     @abstractmethod
-    def evaluate(self, value: Any) -> Verdict:
+    def evaluate(self, value: Any) -> ToleranceVerdict:
         """Judge ``value``, saying what was seen; never raises."""
 
     def check(self, value: Any) -> bool:
@@ -136,6 +151,7 @@ class Tolerance(ABC):
 # --- the kinds -------------------------------------------------------------------------------
 
 
+@final
 @dataclass(frozen=True, eq=False)
 class Exact(Tolerance):
     """Equal to ``value``; an int (not a bool) against a dict with a ``"status"`` compares the
@@ -146,7 +162,7 @@ class Exact(Tolerance):
     def __post_init__(self) -> None:
         if not isinstance(self.value, (bool, int, float, str)):
             raise TypeError(
-                f"exact(): {_show(self.value)} is a {type(self.value).__name__}; use a bool, "
+                f"exact(): {show(self.value)} is a {type(self.value).__name__}; use a bool, "
                 "int, float or str (one_of(...) for several values, satisfies(...) for others)"
             )
         if isinstance(self.value, float) and math.isnan(self.value):
@@ -166,12 +182,12 @@ class Exact(Tolerance):
     def __hash__(self) -> int:
         return hash((Exact, self._key()))
 
-    def evaluate(self, value: Any) -> Verdict:
+    def evaluate(self, value: Any) -> ToleranceVerdict:
         expected = self.value
-        if _is_int(expected) and _has_status(value):
+        if is_int(expected) and has_status(value):
             status = value["status"]
-            return Verdict(_equal(status, expected), f"got status {_show(status)}")
-        return Verdict(_equal(value, expected), f"got {_show(value)}")
+            return ToleranceVerdict(equal(status, expected), f"got status {show(status)}")
+        return ToleranceVerdict(equal(value, expected), f"got {show(value)}")
 
     def describe(self) -> str:
         return f"== {self.value!r}"
@@ -180,6 +196,7 @@ class Exact(Tolerance):
         return self.value
 
 
+@final
 @dataclass(frozen=True)
 class Between(Tolerance):
     """Between ``low`` and ``high``, both included: Chaos Toolkit's list of two numbers.
@@ -190,28 +207,29 @@ class Between(Tolerance):
     high: Number
 
     def __post_init__(self) -> None:
-        _check_bounds("between()", self.low, self.high)
+        check_bounds("between()", self.low, self.high)
 
-    def evaluate(self, value: Any) -> Verdict:
-        if _has_status(value):
+    def evaluate(self, value: Any) -> ToleranceVerdict:
+        if has_status(value):
             status = value["status"]
-            return Verdict(
-                _member(status, (self.low, self.high)),
-                f"got status {_show(status)} (a list of two matches a status by membership)",
+            return ToleranceVerdict(
+                member(status, (self.low, self.high)),
+                f"got status {show(status)} (a list of two matches a status by membership)",
             )
         try:
             ok = bool(self.low <= value <= self.high)
         except TypeError:
-            return Verdict(False, f"got {_show(value)}, which is not a number")
-        return Verdict(ok, f"got {_show(value)}")
+            return ToleranceVerdict(False, f"got {show(value)}, which is not a number")
+        return ToleranceVerdict(ok, f"got {show(value)}")
 
     def describe(self) -> str:
-        return f"between {_number(self.low)} and {_number(self.high)}"
+        return f"between {number_text(self.low)} and {number_text(self.high)}"
 
     def to_json(self) -> Any:
-        return [_plain(self.low), _plain(self.high)]
+        return [plain(self.low), plain(self.high)]
 
 
+@final
 @dataclass(frozen=True)
 class InRange(Tolerance):
     """Chaos Toolkit's ``"range"`` type: the value (or ``value[target]`` when the value is a
@@ -223,27 +241,30 @@ class InRange(Tolerance):
     target: str | None = None
 
     def __post_init__(self) -> None:
-        _check_bounds("between()", self.low, self.high)
-        _check_target("between()", self.target)
+        check_bounds("between()", self.low, self.high)
+        check_target("between()", self.target)
 
-    def evaluate(self, value: Any) -> Verdict:
-        picked = _pick(value, self.target)
+    def evaluate(self, value: Any) -> ToleranceVerdict:
+        picked = pick(value, self.target)
         try:
             number = Decimal(picked)
             ok = Decimal(self.low) <= number <= Decimal(self.high)
         except (ArithmeticError, TypeError, ValueError):  # not a number, or NaN
-            return Verdict(False, f"got {_show(picked)}, which is not a number")
-        return Verdict(ok, f"got {_show(picked)}")
+            return ToleranceVerdict(False, f"got {show(picked)}, which is not a number")
+        return ToleranceVerdict(ok, f"got {show(picked)}")
 
     def describe(self) -> str:
-        return _targeted(self.target, f"between {_number(self.low)} and {_number(self.high)}")
+        return targeted(
+            self.target, f"between {number_text(self.low)} and {number_text(self.high)}"
+        )
 
     def to_json(self) -> Any:
-        return _with_target(
-            {"type": "range", "range": [_plain(self.low), _plain(self.high)]}, self.target
+        return with_target(
+            {"type": "range", "range": [plain(self.low), plain(self.high)]}, self.target
         )
 
 
+@final
 @dataclass(frozen=True)
 class OneOf(Tolerance):
     """Equal to one of ``values`` (the status, for a dict with a ``"status"``): Chaos
@@ -255,22 +276,22 @@ class OneOf(Tolerance):
         values: Any = self.values
         if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
             raise TypeError(
-                f"one_of(): {_show(values)} is a {type(values).__name__}; "
+                f"one_of(): {show(values)} is a {type(values).__name__}; "
                 "give a list or tuple of the allowed values"
             )
         unique: list[Any] = []
         for item in values:
-            if not _member(item, unique):
+            if not member(item, unique):
                 unique.append(item)
         if not unique:
             raise ValueError("one_of(): no values given, so nothing would be within it")
         object.__setattr__(self, "values", tuple(unique))
 
-    def evaluate(self, value: Any) -> Verdict:
-        if _has_status(value):
+    def evaluate(self, value: Any) -> ToleranceVerdict:
+        if has_status(value):
             status = value["status"]
-            return Verdict(_member(status, self.values), f"got status {_show(status)}")
-        return Verdict(_member(value, self.values), f"got {_show(value)}")
+            return ToleranceVerdict(member(status, self.values), f"got status {show(status)}")
+        return ToleranceVerdict(member(value, self.values), f"got {show(value)}")
 
     def describe(self) -> str:
         return f"one of {list(self.values)!r}"
@@ -281,6 +302,7 @@ class OneOf(Tolerance):
         return [*items, items[0]] if len(items) == 2 else items
 
 
+@final
 @dataclass(frozen=True)
 class Regex(Tolerance):
     """``re.search`` finds ``pattern`` in the value, or in ``value[target]`` when the value is
@@ -294,10 +316,10 @@ class Regex(Tolerance):
     def __post_init__(self) -> None:
         pattern: Any = self.pattern
         if isinstance(pattern, re.Pattern):
-            pattern = _inline_flags(pattern)
+            pattern = inline_flags(pattern)
         if not isinstance(pattern, str):
             raise TypeError(
-                f"regex(): the pattern {_show(pattern)} is a {type(pattern).__name__}; "
+                f"regex(): the pattern {show(pattern)} is a {type(pattern).__name__}; "
                 "use a str or a compiled str pattern"
             )
         try:
@@ -306,24 +328,25 @@ class Regex(Tolerance):
             raise ValueError(
                 f"regex(): {pattern!r} is not a valid regular expression: {exc}"
             ) from None
-        _check_target("regex()", self.target)
+        check_target("regex()", self.target)
         object.__setattr__(self, "pattern", pattern)
         object.__setattr__(self, "_compiled", compiled)
 
-    def evaluate(self, value: Any) -> Verdict:
-        picked = _pick(value, self.target)
-        text = _text(picked)
+    def evaluate(self, value: Any) -> ToleranceVerdict:
+        picked = pick(value, self.target)
+        text = as_text(picked)
         if text is None:
-            return Verdict(False, f"got {_show(picked)}, which is not text")
-        return Verdict(self._compiled.search(text) is not None, f"got {_show(text)}")
+            return ToleranceVerdict(False, f"got {show(picked)}, which is not text")
+        return ToleranceVerdict(self._compiled.search(text) is not None, f"got {show(text)}")
 
     def describe(self) -> str:
-        return _targeted(self.target, f"matching /{self.pattern}/")
+        return targeted(self.target, f"matching /{self.pattern}/")
 
     def to_json(self) -> Any:
-        return _with_target({"type": "regex", "pattern": self.pattern}, self.target)
+        return with_target({"type": "regex", "pattern": self.pattern}, self.target)
 
 
+@final
 @dataclass(frozen=True)
 class JsonPath(Tolerance):
     """The matches of the JSONPath ``path`` in the value (or ``value[target]`` when the value
@@ -341,11 +364,11 @@ class JsonPath(Tolerance):
         path: Any = self.path
         if not isinstance(path, str):
             raise TypeError(
-                f"jsonpath(): the path {_show(path)} is a {type(path).__name__}; use a str"
+                f"jsonpath(): the path {show(path)} is a {type(path).__name__}; use a str"
             )
         if not path.strip():
             raise ValueError(f"jsonpath(): the path {path!r} is empty; use one such as '$.status'")
-        parse = _jsonpath_parser()
+        parse = jsonpath_parser()
         try:
             parsed = parse(path)
         except Exception as exc:  # jsonpath-ng raises its own errors, and others on odd input
@@ -364,17 +387,17 @@ class JsonPath(Tolerance):
                     f"jsonpath(): count={count!r} contradicts expect={list(expect)!r}, "
                     f"which is {len(expect)} match(es); give one or make them agree"
                 )
-        _check_target("jsonpath()", self.target)
+        check_target("jsonpath()", self.target)
         object.__setattr__(self, "expect", expect)
         object.__setattr__(self, "_parsed", parsed)
 
-    def evaluate(self, value: Any) -> Verdict:
-        document = _pick(value, self.target)
+    def evaluate(self, value: Any) -> ToleranceVerdict:
+        document = pick(value, self.target)
         if isinstance(document, (bytes, bytearray)):
             try:
                 document = bytes(document).decode("utf-8")
             except UnicodeDecodeError:
-                return Verdict(False, f"got {_show(document)}, which is not UTF-8")
+                return ToleranceVerdict(False, f"got {show(document)}, which is not UTF-8")
         if isinstance(document, str):
             try:
                 document = json.loads(document)
@@ -383,14 +406,14 @@ class JsonPath(Tolerance):
         try:
             found = [match.value for match in self._parsed.find(document)]
         except Exception as exc:
-            return Verdict(False, f"{self.path} failed on {_show(document)}: {exc}")
+            return ToleranceVerdict(False, f"{self.path} failed on {show(document)}: {exc}")
         if self.expect is not _MISSING:
-            ok = _equal(found, list(self.expect))
+            ok = equal(found, list(self.expect))
         elif self.count is not None:
             ok = len(found) == self.count
         else:
             ok = bool(found)
-        return Verdict(ok, f"found {_show(found)}")
+        return ToleranceVerdict(ok, f"found {show(found)}")
 
     def describe(self) -> str:
         path = self.path if self.target is None else f"{self.path} of {self.target}"
@@ -406,9 +429,10 @@ class JsonPath(Tolerance):
             form["expect"] = list(self.expect)
         if self.count is not None:
             form["count"] = self.count
-        return _with_target(form, self.target)
+        return with_target(form, self.target)
 
 
+@final
 @dataclass(frozen=True)
 class Satisfies(Tolerance):
     """``predicate(value)`` returns something true. A predicate that raises counts as outside
@@ -421,23 +445,23 @@ class Satisfies(Tolerance):
     def __post_init__(self) -> None:
         if not callable(self.predicate):
             raise TypeError(
-                f"satisfies(): {_show(self.predicate)} is not callable; "
+                f"satisfies(): {show(self.predicate)} is not callable; "
                 "give a function of the value that returns true when it is within tolerance"
             )
         name: Any = self.name
         if name is None:
-            name = _callable_name(self.predicate)
+            name = callable_name(self.predicate)
         elif not isinstance(name, str) or not name:
             raise TypeError(f"satisfies(): name={name!r}; use a non-empty str")
         object.__setattr__(self, "name", name)
 
-    def evaluate(self, value: Any) -> Verdict:
+    def evaluate(self, value: Any) -> ToleranceVerdict:
         try:
             result = self.predicate(value)
             ok = bool(result)
         except Exception as exc:
-            return Verdict(False, f"{self.name} raised {type(exc).__name__}: {exc}")
-        return Verdict(ok, f"{self.name} returned {_show(result)}")
+            return ToleranceVerdict(False, f"{self.name} raised {type(exc).__name__}: {exc}")
+        return ToleranceVerdict(ok, f"{self.name} returned {show(result)}")
 
     def describe(self) -> str:
         return f"accepted by {self.name}"
@@ -502,11 +526,11 @@ def tolerance(spec: Any) -> Tolerance:
         return Exact(spec)
     if isinstance(spec, (list, tuple)):
         if len(spec) == 2:
-            if not all(_is_number(bound) for bound in spec):
+            if not all(is_number(bound) for bound in spec):
                 raise ValueError(
-                    f"tolerance {_show(spec)}: a list of two values is an inclusive range "
+                    f"tolerance {show(spec)}: a list of two values is an inclusive range "
                     "[low, high] and needs two numbers; for either of two values use "
-                    f"one_of(...) (in JSON, list one of them twice: {_show([*spec, spec[0]])})"
+                    f"one_of(...) (in JSON, list one of them twice: {show([*spec, spec[0]])})"
                 )
             return Between(spec[0], spec[1])
         return OneOf(tuple(spec))
@@ -516,7 +540,7 @@ def tolerance(spec: Any) -> Tolerance:
         return Regex(spec)  # type: ignore[arg-type]  # a Pattern becomes its str
     if callable(spec):
         return Satisfies(spec)
-    raise TypeError(f"tolerance {_show(spec)} is a {type(spec).__name__}; use {_ACCEPTED}")
+    raise TypeError(f"tolerance {show(spec)} is a {type(spec).__name__}; use {_ACCEPTED}")
 
 
 def within_tolerance(spec: Any, value: Any) -> bool:
@@ -539,12 +563,12 @@ def _from_mapping(spec: Mapping[Any, Any]) -> Tolerance:
     kind = spec.get("type")
     if kind == "probe":
         raise ValueError(
-            f"tolerance {_show(spec)}: a 'probe' tolerance names a function for Chaos Toolkit "
+            f"tolerance {show(spec)}: a 'probe' tolerance names a function for Chaos Toolkit "
             "to import; pass the callable itself instead (satisfies(func) or tolerance(func))"
         )
     if not isinstance(kind, str) or kind not in _KEYS:
         raise ValueError(
-            f"tolerance {_show(spec)}: unknown type {kind!r}; use 'regex', 'jsonpath' or "
+            f"tolerance {show(spec)}: unknown type {kind!r}; use 'regex', 'jsonpath' or "
             "'range' (or pass a callable where Chaos Toolkit has 'probe')"
         )
     required, optional = _KEYS[kind]
@@ -552,12 +576,12 @@ def _from_mapping(spec: Mapping[Any, Any]) -> Tolerance:
     for key in spec:
         if key not in allowed:
             raise ValueError(
-                f"tolerance {_show(spec)}: unknown key {key!r} for type {kind!r}; "
+                f"tolerance {show(spec)}: unknown key {key!r} for type {kind!r}; "
                 f"use {', '.join(map(repr, allowed))}"
             )
     for key in required:
         if key not in spec:
-            raise ValueError(f"tolerance {_show(spec)}: a {kind!r} tolerance needs a {key!r} key")
+            raise ValueError(f"tolerance {show(spec)}: a {kind!r} tolerance needs a {key!r} key")
     target = spec.get("target")
     if kind == "regex":
         return Regex(spec["pattern"], target)
@@ -566,142 +590,10 @@ def _from_mapping(spec: Mapping[Any, Any]) -> Tolerance:
     bounds = spec["range"]
     if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
         raise ValueError(
-            f"tolerance {_show(spec)}: 'range' is {_show(bounds)}; use a list of two numbers "
+            f"tolerance {show(spec)}: 'range' is {show(bounds)}; use a list of two numbers "
             "[low, high]"
         )
     return InRange(bounds[0], bounds[1], target)
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _jsonpath_parser() -> Callable[[str], Any]:
-    """jsonpath-ng's extended parser, imported only when a JSONPath tolerance is made."""
-    try:
-        module = importlib.import_module("jsonpath_ng.ext")
-    except ImportError as exc:
-        raise ImportError(
-            "a JSONPath tolerance needs the jsonpath-ng package: "
-            "pip install 'pytest-chaos[jsonpath]'"
-        ) from exc
-    parse: Callable[[str], Any] = module.parse
-    return parse
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
-
-
-def _is_nan(value: object) -> bool:
-    if isinstance(value, Decimal):
-        return value.is_nan()
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _check_bounds(where: str, low: object, high: object) -> None:
-    for which, bound in (("lower", low), ("upper", high)):
-        if not _is_number(bound):
-            raise ValueError(
-                f"{where}: the {which} bound {_show(bound)} is not a number; "
-                "use an int, float or Decimal"
-            )
-        if _is_nan(bound):
-            raise ValueError(f"{where}: the {which} bound is {bound!r}; use a number")
-    if low > high:  # type: ignore[operator]  # both are numbers, checked above
-        raise ValueError(
-            f"{where}: the lower bound {_number(low)} is above the upper bound {_number(high)}; "
-            "nothing would be within it"
-        )
-
-
-def _check_target(where: str, target: object) -> None:
-    if target is not None and (not isinstance(target, str) or not target):
-        raise TypeError(f"{where}: target={target!r}; use the name of a key, or None")
-
-
-def _has_status(value: object) -> bool:
-    return isinstance(value, Mapping) and "status" in value
-
-
-def _pick(value: Any, target: str | None) -> Any:
-    """``value[target]`` when the value is a dict that has it, else the value itself."""
-    if target is not None and isinstance(value, Mapping):
-        return value.get(target, value)
-    return value
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            return bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    return None
-
-
-def _equal(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:  # an odd __eq__ (arrays, say) is not a match
-        return False
-
-
-def _member(item: Any, values: Iterable[Any]) -> bool:
-    return any(_equal(item, value) for value in values)
-
-
-def _inline_flags(pattern: re.Pattern[Any]) -> object:
-    """A compiled pattern's source, with the flags it was compiled with written inline (a
-    bytes pattern's source as is, for the caller to refuse)."""
-    if not isinstance(pattern.pattern, str):
-        return pattern.pattern
-    given = pattern.flags & ~re.compile(pattern.pattern).flags
-    letters = "".join(
-        letter
-        for flag, letter in (
-            (re.ASCII, "a"),
-            (re.IGNORECASE, "i"),
-            (re.MULTILINE, "m"),
-            (re.DOTALL, "s"),
-            (re.VERBOSE, "x"),
-        )
-        if given & flag
-    )
-    return f"(?{letters}){pattern.pattern}" if letters else pattern.pattern
-
-
-def _callable_name(predicate: Callable[..., object]) -> str:
-    name = getattr(predicate, "__qualname__", None) or getattr(predicate, "__name__", None)
-    return name if isinstance(name, str) else repr(predicate)
-
-
-def _targeted(target: str | None, text: str) -> str:
-    return text if target is None else f"{target} {text}"
-
-
-def _with_target(form: dict[str, Any], target: str | None) -> dict[str, Any]:
-    if target is not None:
-        form["target"] = target
-    return form
-
-
-def _number(value: object) -> str:
-    return str(value) if isinstance(value, Decimal) else repr(value)
-
-
-def _plain(value: Number) -> int | float:
-    """A bound as a JSON number."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= _SHOW else text[: _SHOW - 3] + "..."

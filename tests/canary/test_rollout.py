@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_chaos import probes
-from pytest_chaos.canary.fixture import Canary
-from pytest_chaos.canary.judge import StatisticalJudge
+from pytest_chaos.canary.judge import Observation, StatisticalJudge, Verdict
 from pytest_chaos.canary.rollout import CanaryRollout
+from pytest_chaos.canary.router import Router
+from pytest_chaos.plugin.canary import Canary
 from pytest_chaos.proxy.tracked import ChaosToxiproxy
 from pytest_chaos.services import ProcessService, ServiceManager
 from pytest_chaos.steady.load import Load
@@ -22,6 +25,11 @@ APP = str(Path(__file__).with_name("app.py"))
 #: Requests per stage: at 200/s a stage lasts 1.5 s; at 1% the canary gets ~3 of them, so
 #: the early stages are inconclusive and the judge speaks once it has 50 on each side.
 STAGE = 300
+#: How long the load waits for an answer: far beyond what a loaded machine takes (p99 1.6 s
+#: seen with both cores busy), so that a slow answer counts as slow, not as failed.
+CLIENT_TIMEOUT = 15
+#: Versions that answer in 2-6 ms.
+NOISY = ("--delay-ms", "2", "--jitter-ms", "4")
 
 
 def version(service: ServiceManager, name: str, *options: str) -> ProcessService:
@@ -30,9 +38,28 @@ def version(service: ServiceManager, name: str, *options: str) -> ProcessService
     return service.process(name, argv, ready=probes.http("/health"))
 
 
+def release(
+    service: ServiceManager,
+    canary: Canary,
+    stable: Sequence[str] = (),
+    new: Sequence[str] = (),
+    suffix: str = "",
+) -> Router:
+    """A router between the stable version and the canary, each a process started with
+    these options (``service["canary" + suffix]`` is the canary's)."""
+    old = version(service, "stable" + suffix, *stable)
+    started = version(service, "canary" + suffix, *new)
+    return canary.router({"stable": [old.address], "canary": [started.address]})
+
+
+def equal_versions(service: ServiceManager, canary: Canary) -> Router:
+    """A router between two equal versions with the same noise (their own jitter seeds)."""
+    return release(service, canary, (*NOISY, "--seed", "1"), (*NOISY, "--seed", "2"))
+
+
 def traffic(router: Any) -> Any:
     """Steady load through the router while a release runs (stopped by the with block)."""
-    return Load.http(router.url + "/", rps=200, duration_s=120, timeout=2).start()
+    return Load.http(router.url + "/", rps=200, duration_s=120, timeout=CLIENT_TIMEOUT).start()
 
 
 def judge() -> StatisticalJudge:
@@ -42,9 +69,7 @@ def judge() -> StatisticalJudge:
 def test_a_healthy_canary_is_promoted(service: ServiceManager, canary: Canary) -> None:
     """Equal versions with the same noise (jitter): promoted to 100%, never rolled back,
     although each judgement compares two noisy samples."""
-    stable = version(service, "stable", "--delay-ms", "2", "--jitter-ms", "4", "--seed", "1")
-    new = version(service, "canary", "--delay-ms", "2", "--jitter-ms", "4", "--seed", "2")
-    router = canary.router({"stable": [stable.address], "canary": [new.address]})
+    router = equal_versions(service, canary)
     with traffic(router):
         result = canary.rollout(
             router, judge(), stage_requests=STAGE, max_consecutive_failures=2
@@ -78,11 +103,139 @@ def test_a_slow_canary_is_rolled_back_at_the_first_stage_with_enough_data(
     assert router.weights()["canary"] == 0
 
 
+def test_drift_over_time_does_not_roll_back_a_healthy_canary(
+    service: ServiceManager, canary: Canary
+) -> None:
+    """Both versions slow down alike as the release goes on (3 ms more every second, as a
+    machine getting busier would make them). The canary serves mostly late requests and the
+    baseline mostly early ones, so judging everything since the start makes the canary look
+    slower; compared window by window, it is promoted."""
+    drift = ("--delay-ms", "2", "--jitter-ms", "4", "--slowdown-ms-per-s", "3")
+    epoch = ("--epoch", repr(time.time()))
+    router = release(
+        service,
+        canary,
+        (*drift, *epoch, "--seed", "1"),
+        (*drift, *epoch, "--seed", "2"),
+    )
+    with traffic(router):
+        result = canary.rollout(router, stage_requests=STAGE).run()
+    assert result.promoted, result.timeline
+    last = max(entry["at_s"] for entry in result.timeline if "verdict" in entry)
+    everything = since_the_start(router, last)
+    assert everything.metric("latency").outcome == "fail", everything.reason
+
+
+def test_drift_does_not_hide_a_real_regression(service: ServiceManager, canary: Canary) -> None:
+    """The same drift, and a canary 10 ms slower than the baseline at every moment: rolled
+    back on latency."""
+    epoch = ("--epoch", repr(time.time()), "--slowdown-ms-per-s", "3", "--jitter-ms", "4")
+    router = release(
+        service,
+        canary,
+        ("--delay-ms", "2", *epoch, "--seed", "1"),
+        ("--delay-ms", "12", *epoch, "--seed", "2"),
+    )
+    with traffic(router):
+        result = canary.rollout(router, stage_requests=STAGE).run()
+    assert result.rolled_back and "latency" in result.reason, result.timeline
+
+
+def since_the_start(router: Any, until_s: float) -> Verdict:
+    """The default judge on everything each pool served from the first request until
+    ``until_s`` seconds later, in one window: how a rollout judged before issue 17."""
+    served = router.observations()
+    first = min(item.at for item in served)
+    sides: dict[str, list[Observation]] = {"canary": [], "stable": []}
+    for item in served:
+        if item.at + item.latency_ms / 1000 <= first + until_s:
+            sides[item.pool].append(Observation(item.latency_ms, item.ok))
+    return StatisticalJudge().judge(sides["canary"], sides["stable"])
+
+
+def test_the_canary_s_first_requests_are_its_warm_up(
+    service: ServiceManager, canary: Canary
+) -> None:
+    """A canary whose first five requests fail (a cold start), then serves as well as the
+    baseline: those requests are each stage's warm-up, left out of the judgement, and it
+    is promoted. Judged from its first request on, the same start rolls it back."""
+    results = []
+    for warmup in (5, 0):
+        router = release(
+            service,
+            canary,
+            (),
+            ("--fail-first", "5"),
+            suffix=f"-{warmup}",
+        )
+        with traffic(router):
+            rollout = canary.rollout(router, stage_requests=STAGE, warmup_requests=warmup)
+            results.append(rollout.run())
+        assert router.counts()["canary"]["errors"] == 5
+    warm, cold = results
+    assert warm.promoted, warm.timeline
+    judged = [entry["verdict"]["metrics"][0] for entry in warm.timeline if "verdict" in entry]
+    assert all(metric["canary"] in (None, 0.0) for metric in judged)  # no error judged
+    assert cold.rolled_back and "error rate" in cold.reason, cold.timeline
+
+
+def test_an_inconclusive_last_stage_is_extended_until_it_speaks(
+    service: ServiceManager, canary: Canary
+) -> None:
+    """At 50% of 60 requests, about 25 canary requests are judged: too few (50 a side).
+    The stage is extended by what the verdict asks for, then judged again and promoted."""
+    router = equal_versions(service, canary)
+    with traffic(router):
+        result = canary.rollout(router, stages=(50, 100), stage_requests=60).run()
+    assert result.promoted, result.timeline
+    first, *_, judged, promotion = result.timeline
+    assert first["action"] == "extend" and first["verdict"]["outcome"] == "inconclusive"
+    needed = first["verdict"]["needed"]
+    assert needed > 0 and f"needs {needed} more requests" in first["verdict"]["reason"]
+    assert judged["verdict"]["outcome"] in ("pass", "marginal") and judged["extensions"] >= 1
+    assert judged["requests"] >= 60 + needed
+    assert (promotion["percent"], promotion["action"]) == (100, "promote")
+
+
+def test_an_inconclusive_last_stage_is_rolled_back_past_its_extensions(
+    service: ServiceManager, canary: Canary
+) -> None:
+    router = release(service, canary)
+    with traffic(router):
+        rollout = canary.rollout(router, stages=(50, 100), stage_requests=60, max_extensions=0)
+        result = rollout.run()
+    assert result.rolled_back, result.timeline
+    assert result.reason.startswith("still inconclusive: needs ")
+    assert result.reason.endswith(" after 0 extensions")
+    assert [entry["action"] for entry in result.timeline] == ["rollback"]
+    assert router.weights()["canary"] == 0
+
+
+def test_every_stage_can_be_extended_while_inconclusive(
+    service: ServiceManager, canary: Canary
+) -> None:
+    """``extend="every"``: an early stage with too few canary requests holds its weight
+    (as Flagger halts advancement) until the judge can speak, instead of moving on."""
+    router = release(service, canary)
+    with traffic(router):
+        result = canary.rollout(
+            router, stages=(10, 50, 100), stage_requests=100, extend="every"
+        ).run()
+    assert result.promoted, result.timeline
+    at_ten = [entry for entry in result.timeline if entry.get("percent") == 10]
+    assert at_ten[0]["action"] == "extend"
+    assert at_ten[-1]["action"] == "advance"
+    assert at_ten[-1]["verdict"]["outcome"] in ("pass", "marginal")
+
+
 def test_a_failing_canary_is_rolled_back(service: ServiceManager, canary: Canary) -> None:
     """A release that answers 500 to a fifth of requests: error rate is critical."""
-    stable = version(service, "stable")
-    new = version(service, "canary", "--error-rate", "0.2", "--seed", "3")
-    router = canary.router({"stable": [stable.address], "canary": [new.address]})
+    router = release(
+        service,
+        canary,
+        (),
+        ("--error-rate", "0.2", "--seed", "3"),
+    )
     with traffic(router):
         result = canary.rollout(router, judge(), stage_requests=STAGE).run()
     assert result.rolled_back and "error" in result.reason, result.timeline
@@ -90,9 +243,7 @@ def test_a_failing_canary_is_rolled_back(service: ServiceManager, canary: Canary
 
 
 def test_the_kill_switch_rolls_back_mid_rollout(service: ServiceManager, canary: Canary) -> None:
-    stable = version(service, "stable")
-    new = version(service, "canary")
-    router = canary.router({"stable": [stable.address], "canary": [new.address]})
+    router = release(service, canary)
     rollout: CanaryRollout = canary.rollout(router, judge(), stage_requests=STAGE)
     second_stage = threading.Event()
 
@@ -115,13 +266,11 @@ def test_a_canary_killed_mid_rollout_is_rolled_back(
 ) -> None:
     """A process fault during the release: the canary instance dies at stage 3; its
     requests fail (502 from the router) and the next judgement rolls back."""
-    stable = version(service, "stable")
-    new = version(service, "canary")
-    router = canary.router({"stable": [stable.address], "canary": [new.address]})
+    router = release(service, canary)
 
     def on_stage(entry: dict[str, Any]) -> None:
         if entry["stage"] == 3:
-            new.kill()
+            service["canary"].kill()
 
     with traffic(router):
         result = canary.rollout(
@@ -138,7 +287,8 @@ def test_blue_green_switches_without_a_failed_request(
     blue = version(service, "blue")
     green = version(service, "green")
     router = canary.router({"blue": [blue.address], "green": [green.address]})
-    with Load.http(router.url + "/", rps=200, count=600, timeout=2).start() as running:
+    load = Load.http(router.url + "/", rps=200, count=600, timeout=CLIENT_TIMEOUT)
+    with load.start() as running:
         while len(router.observations()) < 200:
             threading.Event().wait(0.01)
         canary.switch(router, to="green", away="blue")
@@ -188,7 +338,10 @@ def test_a_rolling_release_replaces_every_instance_with_the_hypothesis_held(
         ({"stages": (1, 5, 50)}, "stages=(1, 5, 50): use rising percentages"),
         ({"stages": (5, 1, 100)}, "use rising percentages"),
         ({"stage_requests": None}, "give stage_requests or stage_s"),
-        ({"stage_requests": 0}, "stage_requests=0: use 1 or more"),
+        ({"stage_requests": 0}, "stage_requests=0: use a whole number, 1 or more"),
+        ({"stages": (100,)}, "at least one below 100"),
+        ({"warmup_requests": -1}, "warmup_requests=-1: use a whole number, 0 or more"),
+        ({"extend": "all"}, "extend='all': use one of 'last', 'every'"),
         ({"max_failures": 0}, "max_failures=0: use a whole number, 1 or more"),
     ],
 )

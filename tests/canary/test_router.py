@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from pytest_chaos.canary.router import Router
-from pytest_chaos.seeding import draw
+from pytest_chaos.core.seeding import draw
 
 from ..doc_examples import examples_test
 from .routerhelpers import (
@@ -508,7 +508,7 @@ def test_close_leaves_no_thread_or_socket(mode: str) -> None:
         idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         _read_until(idle, b"\r\n\r\nA")
         busy.sendall(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
-        wait_for(lambda: server.requests == 2, "the request to hang")
+        wait_for(lambda: server.requests == 2, "the request to hang")  # type: ignore[union-attr]
     else:  # two connections relaying
         _read_until(idle, b"A\n")
         _read_until(busy, b"A\n")

@@ -121,8 +121,9 @@ def test_the_statistical_judge_promotes_healthy_canaries_the_seed_s_rules_roll_b
     """Over 40 seeds of the seed's scenario 1 the threshold rules roll back 16 healthy
     canaries (one error too many in ~180 requests is over the 1% ceiling, or 2x a
     production rate measured low); the statistical judge none. Its closest call is a real
-    fluke, 4 errors in 181 canary requests against 1 in 819 (p = 0.0045): marginal, shown
-    in the journal, not a rollback."""
+    fluke, 4 errors in 181 canary requests against 1 in 819 (p = 0.0045): too few requests
+    to rule out five points more, so inconclusive; 6 in 381 at the last stage, marginal.
+    Both are shown in the journal; neither is a rollback."""
     threshold = [s for s in range(40) if seed_scenarios(seed=s)[0].outcome == "rolled_back"]
     judge = StatisticalJudge()
     statistical = [
@@ -132,7 +133,10 @@ def test_the_statistical_judge_promotes_healthy_canaries_the_seed_s_rules_roll_b
     assert statistical == []
     stages = dict(seed_scenarios(seed=15, judge=judge)[0].stages)
     fluke = stages[50.0].metric("error_rate")
-    assert fluke.outcome == "marginal" and "(4/181 vs 1/819)" in fluke.detail
+    assert fluke.outcome == "inconclusive" and "(4/181 vs 1/819)" in fluke.detail
+    assert fluke.p_value is not None and fluke.p_value < 2 * judge.alpha
+    last = stages[100.0].metric("error_rate")
+    assert last.outcome == "marginal" and "(6/381 vs 1/819)" in last.detail
     assert seed_scenarios(seed=2)[0].verdict.reason.startswith("Error rate 4.8x higher")
 
 
@@ -157,7 +161,7 @@ def test_inconclusive_advances_and_fail_stops() -> None:
         """A judge that answers from a script, recording what it saw."""
 
         def __init__(self, outcomes: list[str]) -> None:
-            self.outcomes, self.seen = outcomes, []
+            self.outcomes, self.seen = outcomes, []  # type: ignore[var-annotated]
 
         def judge(self, canary: list[Observation], baseline: list[Observation]) -> Verdict:
             self.seen.append(len(canary) + len(baseline))
@@ -165,11 +169,11 @@ def test_inconclusive_advances_and_fail_stops() -> None:
 
     script = Script(["inconclusive", "marginal", "pass", "fail", "pass"])
     traffic = SimulatedTraffic(PRODUCTION, HEALTHY, seed=0)
-    rollout = simulate_rollout(script, traffic, stages=(1, 5, 10, 25, 50), requests_per_stage=10)
+    rollout = simulate_rollout(script, traffic, stages=(1, 5, 10, 25, 50), requests_per_stage=10)  # type: ignore[arg-type]  # a wrong type on purpose
     assert rollout.outcome == "rolled_back" and rollout.rolled_back_at == 25.0
     assert script.seen == [10, 20, 30, 40]  # cumulative: everything since the start
     script = Script(["inconclusive"] * 3)
-    rollout = simulate_rollout(script, traffic, stages=(10, 50, 100))
+    rollout = simulate_rollout(script, traffic, stages=(10, 50, 100))  # type: ignore[arg-type]  # a wrong type on purpose
     assert rollout.outcome == "promoted"  # as the seed: "not enough data yet" moves on
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_chaos import faults, probes
-from pytest_chaos.ctk.activity import provider_of, unimportable
+from pytest_chaos.core.activity import provider_of, unimportable
 from pytest_chaos.experiment import Experiment, ExperimentError, ExperimentRun
 from pytest_chaos.faults.described import Unresolved
 from pytest_chaos.steady.load import Load

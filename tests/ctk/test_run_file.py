@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_chaos.seeding import TestSeeds
+from pytest_chaos.core.seeding import TestSeeds
 
 from ..servers import isolate_chaos_env
 

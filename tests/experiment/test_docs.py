@@ -5,6 +5,7 @@ timeout."""
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatch
 
 import pytest
 
@@ -27,7 +28,15 @@ def test_the_page_shows_the_failure_of_a_shop_without_a_timeout(
     page = (ROOT / "docs" / "experiments.md").read_text()
     shown = re.search(r"fails this experiment; the failure reads:\n\n```\n(.*?)```", page, re.S)
     assert shown is not None
+    # The page's numbers are one run's; the shape of every line is what must hold. Which
+    # probe is seen deviating first, and so how the deviations read, is the scheduler's
+    # choice: at least one of the page's deviation lines must be there.
+    deviations = []
     for line in shown.group(1).splitlines():
-        # the page's numbers are one run's; the shape of every line is what must hold
-        pattern = re.sub(r"\d+(\.\d+)?", "*", line.strip()).replace("'", "*")
-        result.stdout.fnmatch_lines(["*" + pattern + "*"])
+        pattern = "*" + re.sub(r"\d+(\.\d+)?", "*", line.strip()).replace("'", "*") + "*"
+        if line.strip().startswith("during the method at"):
+            deviations.append(pattern)
+        else:
+            result.stdout.fnmatch_lines([pattern])
+    output = result.stdout.lines
+    assert deviations and any(fnmatch(out, pattern) for out in output for pattern in deviations)

@@ -15,7 +15,7 @@ import pytest
 # Loaded here, before any inner session: pytester's in-process runs forget the modules a run
 # imported, and a probe made by a module loaded in one run would not be an instance of the
 # class an experiment module loaded in another run checks against.
-import pytest_chaos.chaos
+import pytest_chaos.plugin.chaos
 import pytest_chaos.probes
 import pytest_chaos.steady.load  # noqa: F401
 

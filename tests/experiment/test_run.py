@@ -424,19 +424,19 @@ def test_bad_experiments_are_refused_before_anything_runs(
         (lambda: faults.down("db", for_s=0), "for_s=0: use a number of seconds, more than 0"),
         (lambda: faults.down("db", start_after_s=-1), "start_after_s=-1"),
         (lambda: faults.http("teapot", 418), "http('teapot'): use one of status"),
-        (lambda: faults.action("x", apply="rm -rf"), "apply and undo must be functions"),
+        (lambda: faults.action("x", apply="rm -rf"), "apply and undo must be functions"),  # type: ignore[arg-type]  # a wrong type on purpose
         (lambda: faults.action("", apply=print), "action(''): name the action"),
         # what a Toxiproxy server or the rule would refuse later is refused now
         (lambda: faults.latency("127.0.0.1:8474", ms=100), "that is an address; name the proxy"),
         (lambda: faults.latency("", ms=100), "faults.latency(''): name the proxy"),
         (lambda: faults.latency(object(), ms=100), "give the proxy's handle or its name"),
         (lambda: faults.latency("db", ms=-5), "faults.latency(ms=-5): use a whole number"),
-        (lambda: faults.latency("db", ms=1.5), "faults.latency(ms=1.5): use a whole number"),
-        (lambda: faults.latency("db", ms=1, jitter=None), "jitter=None): use a whole number"),
+        (lambda: faults.latency("db", ms=1.5), "faults.latency(ms=1.5): use a whole number"),  # type: ignore[arg-type]  # a wrong type on purpose
+        (lambda: faults.latency("db", ms=1, jitter=None), "jitter=None): use a whole number"),  # type: ignore[arg-type]  # a wrong type on purpose
         (lambda: faults.latency("db", ms=1, stream="up"), "stream='up'): use 'upstream' or"),
         (lambda: faults.latency("db", ms=1, toxicity=2), "toxicity must be between 0 and 1"),
         (lambda: faults.bandwidth("db", kb_per_s=-1), "faults.bandwidth(kb_per_s=-1)"),
-        (lambda: faults.timeout("db", ms="1s"), "faults.timeout(ms='1s')"),
+        (lambda: faults.timeout("db", ms="1s"), "faults.timeout(ms='1s')"),  # type: ignore[arg-type]  # a wrong type on purpose
         (lambda: faults.reset_peer("db", ms=-1), "faults.reset_peer(ms=-1)"),
         (lambda: faults.toxic("db", "jitter"), "faults.toxic(type='jitter'): use one of noop,"),
         (lambda: faults.toxic("db", "latency", ms=5), "unknown attribute 'ms' for toxic type"),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_chaos import settings
+from pytest_chaos.plugin import settings
 
 from ..servers import CODE_ROOT
 

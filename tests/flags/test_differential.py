@@ -102,7 +102,7 @@ def test_regex_matches_as_unleash_client(unleash_client: Any) -> None:
         (p, f, i) for p in PATTERNS for f in (False, True) for i in (False, True)
     ):
         constraint = {"contextName": "x", "operator": "REGEX", "value": pattern}
-        constraint.update(caseInsensitive=fold, inverted=inverted)
+        constraint.update(caseInsensitive=fold, inverted=inverted)  # type: ignore[call-overload]
         strategy = {"name": "default", "constraints": [constraint]}
         features.append({"name": f"r{index}", "enabled": True, "strategies": [strategy]})
     document = {"version": 2, "features": features}
@@ -111,10 +111,10 @@ def test_regex_matches_as_unleash_client(unleash_client: Any) -> None:
         store = FlagStore.from_unleash(document)
     client = unleash_client(document)
     disagreements = [
-        (feature["strategies"][0]["constraints"][0], subject)
+        (feature["strategies"][0]["constraints"][0], subject)  # type: ignore[index]
         for feature in features
         for subject in SUBJECTS
-        if store.is_enabled(feature["name"], {"properties": {"x": subject}})
+        if store.is_enabled(feature["name"], {"properties": {"x": subject}})  # type: ignore[arg-type]  # a wrong type on purpose
         is not client.is_enabled(feature["name"], {"properties": {"x": subject}})
     ]
     assert disagreements == [], (len(disagreements), disagreements[:5])
@@ -153,7 +153,7 @@ def test_the_store_answers_as_unleash_client(seed: int, unleash_client: Any) -> 
             our_variant = store.get_variant(name, context)
             their_variant = _variant(client.get_variant(name, context))
             if our_variant != their_variant:
-                disagreements.append(("get_variant", name, context, our_variant, their_variant))
+                disagreements.append(("get_variant", name, context, our_variant, their_variant))  # type: ignore[arg-type]  # a wrong type on purpose
     assert disagreements == [], (len(disagreements), disagreements[:5])
     assert _operators(document) >= OPERATORS  # every operator was in the mix
     # the documents are varied enough to matter: neither all on nor all off

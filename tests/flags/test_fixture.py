@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_chaos.flags.fixture import Flags
 from pytest_chaos.flags.store import FlagConfigError
+from pytest_chaos.plugin.flags import Flags
 from pytest_chaos.proxy.tracked import ChaosToxiproxy
 
 CHECKOUT = {

@@ -333,10 +333,10 @@ def test_openfeature_ofrep_provider(server: OfrepServer) -> None:
         assert (details.value, details.reason) == (True, Reason.TARGETING_MATCH)
         details = client.get_boolean_details("off", True)
         assert (details.value, details.reason) == (False, Reason.DISABLED)
-        details = client.get_string_details("theme", "none", pro)
-        assert (details.value, details.reason, details.variant) == ("#00f", Reason.STATIC, "blue")
-        details = client.get_string_details("theme-off", "none", pro)
-        assert (details.value, details.reason) == ("none", Reason.DISABLED)
+        details = client.get_string_details("theme", "none", pro)  # type: ignore[assignment]
+        assert (details.value, details.reason, details.variant) == ("#00f", Reason.STATIC, "blue")  # type: ignore[comparison-overlap]
+        details = client.get_string_details("theme-off", "none", pro)  # type: ignore[assignment]
+        assert (details.value, details.reason) == ("none", Reason.DISABLED)  # type: ignore[comparison-overlap]
         missing = client.get_boolean_details("nope", True)
         assert (missing.value, missing.reason) == (True, Reason.ERROR)
         assert missing.error_code is not None and missing.error_code.value == "FLAG_NOT_FOUND"

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from pytest_chaos.gameday import Plan, RunRecord, load
-from pytest_chaos.gameday.render import findings, html, markdown, score_chart
+from pytest_chaos.gameday.chart import score_chart
+from pytest_chaos.gameday.render import findings, html, markdown
 
 from ..report.browser import Browser, chromium_or_skip
 from . import check_html, write_plan

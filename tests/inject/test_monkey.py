@@ -815,13 +815,13 @@ def test_fault_records_and_undo() -> None:
     assert heard == monkey.injections and len(heard) == 2
     assert heard[0].to_json()["fault"] == first.target
 
-    pay.chaos_fault.end()  # type: ignore[attr-defined]
+    pay.chaos_fault.end()
     assert first.rolled_back_at is not None and second.rolled_back_at is None
     assert outcomes(lambda n: pay(), 3) == ["paid"] * 3
 
     assert monkey.undo() == []
     assert all(r.rolled_back_at is not None for r in monkey.log.faults)
-    assert not ship.chaos_fault.active  # type: ignore[attr-defined]
+    assert not ship.chaos_fault.active
     assert (ship(), mail()) == ("shipped", "mailed")
     assert len(monkey.injections) == 2
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from pytest_chaos._net.processes import wait_until
 from pytest_chaos.leftovers.identity import (
     ALIVE,
     DEAD,
@@ -18,7 +19,6 @@ from pytest_chaos.leftovers.identity import (
     process_state,
     untag,
 )
-from pytest_chaos.services.procs import wait_until
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]

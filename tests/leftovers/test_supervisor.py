@@ -186,7 +186,7 @@ def test_a_killed_supervisor_takes_its_children_and_says_so(supervisor: Supervis
 
 
 def wait_for_gone(pid: int) -> bool:
-    from pytest_chaos.services.procs import wait_until
+    from pytest_chaos._net.processes import wait_until
 
     return wait_until(lambda: gone(pid), 60)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_chaos._net.processes import wait_until
 from pytest_chaos.leftovers import register
 from pytest_chaos.leftovers.identity import RunIdentity, process_state
 from pytest_chaos.leftovers.processes import RUN_VARIABLE
 from pytest_chaos.leftovers.sweep import sweep_dead_runs
-from pytest_chaos.services.procs import wait_until
 
 from ..servers import ApiServer, free_port
 

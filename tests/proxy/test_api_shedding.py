@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_chaos.proxy.apiconn import READ_TIMEOUT
+from pytest_chaos._net.connection import READ_TIMEOUT
 from pytest_chaos.proxy.backends import embedded_argv
 
 from ..servers import ApiServer, free_port, start_logged_server, stop_server
@@ -95,7 +95,7 @@ def test_clients_dripping_a_request_head_are_all_closed(api_server: ApiServer) -
     try:
         while open_ and time.monotonic() < deadline:
             for key, _ in selector.select(timeout=0.5):
-                sock = key.fileobj
+                sock = key.fileobj  # type: ignore[assignment]
                 assert isinstance(sock, socket.socket)
                 try:
                     data = sock.recv(65536)
@@ -129,7 +129,7 @@ def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer
 
 def test_connections_past_the_cap_get_a_clear_503(small_server: ApiServer) -> None:
     port = _port(small_server)
-    held = []
+    held = []  # type: ignore[var-annotated]
     try:
         # the start-up poll's connection may still be closing: fill up to the cap
         while len(held) < 4:

@@ -14,13 +14,13 @@ from ..servers import ApiServer
 
 
 @pytest.fixture
-def api(api_server: ApiServer) -> Toxiproxy:
+def api(api_server: ApiServer) -> Toxiproxy:  # type: ignore[misc]
     with Toxiproxy(api_server.url) as client:
-        yield client  # type: ignore[misc]
+        yield client
 
 
 @pytest.fixture
-def echo_address() -> str:
+def echo_address() -> str:  # type: ignore[misc]
     """A real echo server on loopback, in a thread, for one test."""
     import threading
 
@@ -38,7 +38,7 @@ def echo_address() -> str:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield f"127.0.0.1:{listener.getsockname()[1]}"  # type: ignore[misc]
+    yield f"127.0.0.1:{listener.getsockname()[1]}"
     stop.set()
     thread.join()
     listener.close()

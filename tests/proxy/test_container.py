@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_chaos.containers import OWNER_HOST_LABEL, OWNER_PID_LABEL, SESSION_LABEL, Owner
+from pytest_chaos._net.containers import OWNER_HOST_LABEL, OWNER_PID_LABEL, SESSION_LABEL, Owner
 from pytest_chaos.proxy.backends import BackendError, free_port, wait_ready
 
 from ..containers import (

@@ -15,7 +15,7 @@ import pytest
 
 from pytest_chaos.proxy.client import Proxy, Toxiproxy
 from pytest_chaos.proxy.errors import InvalidToxic
-from pytest_chaos.proxy.httpframe import Framer
+from pytest_chaos.proxy.httpframe import Framer, Piece
 
 from ..servers import ApiServer
 from .helpers import Upstream, assert_silent, connect, http_server, recv_exactly, wait_closed
@@ -192,13 +192,13 @@ def test_the_framer_finds_messages_however_the_bytes_arrive(size: int) -> None:
         b"HTTP/1.1 500 Oops\r\n\r\nuntil the close"
     )
     framer = Framer(requests=False)
-    pieces = []
+    pieces: list[Piece] = []
     for start in range(0, len(stream), size):
         pieces.extend(framer.feed(stream[start : start + size]))
     pieces.extend(framer.end_of_stream())
     statuses = [p.head.status for p in pieces if p.head is not None]
     assert statuses == [200, 204, 200, 500]
-    assert sum(1 for p in pieces if p.kind == "end") == 4
+    assert [p.kind for p in pieces].count("end") == 4
     assert b"".join(p.data for p in pieces) == stream
     assert not framer.opaque
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_chaos.report.records import ChaosResult, count_checks
+from pytest_chaos.report.results import ChaosResult, count_checks
 from pytest_chaos.report.score import Gates, Score
 
 

@@ -15,7 +15,7 @@ import pytest
 
 # Loaded before any inner session (see tests/experiment/test_outcomes.py): pytester's
 # in-process runs forget the modules a run imported.
-import pytest_chaos.chaos
+import pytest_chaos.plugin.chaos
 import pytest_chaos.probes
 import pytest_chaos.steady.load  # noqa: F401
 

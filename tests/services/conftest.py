@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_chaos.services.procs import MARKER
+from pytest_chaos._net.processes import MARKER
 
 from ..containers import held_image, require_engine
 from ..servers import isolate_chaos_env

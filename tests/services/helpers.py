@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_chaos.services.procs import MARKER, state
+from pytest_chaos._net.processes import MARKER, state
 
 APP = str(Path(__file__).with_name("app.py"))
 

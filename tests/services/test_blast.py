@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from pytest_chaos import probes
-from pytest_chaos.plugin import chaos_session
+from pytest_chaos.plugin.session import chaos_session
 from pytest_chaos.services import ServiceManager
 from pytest_chaos.services.blast import pick
 

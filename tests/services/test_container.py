@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from pytest_chaos import probes
-from pytest_chaos.containers import OWNER_PID_LABEL, SESSION_LABEL
+from pytest_chaos._net.containers import OWNER_PID_LABEL, SESSION_LABEL
+from pytest_chaos.core.seeding import TestSeeds
 from pytest_chaos.faults import FaultLog
-from pytest_chaos.seeding import TestSeeds
 from pytest_chaos.services import ContainerService, ReadinessError, ServiceError, ServiceManager
 from pytest_chaos.services.manager import SERVICE_LABEL
 

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from pytest_chaos._net.processes import wait_until
+from pytest_chaos.core.seeding import TestSeeds
 from pytest_chaos.faults import FaultLog
-from pytest_chaos.seeding import TestSeeds
 from pytest_chaos.services import (
     ContainerService,
     ServiceError,
@@ -26,7 +27,6 @@ from pytest_chaos.services import (
     container_resources,
 )
 from pytest_chaos.services.container_resources import HELPER
-from pytest_chaos.services.procs import wait_until
 
 from ..containers import IMAGE, require_image
 from .helpers import cpu_seconds, gone, resident_mb

@@ -218,10 +218,11 @@ def test_public_names_load_on_first_use() -> None:
     plugin imports neither services, in-process faults, experiments nor probes (it stays
     cheap for suites without them)."""
     script = (
-        "import sys, pytest_chaos.plugin\n"
+        "import importlib, sys, pytest_chaos.plugin\n"
+        "for name in pytest_chaos.plugin.pytest_plugins: importlib.import_module(name)\n"
         "assert 'pytest_chaos.services' not in sys.modules\n"
         "assert 'pytest_chaos.inject' not in sys.modules\n"
-        "assert 'pytest_chaos.experiment' not in sys.modules\n"
+        "assert 'pytest_chaos.experiment.run' not in sys.modules\n"
         "assert 'pytest_chaos.steady' not in sys.modules\n"
         "import pytest_chaos\n"
         "from pytest_chaos import probes\n"
@@ -232,9 +233,12 @@ def test_public_names_load_on_first_use() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.splitlines() == [
-        "['ChaosConfig', 'ChaosHTTP', 'ChaosMonkey', 'ChaosToxiproxy', 'ContainerService', "
-        "'FaultRecord', 'ProcessService', "
-        "'ReadinessError', 'ServiceError', 'ServiceManager', 'TestSeeds', 'Toxiproxy', "
-        "'ToxiproxyError', '__version__', 'faults', 'probes']",
+        "['ChaosConfig', 'ChaosError', 'ChaosHTTP', 'ChaosMonkey', 'ChaosToxiproxy', "
+        "'ContainerService', 'Deviated', 'Experiment', 'ExperimentError', 'FaultRecord', "
+        "'FlagOffWarning', 'FlagStore', 'Halted', 'Judge', 'Load', 'ManualClock', 'Metrics', "
+        "'NotSteady', 'OfrepServer', 'ProcessService', 'ReadinessError', 'Router', "
+        "'ServerThread', 'ServiceError', 'ServiceManager', 'StatisticalJudge', 'StoreProvider', "
+        "'TestSeeds', 'ThresholdJudge', 'Toxiproxy', 'ToxiproxyError', '__version__', 'faults', "
+        "'probes', 'tolerances']",
         "['Probe', 'ProbeRun', 'call', 'http', 'log', 'slo', 'tcp']",
     ]

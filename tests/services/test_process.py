@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from pytest_chaos import probes
+from pytest_chaos._net.processes import state, wait_until
 from pytest_chaos.services import ProcessService, ServiceError, ServiceManager
-from pytest_chaos.services.procs import state, wait_until
 
 from .helpers import APP, app, children_in_log, gone, redis_command, require_redis
 
@@ -185,7 +185,7 @@ def test_a_crashed_test_process_leaves_no_service_behind(tmp_path: os.PathLike[s
         from pathlib import Path
         from pytest_chaos import probes
         from pytest_chaos.faults import FaultLog
-        from pytest_chaos.seeding import TestSeeds
+        from pytest_chaos.core.seeding import TestSeeds
         from pytest_chaos.services import ServiceManager
 
         manager = ServiceManager(log=FaultLog(), seeds=TestSeeds(1, "t"), workdir=lambda: Path({str(tmp_path)!r}))
@@ -323,9 +323,9 @@ def test_an_interrupted_teardown_kills_the_trees_at_once(tmp_path: os.PathLike[s
         from pytest_chaos import probes
         from pytest_chaos.faults import FaultLog
         from pytest_chaos.leftovers.supervisor import Supervisor
-        from pytest_chaos.seeding import TestSeeds
+        from pytest_chaos.core.seeding import TestSeeds
         from pytest_chaos.services import ServiceManager
-        from pytest_chaos.services.procs import members
+        from pytest_chaos._net.processes import members
 
         supervisor = Supervisor()
         manager = ServiceManager(log=FaultLog(), seeds=TestSeeds(1, "t"),

@@ -111,7 +111,10 @@ def test_a_service_that_exits_fails_at_once(service: ServiceManager) -> None:
     assert re.match(
         r"service 'broken' exited with code 3 before it was ready \(after \d+\.\d s\)", text
     )
-    assert "last error: ConnectionRefusedError: [Errno 111] Connection refused" in text
+    # refused while it started, or (on a busy machine) gone before the first check
+    assert re.search(
+        r"last error: (ConnectionRefusedError: \[Errno 111\] Connection refused|none)\n", text
+    )
     assert text.endswith("last 20 log lines of 'broken':\n    config file missing")
 
 

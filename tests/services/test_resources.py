@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_chaos._net.processes import wait_until
+from pytest_chaos.core.seeding import TestSeeds
 from pytest_chaos.faults import FaultLog
 from pytest_chaos.leftovers.supervisor import Supervisor
-from pytest_chaos.seeding import TestSeeds
 from pytest_chaos.services import ServiceError, ServiceManager
-from pytest_chaos.services.procs import wait_until
 from pytest_chaos.services.resources import MAX_SECONDS, available_memory_mb
 
 from ..scenarios import wait_for_exit
@@ -154,7 +154,7 @@ from pathlib import Path
 from pytest_chaos.faults import FaultLog
 from pytest_chaos.leftovers.supervisor import Supervisor
 from pytest_chaos.leftovers.supervisor import Supervisor
-from pytest_chaos.seeding import TestSeeds
+from pytest_chaos.core.seeding import TestSeeds
 from pytest_chaos.services import ServiceManager
 
 del os.posix_fallocate

@@ -162,7 +162,7 @@ def test_a_load_is_an_immutable_description_validated_again_when_derived() -> No
     assert dataclasses.replace(load, rps=50).total == 100
     with pytest.raises(ValueError, match=r"rps must be.*got 0"):
         dataclasses.replace(load, rps=0)
-    with pytest.raises(TypeError, match="target must be a Target"):
+    with pytest.raises(TypeError, match="target must be a LoadTarget"):
         Load("http://x/", rps=1, count=1)  # type: ignore[arg-type]
     assert isinstance(load.target, HttpTarget)
     assert isinstance(Load.tcp("h:1", rps=1, count=1).target, TcpTarget)

@@ -120,7 +120,7 @@ def samples(latencies_ms: list[float], errors: int = 0) -> Metrics:
 
 
 def test_slo_probe_judges_error_rate_and_percentiles() -> None:
-    metrics = samples([10] * 98 + [900, 950], errors=2)
+    metrics = samples([10] * 98 + [900, 950], errors=2)  # type: ignore[arg-type]  # a wrong type on purpose
     context = ProbeContext(metrics=lambda: metrics)
     assert probes.slo(error_rate_max=0.05, p50_ms_max=20).run(context).tolerance_met
     run = probes.slo(error_rate_max=0.01, p99_ms_max=500).run(context)
@@ -159,16 +159,16 @@ def test_slo_probe_without_a_load_says_so() -> None:
         (lambda: probes.http("/", latency_ms_max=0), "latency_ms_max=0: use milliseconds"),
         (lambda: probes.tcp(address="nowhere"), "address='nowhere': use host:port"),
         (lambda: probes.call(lambda: 1, retry_for_s=-1), "retry_for_s=-1"),
-        (lambda: probes.call("fn"), "probes.call('fn'): give a function"),
+        (lambda: probes.call("fn"), "probes.call('fn'): give a function"),  # type: ignore[arg-type]  # a wrong type on purpose
         # arguments that cannot mean what was written (a port name that is an address...)
         (
             lambda: probes.tcp("127.0.0.1:6379"),
             "probes.tcp('127.0.0.1:6379') names a port of the service, not an address; "
             "for an address use probes.tcp(address='127.0.0.1:6379')",
         ),
-        (lambda: probes.tcp(6379), "not a number; for a port of this machine use address="),
+        (lambda: probes.tcp(6379), "not a number; for a port of this machine use address="),  # type: ignore[arg-type]  # a wrong type on purpose
         (lambda: probes.tcp("6379"), "or a container's '6379/tcp'), not a number"),
-        (lambda: probes.http(port=8080), "use a full URL such as 'http://127.0.0.1:8080/'"),
+        (lambda: probes.http(port=8080), "use a full URL such as 'http://127.0.0.1:8080/'"),  # type: ignore[arg-type]  # a wrong type on purpose
         (lambda: probes.tcp("my port"), "port='my port'): name a port of the service"),
         (lambda: probes.tcp("db", address="127.0.0.1:1"), "give the port of a service or an"),
         (lambda: probes.tcp(address="127.0.0.1:70000"), "with a port from 1 to 65535"),
@@ -184,11 +184,11 @@ def test_slo_probe_without_a_load_says_so() -> None:
         (lambda: probes.http("http://host:99999/"), "a port from 1 to 65535"),
         (lambda: probes.http("http:///path"), "not an http:// or https:// URL with a host"),
         (lambda: probes.http("http://h/", port="admin"), "a full URL has its port already"),
-        (lambda: probes.http("/", status="200"), "status='200': use an HTTP status"),
+        (lambda: probes.http("/", status="200"), "status='200': use an HTTP status"),  # type: ignore[arg-type]  # a wrong type on purpose
         (lambda: probes.http("/", status=[]), "status=[]: use an HTTP status"),
         (lambda: probes.http("/", status=True), "status=True: use an HTTP status"),
         (lambda: probes.http("/", status=2000), "status=2000: use an HTTP status"),
-        (lambda: probes.http("/", body=5), "body=5: use a string the body contains"),
+        (lambda: probes.http("/", body=5), "body=5: use a string the body contains"),  # type: ignore[arg-type]  # a wrong type on purpose
         (lambda: probes.http("/", method="GET /x"), "method='GET /x': use an HTTP method"),
         (lambda: probes.http("/", timeout=-1), "timeout=-1: use a number of seconds"),
         (lambda: probes.http(None), "probes.http(None): give a path"),  # type: ignore[arg-type]
@@ -212,7 +212,7 @@ def test_a_relative_http_probe_needs_a_service() -> None:
 def test_an_http_probe_body_takes_chaos_toolkit_forms(server: LoadServer) -> None:
     """``body=`` takes a tolerance's Chaos Toolkit form, not only a string or a function."""
     url = server.url()
-    held = probes.http(url, body={"type": "regex", "pattern": "."}).run(NOTHING)
-    missed = probes.http(url, body={"type": "regex", "pattern": "^never$"}).run(NOTHING)
+    held = probes.http(url, body={"type": "regex", "pattern": "."}).run(NOTHING)  # type: ignore[arg-type]  # a wrong type on purpose
+    missed = probes.http(url, body={"type": "regex", "pattern": "^never$"}).run(NOTHING)  # type: ignore[arg-type]  # a wrong type on purpose
     assert (held.tolerance_met, missed.tolerance_met) == (True, False)
     assert "body not matching /^never$/" in (missed.deviation or "")

@@ -28,6 +28,7 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -77,7 +78,7 @@ class Shop:
         self.flags = Flags(settings.flags_url)
         self.pages = itertools.count(1)
 
-    def product(self, sku: str) -> dict | None:
+    def product(self, sku: str) -> dict[str, Any] | None:
         key = f"product:{sku}"
         cached = self.cache.get(key) if self.cache else None
         if cached is not None:
@@ -87,7 +88,7 @@ class Shop:
             self.cache.set(key, json.dumps(product).encode())
         return product and {**product, "source": "store"}
 
-    def order(self, sku: str, quantity: int) -> tuple[int, dict]:
+    def order(self, sku: str, quantity: int) -> tuple[int, dict[str, Any]]:
         product = self.store.product(sku)
         if product is None:
             return 404, {"error": f"no product {sku!r}"}

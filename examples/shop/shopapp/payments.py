@@ -8,13 +8,14 @@ Run: ``python -m uvicorn shopapp.payments:app --port 8001``.
 
 import itertools
 import threading
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-_charges: dict[str, dict] = {}
+_charges: dict[str, dict[str, Any]] = {}
 _lock = threading.Lock()
 _ids = itertools.count(1)
 
