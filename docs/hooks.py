@@ -10,7 +10,7 @@ Markers on a page (an HTML comment alone on its line) are replaced at build time
   (``pytest_chaos.plugin.pytest_plugins``, read with ``ast``: name, scope, what they use,
   docstring);
 - ``<!-- reference:hooks -->``: the hook specifications of ``pytest_chaos/plugin/hookspecs.py``;
-- ``<!-- reference:toxics -->``: the toxic types of the proxy (``proxy.toxics.REGISTRY``)
+- ``<!-- reference:toxics -->``: the toxic types of the proxy (``proxy.registry.REGISTRY``)
   with their attributes, defaults and behaviour, and the proxy handle's method for each;
 - ``<!-- reference:faults -->``: the fault descriptions of ``pytest_chaos.faults``;
 - ``<!-- reference:cli -->``: the ``pytest-chaos`` command (``pytest_chaos.cli.parser()``);
@@ -361,10 +361,10 @@ def hooks_reference() -> str:
 
 
 def toxics_reference() -> str:
-    toxics = importlib.import_module("pytest_chaos.proxy.toxics")
+    registry = importlib.import_module("pytest_chaos.proxy.registry")
     client = importlib.import_module("pytest_chaos.proxy.client")
     rows = []
-    for type_name, cls in toxics.REGISTRY.items():
+    for type_name, cls in registry.REGISTRY.items():
         attributes = ", ".join(
             [
                 f"`{attribute}` ({UNITS.get((type_name, attribute), 'integer')}, default {default})"

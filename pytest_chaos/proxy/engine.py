@@ -32,7 +32,9 @@ from pytest_chaos.proxy.errors import (
 )
 from pytest_chaos.proxy.httpframe import REQUEST_START
 from pytest_chaos.proxy.link import Link
-from pytest_chaos.proxy.toxics import STREAMS, Toxic, parse_toxic, parse_update
+from pytest_chaos.proxy.metrics import proxy_metrics
+from pytest_chaos.proxy.registry import parse_toxic, parse_update
+from pytest_chaos.proxy.toxics import STREAMS, Toxic
 
 log = logging.getLogger("pytest_chaos.proxy")
 
@@ -193,36 +195,8 @@ class Engine:
             await proxy.stop()
 
     def metrics(self) -> str:
-        """Byte counters in Prometheus text format, named as Toxiproxy's ``/metrics``."""
-        lines: list[str] = []
-        for metric, kind in (("received", "received"), ("sent", "sent")):
-            full = f"toxiproxy_proxy_{metric}_bytes_total"
-            lines.append(f"# HELP {full} Total bytes {kind} through the proxy")
-            lines.append(f"# TYPE {full} counter")
-            for proxy in self._proxies.values():
-                for direction in STREAMS:
-                    labels = (
-                        f'direction="{direction}",listener="{_label(proxy.listen)}",'
-                        f'proxy="{_label(proxy.name)}",upstream="{_label(proxy.upstream)}"'
-                    )
-                    value = proxy.byte_count(direction, metric)
-                    lines.append(f"{full}{{{labels}}} {value}")
-        # pytest-chaos's own: how many clients each proxy took, and how many spoke HTTP
-        for metric, what in (
-            ("connections", "Clients the proxy accepted"),
-            ("http_connections", "Clients whose first bytes were an HTTP request"),
-        ):
-            full = f"pytest_chaos_proxy_{metric}_total"
-            lines.append(f"# HELP {full} {what}")
-            lines.append(f"# TYPE {full} counter")
-            for proxy in self._proxies.values():
-                value = proxy.accepted if metric == "connections" else proxy.http_clients
-                lines.append(f'{full}{{proxy="{_label(proxy.name)}"}} {value}')
-        return "\n".join(lines) + "\n"
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        """The proxies' counters in Prometheus text format (:func:`.metrics.proxy_metrics`)."""
+        return proxy_metrics(self._proxies.values())
 
 
 def _optional(spec: dict[str, Any], key: str, kind: type, default: Any) -> Any:

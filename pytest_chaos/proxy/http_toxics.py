@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import fnmatch
 import http
-from typing import ClassVar
+from typing import ClassVar, final
 
 from pytest_chaos.proxy.httpframe import Framer, Piece
 from pytest_chaos.proxy.toxics import Chunk, LinkView, Pieces, Toxic, ToxicState
 
 
+@final
 class BlackholeToxic(Toxic):
     """Swallows every byte and the end of the stream: not even a close gets through.
     Removing it closes the connections it held. An extension: Toxiproxy has none."""
@@ -66,6 +67,7 @@ class _HttpToxic(Toxic):
             yield Chunk(piece.data, ts)
 
 
+@final
 class HttpStatusToxic(_HttpToxic):
     """Answers ``percent`` % of the requests with ``method`` and a path matching ``path``
     (a shell pattern; both empty: any) with ``status`` (and ``Retry-After`` when
@@ -116,6 +118,7 @@ class HttpStatusToxic(_HttpToxic):
         return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
 
 
+@final
 class HttpLatencyToxic(_HttpToxic):
     """Holds each response's head for ``latency`` ms. An extension, on the downstream
     stream."""
@@ -130,6 +133,7 @@ class HttpLatencyToxic(_HttpToxic):
             yield out
 
 
+@final
 class HttpTruncateToxic(_HttpToxic):
     """Passes each response's head and the first ``bytes`` bytes of its body, then closes
     the connection. An extension, on the downstream stream."""

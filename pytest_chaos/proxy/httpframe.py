@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import final
 
 #: A head longer than this is not HTTP as far as the framer cares.
 MAX_HEAD = 64 * 1024
@@ -22,6 +23,7 @@ _STATUS_LINE = re.compile(rb"\AHTTP/1\.[01] (\d{3})(?: .*)?\Z")
 REQUEST_START = re.compile(rb"\A(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|TRACE|CONNECT) ")
 
 
+@final
 @dataclass(frozen=True)
 class Head:
     """A message's head: a request's method and target, or a response's status."""
@@ -37,6 +39,7 @@ class Head:
         return self.target.partition("?")[0]
 
 
+@final
 @dataclass(frozen=True)
 class Piece:
     """What the framer found in the bytes fed to it: ``kind`` is ``head`` (``head`` set),
@@ -48,6 +51,7 @@ class Piece:
     head: Head | None = None
 
 
+@final
 class Framer:
     """The messages of one direction of a connection: ``requests=True`` for what a client
     sends. A response framer asks ``next_method()`` which request a response answers (its

@@ -1,4 +1,4 @@
-"""Toxic types of the Toxiproxy API, one class each, registered by type name.
+"""Toxic types of the Toxiproxy API, one class each (:mod:`.registry` has them by name).
 
 A toxic is a description (type, name, stream, toxicity, attributes) plus the behaviour of one
 stage in a link's pipeline. Attribute names, units and defaults are Toxiproxy's: its Go code
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, final
 
 from pytest_chaos.proxy import timers
-from pytest_chaos.proxy.errors import InvalidToxic, bad_body
 
 
 class Writable(Protocol):
@@ -415,98 +414,6 @@ TOXIPROXY_TYPES: tuple[type[Toxic], ...] = (
 )
 
 
-def parse_toxic(spec: Any) -> Toxic:
-    """Build a toxic from the JSON body of ``POST /proxies/{proxy}/toxics``, with
-    Toxiproxy's defaults (stream downstream, name ``<type>_<stream>``, toxicity 1)."""
-    if not isinstance(spec, dict):
-        raise bad_body(f"expected a JSON object, got {_json_kind(spec)}")
-    stream = _optional_str(spec, "stream", "downstream").lower()
-    if stream not in STREAMS:
-        raise InvalidToxic("stream was invalid, can be either upstream or downstream")
-    type_name = _optional_str(spec, "type", "")
-    cls = REGISTRY.get(type_name)
-    if cls is None:
-        raise InvalidToxic("invalid toxic type")
-    name = _optional_str(spec, "name", "") or f"{type_name}_{stream}"
-    toxicity = parse_toxicity(spec.get("toxicity", 1.0))
-    attributes = parse_attributes(cls, spec.get("attributes", {}))
-    return cls(name, stream, toxicity, attributes)
-
-
-def parse_update(toxic: Toxic, spec: Any) -> tuple[dict[str, int | str], float | None]:
-    """Validate the body of a toxic update: attributes to merge, and a new toxicity if given."""
-    if not isinstance(spec, dict):
-        raise bad_body(f"expected a JSON object, got {_json_kind(spec)}")
-    attributes = parse_attributes(type(toxic), spec.get("attributes", {}))
-    toxicity = parse_toxicity(spec["toxicity"]) if "toxicity" in spec else None
-    return attributes, toxicity
-
-
-def parse_toxicity(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise InvalidToxic(f"toxicity must be a number from 0 to 1, got {value!r}")
-    if not 0.0 <= value <= 1.0:
-        raise InvalidToxic(f"toxicity must be between 0 and 1 (inclusive), got {value!r}")
-    return float(value)
-
-
-def parse_attributes(cls: type[Toxic], attributes: Any) -> dict[str, int | str]:
-    """Check attribute names and values against the toxic type: non-negative integers
-    (within the type's limits), or text for an extension's text attributes."""
-    if attributes is None:
-        return {}
-    if not isinstance(attributes, dict):
-        raise InvalidToxic(f"attributes must be a JSON object, got {_json_kind(attributes)}")
-    allowed = {**cls.attribute_defaults, **cls.text_defaults}
-    parsed: dict[str, int | str] = {}
-    for key, value in attributes.items():
-        if key not in allowed:
-            names = ", ".join(allowed) or "none"
-            raise InvalidToxic(
-                f"unknown attribute {key!r} for toxic type {cls.type}; allowed: {names}"
-            )
-        if key in cls.text_defaults:
-            if not isinstance(value, str) or len(value) > 1024:
-                raise InvalidToxic(f"attribute {key} must be a string, got {value!r}")
-            parsed[key] = value
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidToxic(f"attribute {key} must be an integer, got {value!r}")
-        if isinstance(value, float) and not value.is_integer():
-            raise InvalidToxic(f"attribute {key} must be an integer, got {value!r}")
-        if value < 0:
-            raise InvalidToxic(f"attribute {key} must not be negative, got {value!r}")
-        if value > 2**53:
-            raise InvalidToxic(f"attribute {key} is too large: {value!r}")
-        low, high = cls.limits.get(key, (0, 2**53))
-        if not low <= value <= high:
-            raise InvalidToxic(f"attribute {key} must be from {low} to {high}, got {value!r}")
-        parsed[key] = int(value)
-    return parsed
-
-
-def _optional_str(spec: dict[str, Any], key: str, default: str) -> str:
-    value = spec.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise bad_body(f"{key} must be a string, got {_json_kind(value)}")
-    return value
-
-
-def _json_kind(value: Any) -> str:
-    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    return kinds.get(type(value), "a number")
-
-
 def _json_number(value: float) -> float | int:
     """Render integral floats as integers, as Go's encoder does (``1``, not ``1.0``)."""
     return int(value) if float(value).is_integer() else value
-
-
-from pytest_chaos.proxy.http_toxics import EXTENSIONS  # noqa: E402  (they build on the classes above)
-
-#: Every toxic type of the embedded proxy, by name: Toxiproxy's, then its extensions.
-REGISTRY: dict[str, type[Toxic]] = {cls.type: cls for cls in (*TOXIPROXY_TYPES, *EXTENSIONS)}
