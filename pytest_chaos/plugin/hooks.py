@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_chaos import explore_plugin
 from pytest_chaos.plugin import hookspecs, markers, outcomes, records, secrets, settings
+from pytest_chaos.plugin.explore_state import is_cell, is_child
 from pytest_chaos.plugin.session import SESSION, ChaosSession, chaos_session, session_seed
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
     session.remember_seed()
     # under xdist the controller gathers every report; a round of an exploration hands its
     # reports to the exploring session, which keeps the evidence
-    if session.worker_id is None and not explore_plugin.is_child(config):
+    if session.worker_id is None and not is_child(config):
         from pytest_chaos.plugin.evidence import Evidence
 
         config.pluginmanager.register(Evidence(session.settings), Evidence.PLUGIN_NAME)
@@ -113,7 +113,7 @@ def pytest_runtest_makereport(
     if chaotic:
         secrets.redact_report(report)
     outcomes.mark(report, call)
-    if not explore_plugin.is_cell(item):  # an explored run counts in its test's verdict
+    if not is_cell(item):  # an explored run counts in its test's verdict
         records.attach(item, report, session_seed)
     return report
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_chaos.explore_session import options
+from pytest_chaos.plugin.explore_rounds import options
 
 
 @pytest.mark.parametrize(

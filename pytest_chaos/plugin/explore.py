@@ -1,97 +1,47 @@
-"""The pytest side of exploration (``pytest --chaos-explore``): options, the runs as
-items, and the report; the rounds' child sessions are :mod:`.explore_session`'s. The logic
-is in :mod:`pytest_chaos.explore`.
-
-A session is in one of three modes:
-
-- *exploring* (``--chaos-explore``, tests named the usual way): this process collects the
-  tests, then makes the rounds in child sessions (pytest-xdist, if asked for, runs there)
-  and replays their reports into its own hooks, as pytest-xdist's controller does;
-- *running cells* (node ids with an explore id, as a replay command or a round's child
-  gives them): those runs are made here, as items parametrized by their cell;
-- *opted in*: without ``--chaos-explore``, the tests marked ``explore=True`` are explored
-  as above once the other tests have run here;
-- *off*: nothing of this module acts.
-"""
+"""The pytest side of exploration (``pytest --chaos-explore``): the hooks that choose a
+session's mode, make the runs items parametrized by their cell, watch each run, start the
+rounds and hand their findings to the score, the summary and the terminal. The logic is in
+:mod:`pytest_chaos.explore`; the session's state in :mod:`.explore_state`, the rounds'
+child sessions in :mod:`.explore_rounds`, how a run ended in :mod:`.explore_judge`, the
+score's verdicts in :mod:`.explore_verdicts`, the fixtures in
+:mod:`pytest_chaos.plugin.fixtures.explore`."""
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 import pytest
 
 from pytest_chaos.plugin import settings as settings_module
+from pytest_chaos.plugin.explore_state import (
+    CELL_FIXTURE,
+    CELLS,
+    DEADLINE_OPTION,
+    EXPLORING,
+    FEED_OPTION,
+    OFF,
+    OPTED_IN,
+    REPORT_ATTRIBUTE,
+    RUN,
+    STATE,
+    UNEXPLORABLE,
+    ExploreState,
+    cell_of,
+    is_cell,
+    is_child,
+    state,
+    test_of,
+)
 
 if TYPE_CHECKING:
-    from pytest_chaos.explore.cells import Cell
-    from pytest_chaos.explore.feed import FeedWriter
-    from pytest_chaos.explore.handle import Explore
-    from pytest_chaos.explore.outcome import CellResult
-    from pytest_chaos.explore.results import Findings
-    from pytest_chaos.explore.rounds import Exploration
-    from pytest_chaos.explore.run import CellRun
-    from pytest_chaos.plugin.markers import ChaosMarker
     from pytest_chaos.proxy.client import Proxy
-    from pytest_chaos.report.results import ChaosResult
     from pytest_chaos.services.lifecycle import Service
-
-CELL_FIXTURE = "_chaos_explore_cell"
-FEED_OPTION = "--chaos-explore-feed"
-DEADLINE_OPTION = "--chaos-explore-deadline"
-#: The report attribute carrying a run's :class:`CellResult` (survives pytest-xdist).
-REPORT_ATTRIBUTE = "chaos_explore"
-EXPLORING, OPTED_IN, CELLS, OFF = "exploring", "opted in", "cells", "off"
-
-
-class ExploreState:
-    """This session's exploration: its mode, the cells asked for on the command line
-    (by test function), the results of the runs reported here, and the exploration."""
-
-    def __init__(self, mode: str, requested: dict[tuple[Path, str], list[str]]) -> None:
-        self.mode = mode
-        self.requested = requested
-        self.feed: FeedWriter | None = None
-        self.deadline: float | None = None
-        self.results: list[CellResult] = []
-        self.exploration: Exploration | None = None
-        self.findings: Findings | None = None
-        #: The explored tests' items, by node id, for their markers.
-        self.items: dict[str, pytest.Item] = {}
-
-
-STATE = pytest.StashKey[ExploreState]()
-#: Why a test that asks to be explored cannot be, here.
-UNEXPLORABLE = pytest.StashKey[str]()
-RUN: pytest.StashKey[CellRun] = pytest.StashKey()
-
-
-def state(config: pytest.Config) -> ExploreState:
-    """This session's exploration (off when pytest's main command did not run, as for a
-    configuration made by ``pytester.parseconfigure``)."""
-    return config.stash.setdefault(STATE, ExploreState(OFF, {}))
-
-
-def is_child(config: pytest.Config) -> bool:
-    """Whether this session makes a round for an exploring session (which keeps the
-    evidence: this one writes none)."""
-    return config.getoption("chaos_explore_feed", None) is not None
-
-
-def is_cell(item: pytest.Item) -> bool:
-    return cell_of(item) is not None
-
-
-def cell_of(item: pytest.Item) -> Cell | None:
-    callspec = getattr(item, "callspec", None)
-    if callspec is None:
-        return None
-    cell: Cell | None = callspec.params.get(CELL_FIXTURE)
-    return cell
 
 
 # -- options and modes ---------------------------------------------------------------------
@@ -161,7 +111,7 @@ def pytest_configure(config: pytest.Config) -> None:
     feed = config.getoption("chaos_explore_feed", None)
     if feed is not None:
         from pytest_chaos.explore.feed import FeedWriter
-        from pytest_chaos.explore_session import FeedPlugin
+        from pytest_chaos.plugin.explore_rounds import FeedPlugin
 
         explore.feed = FeedWriter(feed)
         config.pluginmanager.register(FeedPlugin(config, explore.feed), FeedPlugin.NAME)
@@ -198,13 +148,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(CELL_FIXTURE, cells, ids=[cell.id for cell in cells], indirect=True)
 
 
-@pytest.fixture
-def _chaos_explore_cell(request: pytest.FixtureRequest) -> Cell:
-    """The cell of an explored run (the parameter its id names)."""
-    cell: Cell = request.param
-    return cell
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Exploring: the test functions that do not opt out are explored. Otherwise, the
@@ -212,7 +155,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     have run."""
     explore = state(config)
     if explore.mode == CELLS:
-        explore.items = {_test_of(item.nodeid): item for item in items if is_cell(item)}
+        explore.items = {test_of(item.nodeid): item for item in items if is_cell(item)}
         return
     from pytest_chaos.plugin import markers
 
@@ -242,17 +185,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.pluginmanager.register(Collector(explore), Collector.NAME)
         items[:] = [item for item in items if item not in chosen]
     explore.items = {item.nodeid: item for item in chosen}
-
-
-@pytest.fixture
-def chaos_explore(request: pytest.FixtureRequest) -> Explore:
-    """The explorer, as this test sees it: ``chaos_explore.faulted("payments")`` is the
-    run's faults on ``payments`` (none outside an exploration), to branch on and check what
-    the fault may do; ``chaos_explore.call_site("pkg.mod.func", errors=[...])`` lets the
-    explorer make a function raise."""
-    from pytest_chaos.explore.handle import Explore
-
-    return Explore(request.node.stash.get(RUN, None))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -291,8 +223,6 @@ def pytest_runtest_setup_watch(item: pytest.Item) -> Generator[None, None, None]
 def _test_files(config: pytest.Config) -> Callable[[str], bool]:
     """Whether a source file is test code: a conftest.py, or a file pytest collects tests
     from (``python_files``)."""
-    import fnmatch
-
     patterns = [str(p) for p in config.getini("python_files")]
 
     def is_test_file(filename: str) -> bool:
@@ -354,102 +284,14 @@ def pytest_runtest_makereport(
     decides = report.when == "call" or (report.when == "setup" and not report.passed)
     if cell is None or not decides:
         return report
-    result = _judge(item, cell, call, report)
+    from pytest_chaos.plugin.explore_judge import judge
+
+    result = judge(item, cell, call, report)
     setattr(report, REPORT_ATTRIBUTE, result.to_json())
     return report
 
 
-def _judge(
-    item: pytest.Item, cell: Cell, call: pytest.CallInfo[None], report: pytest.TestReport
-) -> CellResult:
-    """The run's result; its report says it too (a run that did what was declared passes,
-    a hung one shows where, an untouched baseline is a skip)."""
-    from pytest_chaos.explore.expectations import Declaration
-    from pytest_chaos.explore.hang import Hung
-    from pytest_chaos.explore.judging import Facts, result_of
-    from pytest_chaos.explore.outcome import EXPECTED, HUNG, NOT_RUN, UNTOUCHED
-    from pytest_chaos.plugin import markers
-
-    run = item.stash.get(RUN, None)
-    error = None if call.excinfo is None else call.excinfo.value
-    facts = Facts(
-        test=_test_of(item.nodeid),
-        nodeid=item.nodeid,
-        phase=report.when,
-        passed=report.passed,
-        skipped=report.skipped,
-        error=error,
-        failure=_failure(report),
-        duration_s=report.duration,
-        replay=_replay(item),
-        worker=os.environ.get("PYTEST_XDIST_WORKER"),
-    )
-    declared = markers.of(item)
-    declaration = Declaration() if declared is None else declared.explore
-    result = result_of(cell, run, facts, declaration, lambda name: _fixture(item, name))
-    if result.outcome == EXPECTED and report.failed:
-        report.sections.append(
-            ("chaos explore", f"expected: {result.expectation}\n\n{report.longreprtext}")
-        )
-        report.outcome, report.longrepr = "passed", None
-    elif result.outcome == HUNG and isinstance(error, Hung):
-        report.longrepr = f"hung: {error}\n\n{error.stack}"
-    elif result.outcome in (UNTOUCHED, NOT_RUN) and not report.skipped:
-        report.outcome = "skipped"
-        line = item.location[1] if item.location[1] is not None else 0
-        report.longrepr = (str(item.path), line, f"Skipped: explore: {result.message}")
-    return result
-
-
-def _test_of(nodeid: str) -> str:
-    """The explored test's node id: the run's without its explore id."""
-    from pytest_chaos.explore.cells import split_name
-
-    head, sep, last = nodeid.rpartition("::")
-    return f"{head}{sep}{split_name(last)[0]}"
-
-
-def _failure(report: pytest.TestReport) -> str | None:
-    """What ended the run, in a line or a few: the skip's reason, or the error pytest
-    shows last (the one that failed the test, not what it was chained from)."""
-    if report.skipped and isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2]).removeprefix("Skipped: ")
-    if not report.failed:
-        return None
-    crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None:
-        return str(crash.message)
-    text = report.longreprtext.strip()
-    return text.splitlines()[-1] if text else None
-
-
-def _fixture(item: pytest.Item, name: str) -> object:
-    funcargs = getattr(item, "funcargs", {})
-    if name not in funcargs:
-        raise LookupError(
-            f"expect(check=...) asks for the fixture {name!r}, which the test does not use"
-        )
-    return funcargs[name]
-
-
-def _replay(item: pytest.Item) -> str:
-    """The command that makes this run again: its seed, the explore options that change
-    what a run does when they are not the defaults, its node id from where pytest runs."""
-    from pytest_chaos.explore.replay import replay_command
-    from pytest_chaos.explore.settings import ExploreSettings
-    from pytest_chaos.plugin.session import chaos_session
-
-    settings = chaos_session(item.config).settings
-    default = ExploreSettings()
-    options = []
-    if settings.explore.latency_ms != default.latency_ms:
-        options += ["--chaos-explore-latency", str(settings.explore.latency_ms)]
-    if settings.explore.timeout_s != default.timeout_s:
-        options += ["--chaos-explore-timeout", f"{settings.explore.timeout_s:g}"]
-    where = os.path.relpath(item.path, item.config.invocation_params.dir)
-    return replay_command(settings.seed, f"{where}::{item.nodeid.partition('::')[2]}", options)
-
-
+@final
 class Collector:
     """Keeps the result of every run reported in this process (the one where every
     report arrives: the controller under pytest-xdist, the exploring session for its
@@ -496,7 +338,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     if explore.mode == EXPLORING:
         session.items = []  # pytest's loop runs nothing here: the rounds run the tests
     result = yield
-    from pytest_chaos.explore_session import explore_tests, stop_reason
+    from pytest_chaos.plugin.explore_rounds import explore_tests, stop_reason
 
     if stop_reason(session) is None:
         explore.exploration = explore_tests(session, list(explore.items))
@@ -514,6 +356,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from pytest_chaos.explore.results import Findings
     from pytest_chaos.explore.rounds import Exploration
     from pytest_chaos.plugin.evidence import Evidence
+    from pytest_chaos.plugin.explore_verdicts import failed_nodeids, verdicts
     from pytest_chaos.plugin.session import chaos_session
 
     settings = chaos_session(config).settings
@@ -523,79 +366,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     answered = {run.nodeid for run in findings.problems()}
     if evidence is not None:
         evidence.sections["explore"] = findings.to_json()
-        for result in _verdicts(config, findings):
+        for result in verdicts(config, findings):
             evidence.include(result)
     if findings.min_held is not None and session.exitstatus in (
         pytest.ExitCode.OK,
         pytest.ExitCode.TESTS_FAILED,
     ):
-        failed = _failed_nodeids(config) - answered
+        failed = failed_nodeids(config) - answered
         bad = failed or findings.gate_failure() is not None
         session.exitstatus = pytest.ExitCode.TESTS_FAILED if bad else pytest.ExitCode.OK
         if evidence is not None:
             evidence.answered |= answered
-
-
-def _failed_nodeids(config: pytest.Config) -> set[str]:
-    terminal = config.pluginmanager.get_plugin("terminalreporter")
-    stats = {} if terminal is None else terminal.stats
-    return {
-        report.nodeid
-        for key in ("failed", "error")
-        for report in stats.get(key, [])
-        if isinstance(report, pytest.TestReport)
-    }
-
-
-def _verdicts(config: pytest.Config, findings: Findings) -> list[ChaosResult]:
-    """One result per explored test for the resilience score: its held share as its
-    success ratio, its marker's weight (1 for a test without one)."""
-    from pytest_chaos.explore.results import held_share
-    from pytest_chaos.plugin.session import chaos_session
-    from pytest_chaos.report.results import ChaosResult
-
-    seed = chaos_session(config).settings.seed
-    verdicts = []
-    for test in findings.tests():
-        runs = findings.runs_of(test)
-        good, judged = held_share(runs)
-        if not judged:
-            continue
-        declared = _marker_of(config, test)
-        problems = [run for run in runs if run in findings.problems()]
-        verdicts.append(
-            ChaosResult(
-                nodeid=test,
-                verdict="failed" if problems else "passed",
-                weight=1 if declared is None else declared.weight,
-                seed=seed,
-                title=f"explored: {good} of {judged} fault runs held or did as expected",
-                tags=[] if declared is None else list(declared.tags),
-                faults=_worst(problems),
-                checks_passed=good,
-                checks_total=judged,
-                success_ratio=round(good / judged, 4),
-                duration_s=round(sum(run.duration_s for run in runs), 3),
-                message=None if not problems else f"{len(problems)} of {judged} runs broke or hung",
-            )
-        )
-    return verdicts
-
-
-def _worst(problems: list[CellResult], shown: int = 3) -> list[str]:
-    """The first broken or hung runs, for the score's table (the matrix has them all)."""
-    lines = [f"{run.parsed.describe()}: {run.outcome}" for run in problems[:shown]]
-    if len(problems) > shown:
-        lines.append(f"and {len(problems) - shown} more broken or hung run(s)")
-    return lines
-
-
-def _marker_of(config: pytest.Config, test: str) -> ChaosMarker | None:
-    """The chaos marker of the explored test ``test`` (when this session collected it)."""
-    from pytest_chaos.plugin import markers
-
-    item = state(config).items.get(test)
-    return None if item is None else markers.of(item)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -11,11 +11,11 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 import pytest
 
-from pytest_chaos.explore_plugin import DEADLINE_OPTION, state
+from pytest_chaos.plugin.explore_state import DEADLINE_OPTION, state
 
 if TYPE_CHECKING:
     from pytest_chaos.explore.feed import Event, FeedWriter
@@ -59,6 +59,7 @@ def _rounds(session: pytest.Session) -> Iterator[Rounds]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+@final
 class Rounds:
     """Makes each round in a child session and replays its reports here."""
 
@@ -175,6 +176,7 @@ def options(config: pytest.Config) -> list[str]:
 # -- the report ---------------------------------------------------------------------------
 
 
+@final
 class FeedPlugin:
     """In a round's session: sends every event the exploring session replays."""
 
