@@ -10,7 +10,7 @@ pruned by what the runs showed. Nothing here imports pytest: the plugin wires it
 - :mod:`.planner`: which runs to make; :mod:`.rounds`: making them, in child sessions;
 - :mod:`.results`: the matrix, the held share and the gate.
 
-Users write ``from pytest_chaos.explore import expect``.
+Users write ``from pytest_chaos import expect`` (the facade).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import final
 
 from pytest_chaos.core.faultlog import ActiveFault, FaultLog
 from pytest_chaos.explore.cells import Dependency, FaultRef
@@ -18,6 +19,7 @@ from pytest_chaos.explore.recording import Usage
 from pytest_chaos.inject.monkey import Call, ChaosConfig, ChaosMonkey
 
 
+@final
 @dataclass
 class CallSite:
     """A registered function: its dotted path, its exceptions by label, its calls so far
@@ -34,6 +36,7 @@ class CallSite:
         return False
 
 
+@final
 class CallSites:
     """The call sites of one run."""
 

@@ -9,10 +9,12 @@ the embedded proxy; a call site gets the exceptions registered for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import final
 
 from pytest_chaos.explore.recording import Usage
 
 
+@final
 @dataclass(frozen=True)
 class FaultKind:
     """One entry: its id in cell ids, what it applies to, and what it does."""

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import final
 from urllib.parse import quote, unquote
+
+from pytest_chaos.core.errors import ChaosError
 
 PREFIX = "explore:"
 BASELINE = "baseline"
@@ -26,10 +29,11 @@ _RESERVED = "%+[]\n\r\t"
 _IN_PARAMS = re.compile(r"(?:^|-)explore:(.*)\Z", re.S)
 
 
-class CellError(ValueError):
+class CellError(ChaosError, ValueError):
     """An explore id that cannot be read; the message names it and what is allowed."""
 
 
+@final
 @dataclass(frozen=True, order=True)
 class Dependency:
     """Something a test relies on: ``kind`` (one of :data:`KINDS`) and a name that stays
@@ -64,6 +68,7 @@ class Dependency:
         return f"{self.kind}:{_encode(self.name)}"
 
 
+@final
 @dataclass(frozen=True, order=True)
 class FaultRef:
     """One fault of the catalogue (``fault``) on one dependency."""
@@ -90,6 +95,7 @@ class FaultRef:
         return cls(Dependency(kind, _decode(name)), fault)
 
 
+@final
 @dataclass(frozen=True, order=True)
 class Cell:
     """The faults of one run, in a fixed order; none for the baseline."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.explore.catalogue import CATALOGUE
 from pytest_chaos.explore.cells import FaultRef
@@ -20,6 +20,7 @@ ANY_FAULT = "*"
 _CATALOGUE_IDS = frozenset(kind.id for kind in CATALOGUE)
 
 
+@final
 @dataclass(frozen=True)
 class Expectation:
     """What a fault may do: the test's last answer from the system had a status of
@@ -122,6 +123,7 @@ def _exception_types(raises: object) -> tuple[type[BaseException], ...]:
     return tuple(kinds)
 
 
+@final
 @dataclass(frozen=True)
 class Declaration:
     """A test's ``explore`` marker argument: whether it is explored (``enabled``: True

@@ -16,11 +16,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, final
+
+from pytest_chaos.core.errors import ChaosError
 
 Event = Mapping[str, Any]
 
 
+@final
 class FeedWriter:
     """The child's end: events written as they happen, each flushed at once."""
 
@@ -35,7 +38,7 @@ class FeedWriter:
         self._out.close()
 
 
-class ChildFailed(RuntimeError):
+class ChildFailed(ChaosError, RuntimeError):
     """A child session ended without running its round (a usage or internal error)."""
 
 

@@ -6,12 +6,14 @@ the same test runs plainly too."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import final
 
 from pytest_chaos.explore.calls import labels
 from pytest_chaos.explore.cells import FaultRef
 from pytest_chaos.explore.run import CellRun
 
 
+@final
 class Explore:
     """The explorer, as one test sees it."""
 

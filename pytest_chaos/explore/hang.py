@@ -18,7 +18,9 @@ import sysconfig
 import threading
 import traceback
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, final
+
+from pytest_chaos.core.errors import ChaosInterrupt
 
 SIGNAL = getattr(signal, "SIGUSR2", None)
 #: Stack frames from these trees are the machinery (Python, pytest, this package), not
@@ -30,7 +32,7 @@ _MACHINERY = (
 )
 
 
-class Hung(BaseException):
+class Hung(ChaosInterrupt):
     """Raised in the test's thread when its run outlives the timeout; ``where`` is the
     frame it was stuck in, ``stack`` every thread's stack at that moment."""
 
@@ -41,6 +43,7 @@ class Hung(BaseException):
         self.stack = stack
 
 
+@final
 class Watchdog:
     """``with Watchdog(seconds):`` raises :class:`Hung` in this thread if the block is
     still running after ``seconds``."""

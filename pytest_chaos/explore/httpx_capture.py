@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, final
 
 import httpx
 
@@ -51,6 +51,7 @@ def path_pattern(path: str) -> str:
     return "/".join("{id}" if _IDENTITY.match(part) else part for part in path.split("/"))
 
 
+@final
 class HttpCapture:
     """The httpx traffic of one run: what it recorded, and the HTTP faults it applies.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.explore.cells import Cell
 from pytest_chaos.explore.expectations import Declaration
@@ -24,6 +24,7 @@ from pytest_chaos.explore.recording import Recording
 from pytest_chaos.explore.run import CellRun
 
 
+@final
 @dataclass(frozen=True)
 class Facts:
     """What pytest saw of a run: which phase decided it (``setup`` when the body never

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 import httpx
 
@@ -26,6 +26,7 @@ _CONNECTIONS = "pytest_chaos_proxy_connections_total"
 _HTTP = "pytest_chaos_proxy_http_connections_total"
 
 
+@final
 @dataclass(frozen=True)
 class Counts:
     """A proxy's counters: bytes received (both directions), clients accepted and those
@@ -46,6 +47,7 @@ class Counts:
         )
 
 
+@final
 class Links:
     """The proxies a test made (by the name it gave them), their traffic during the
     call, and the faults put on them."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.explore.cells import Cell
 from pytest_chaos.explore.recording import Recording
@@ -29,6 +29,7 @@ OUTCOMES = (HELD, EXPECTED, BROKE, HUNG, ERROR, NOT_RUN)
 GOOD = (HELD, EXPECTED)
 
 
+@final
 @dataclass
 class CellResult:
     """One run: the test it belongs to (its node id without the explore id), the cell,

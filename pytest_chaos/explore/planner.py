@@ -32,6 +32,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import final
 
 from pytest_chaos.core.seeding import derive
 from pytest_chaos.explore.catalogue import faults_for
@@ -49,6 +50,7 @@ BUDGET = "over the budget"
 REASONS = (UNREACHED, SAME_SERVICE, BROKE_SMALLER, HIDDEN, EQUIVALENT, UNKNOWN, BUDGET)
 
 
+@final
 @dataclass(frozen=True)
 class Planned:
     """A run to make: the test (its node id) and the cell; ``rank`` 0 runs first."""
@@ -58,6 +60,7 @@ class Planned:
     rank: int = 1
 
 
+@final
 @dataclass
 class Plan:
     """One round: the runs to make, in order; the runs an exhaustive exploration would
@@ -76,6 +79,7 @@ class Plan:
         return Plan(self.runs[:budget], self.exhaustive, pruned)
 
 
+@final
 class TestHistory:
     """What one test's runs so far showed: the baseline and every cell's result."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.explore.cells import Dependency
 
@@ -19,6 +19,7 @@ from pytest_chaos.explore.cells import Dependency
 UNKNOWN = -1
 
 
+@final
 @dataclass(frozen=True)
 class Usage:
     """One dependency in one run.
@@ -92,6 +93,7 @@ class Usage:
         )
 
 
+@final
 @dataclass(frozen=True)
 class Recording:
     """Every dependency of a run (touched or not), and what the test itself saw of the

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 from pytest_chaos.explore.catalogue import CATALOGUE, describe
 from pytest_chaos.explore.outcome import (
@@ -44,6 +44,7 @@ def held_share(runs: Iterable[CellResult]) -> tuple[int, int]:
     return sum(1 for run in judged if run.outcome in GOOD), len(judged)
 
 
+@final
 @dataclass
 class Findings:
     """An exploration, read: its fault runs by test, counts, the held share, the gate."""

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import final
 
 from pytest_chaos.explore.cells import Cell
 from pytest_chaos.explore.outcome import FAILED_BASELINE, GOOD, NOT_RUN, UNTOUCHED, CellResult
@@ -29,6 +30,7 @@ from pytest_chaos.explore.settings import ExploreSettings
 RunRound = Callable[[Sequence[Planned], float | None], list[CellResult]]
 
 
+@final
 @dataclass
 class RoundRecord:
     """What a round planned and made: ``size`` faults a run (0: the baselines)."""
@@ -40,6 +42,7 @@ class RoundRecord:
     ran: int = 0
 
 
+@final
 @dataclass
 class Exploration:
     """Every run of the session, the tests explored (in the session's order), each round's

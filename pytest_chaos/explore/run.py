@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 from pytest_chaos.explore.calls import CallSites
 from pytest_chaos.explore.cells import Cell, Dependency, FaultRef
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
+@final
 class CellRun:
     """The explorer's side of one test run: ``cell`` says which faults to apply (none for
     the baseline), ``latency_ms`` how slow the slow faults are; ``ignored`` says whether a

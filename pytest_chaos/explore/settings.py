@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import final
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_LATENCY_MS = 2000
@@ -15,6 +16,7 @@ _DURATION = re.compile(r"\A(\d+(?:\.\d+)?)(s|m|h)\Z")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600}
 
 
+@final
 @dataclass(frozen=True)
 class Budget:
     """How much exploring to do: ``runs`` fault runs, or ``seconds`` of wall time."""
@@ -30,6 +32,7 @@ class Budget:
         return "unlimited"
 
 
+@final
 @dataclass(frozen=True)
 class ExploreSettings:
     enabled: bool = False
