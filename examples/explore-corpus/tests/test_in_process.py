@@ -5,7 +5,7 @@ import httpx
 import pytest
 from corpus.clients import Checkout, MailerDown, Notifier, Quota, QuotaUnavailable, RateLimited
 
-from pytest_chaos.explore import expect
+from pytest_chaos import expect
 
 
 @pytest.fixture

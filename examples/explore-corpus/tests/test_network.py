@@ -4,7 +4,7 @@ breaks the links (and the processes behind them)."""
 import httpx
 import pytest
 
-from pytest_chaos.explore import expect
+from pytest_chaos import expect
 
 
 def charged_at_most_once(payments):

@@ -5,7 +5,7 @@ fault of a dependency may make it do instead."""
 import httpx
 import pytest
 
-from pytest_chaos.explore import expect
+from pytest_chaos import expect
 
 TEA = {"sku": "tea", "quantity": 1}
 
