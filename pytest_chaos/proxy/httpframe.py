@@ -76,14 +76,6 @@ class Framer:
         while self._buffer:
             if self._mode == "opaque":
                 yield Piece("opaque", self._take(len(self._buffer)))
-            elif self._mode == "head":
-                end = self._buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(self._buffer) > MAX_HEAD:
-                        self._mode = "opaque"
-                        continue
-                    return
-                yield from self._head(self._take(end + 4))
             elif self._mode in ("length", "chunk-data"):
                 piece = self._take(min(self._remaining, len(self._buffer)))
                 self._remaining -= len(piece)
@@ -95,14 +87,17 @@ class Framer:
                         self._mode = "chunk-end"
             elif self._mode == "close":
                 yield Piece("body", self._take(len(self._buffer)))
-            else:
-                line_end = self._buffer.find(b"\r\n")
-                if line_end < 0:
+            else:  # a head, or a line of a chunked body: up to its delimiter
+                head = self._mode == "head"
+                delimiter = b"\r\n\r\n" if head else b"\r\n"
+                end = self._buffer.find(delimiter)
+                if end < 0:
                     if len(self._buffer) > MAX_HEAD:
                         self._mode = "opaque"
                         continue
                     return
-                yield from self._chunked_line(self._take(line_end + 2))
+                text = self._take(end + len(delimiter))
+                yield from self._head(text) if head else self._chunked_line(text)
 
     def end_of_stream(self) -> Iterator[Piece]:
         """The stream ended: a body that runs until the close ends here."""

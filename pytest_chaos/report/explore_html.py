@@ -11,6 +11,7 @@ from typing import Any
 
 from pytest_chaos.explore.catalogue import CATALOGUE
 from pytest_chaos.report import lenient
+from pytest_chaos.report.markup import slug
 
 #: How each outcome shows in a cell, and the word for it.
 MARKS = {
@@ -205,12 +206,11 @@ def _problems(runs: list[Mapping[str, Any]]) -> str:
 
 
 def _anchor(run: Mapping[str, Any]) -> str:
-    text = str(run.get("nodeid", ""))
-    return "run-" + "".join(c if c.isalnum() else "-" for c in text)
+    return "run-" + slug(str(run.get("nodeid", "")))
 
 
 def _css(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower())
+    return slug(text.lower())
 
 
 def _plain(value: object) -> str:

@@ -22,6 +22,7 @@ from pytest_chaos.experiment.journal import read_journal
 from pytest_chaos.report import explore_html, lenient
 from pytest_chaos.report.chart import timeline_svg
 from pytest_chaos.report.layout import FORMAT, SUMMARY
+from pytest_chaos.report.markup import slug
 
 __all__ = ["REPORT", "SUMMARY", "ReportError", "render", "write"]
 
@@ -375,7 +376,7 @@ def _met(met: bool) -> str:
 
 def _css(text: str) -> str:
     """A CSS class from a verdict or a total's name: ``not steady`` becomes ``v-not-steady``."""
-    return "v-" + "".join(c if c.isalnum() else "-" for c in text.lower())
+    return "v-" + slug(text.lower())
 
 
 def _t(value: object) -> str:
