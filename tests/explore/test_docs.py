@@ -1,10 +1,14 @@
-"""docs/explore.md is real: its complete examples pass as they are, and the first one,
-explored with the page's command, gives the matrix the page shows."""
+"""docs/explore.md is real: its complete examples pass as they are, the first one,
+explored with the page's command, gives the matrix the page shows, and so does the shop
+(examples/shop) explored with its section's command."""
 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
+
+import pytest
 
 from ..doc_examples import complete_examples, examples_test
 from ..servers import ROOT
@@ -31,3 +35,14 @@ def test_the_first_exploration_gives_the_matrix_shown(tmp_path: Path) -> None:
     assert shown is not None
     assert shown_matrix(session.output) == shown_matrix(shown.group(1)), session.output[-4000:]
     assert session.returncode == 1
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="the shop's cache is Redis")
+def test_exploring_the_shop_gives_the_matrix_shown(tmp_path: Path) -> None:
+    page = PAGE.read_text().split("## Exploring the shop", 1)[1]
+    command = re.search(r"```sh\n(pytest --chaos-explore .*test_shop_explore\.py)\n```", page)
+    assert command is not None
+    session = run_pytest(ROOT, *command.group(1).split()[1:], report=tmp_path / "report")
+    shown = re.search(r"```text\n(chaos explore: baseline.*?)```", page, re.S)
+    assert shown is not None
+    assert shown_matrix(session.output) == shown_matrix(shown.group(1)), session.output[-4000:]
