@@ -184,7 +184,8 @@ def test_a_kill_switch_flipped_mid_canary_overrides_the_canary(
     after_kill: list[str] = []
 
     def on_stage(entry: dict[str, Any]) -> None:
-        if entry["stage"] == 2:
+        # Stage 2's first entry: an inconclusive window extends the stage with more entries.
+        if entry["stage"] == 2 and not after_kill:
             flags.store.kill("new-checkout")
             after_kill.extend(
                 httpx.get(f"{new.url}/checkout?user={n}", timeout=2).text for n in range(20)
@@ -199,7 +200,7 @@ def test_a_kill_switch_flipped_mid_canary_overrides_the_canary(
             on_stage=on_stage
         )
     assert after_kill == ["old"] * 40
-    assert result.timeline[1]["stage"] == 2  # the release went on past the kill switch
+    assert any(entry["stage"] == 2 for entry in result.timeline)  # went on past the kill switch
 
 
 def test_load_takes_segments_and_delta_documents(flags: Flags) -> None:
