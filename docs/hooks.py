@@ -10,11 +10,13 @@ Markers on a page (an HTML comment alone on its line) are replaced at build time
   (``pytest_chaos.plugin.pytest_plugins``, read with ``ast``: name, scope, what they use,
   docstring);
 - ``<!-- reference:hooks -->``: the hook specifications of ``pytest_chaos/plugin/hookspecs.py``;
-- ``<!-- reference:toxics -->``: the toxic types of the proxy (``proxy.toxics.REGISTRY``)
+- ``<!-- reference:toxics -->``: the toxic types of the proxy (``proxy.registry.REGISTRY``)
   with their attributes, defaults and behaviour, and the proxy handle's method for each;
 - ``<!-- reference:faults -->``: the fault descriptions of ``pytest_chaos.faults``;
 - ``<!-- reference:cli -->``: the ``pytest-chaos`` command (``pytest_chaos.cli.parser()``);
-- ``<!-- reference:proxy-cli -->``: ``python -m pytest_chaos.proxy``.
+- ``<!-- reference:proxy-cli -->``: ``python -m pytest_chaos.proxy``;
+- ``<!-- reference:explore-catalogue -->``: the explorer's faults
+  (``pytest_chaos.explore.catalogue.CATALOGUE``).
 
 An unknown marker, or a marker whose source cannot be read (say the CLI does not import),
 fails the build with a message that says which and why; the error is raised at the end of
@@ -85,6 +87,12 @@ MARKER_ARGS = {
     ),
     "halt": ("`()`", "probes that stop the experiment at once when breached"),
     "frequency_s": ("`0.5`", "how often the hypothesis and halt probes are checked meanwhile"),
+    "explore": (
+        "`None`",
+        "`True` (explore the test on every run), `False` (never explore it), or "
+        "`{dependency: {fault: expect(...)}}` (what a fault may make it do; see "
+        "[exploration](explore.md#declared-expectations))",
+    ),
 }
 
 #: The proxy handle's method for each toxic type.
@@ -97,8 +105,12 @@ TOXIC_METHODS = {
     "slicer": "slicer",
     "limit_data": "limit_data",
     "noop": None,
+    "blackhole": "blackhole",
+    "http_status": "http_status",
+    "http_latency": "http_latency",
+    "http_truncate": "http_truncate",
 }
-#: Units of toxic attributes (Toxiproxy's; every attribute is a non-negative integer).
+#: Units of toxic attributes (Toxiproxy's are all non-negative integers).
 UNITS = {
     ("latency", "latency"): "ms",
     ("latency", "jitter"): "ms",
@@ -110,6 +122,11 @@ UNITS = {
     ("slicer", "size_variation"): "bytes",
     ("slicer", "delay"): "**microseconds**",
     ("limit_data", "bytes"): "bytes",
+    ("http_status", "status"): "an HTTP status, 100 to 599",
+    ("http_status", "retry_after"): "seconds; 0: no header",
+    ("http_status", "percent"): "0 to 100",
+    ("http_latency", "latency"): "ms",
+    ("http_truncate", "bytes"): "bytes of the body",
 }
 
 _errors: list[str] = []
@@ -299,7 +316,7 @@ def fixtures_reference() -> str:
     ]
     rows = []
     for node in (node for source in sources for node in ast.parse(source).body):
-        if not isinstance(node, ast.FunctionDef):
+        if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
             continue
         scope = _fixture_scope(node)
         if scope is None:
@@ -344,13 +361,16 @@ def hooks_reference() -> str:
 
 
 def toxics_reference() -> str:
-    toxics = importlib.import_module("pytest_chaos.proxy.toxics")
+    registry = importlib.import_module("pytest_chaos.proxy.registry")
     client = importlib.import_module("pytest_chaos.proxy.client")
     rows = []
-    for type_name, cls in toxics.REGISTRY.items():
+    for type_name, cls in registry.REGISTRY.items():
         attributes = ", ".join(
-            f"`{attribute}` ({UNITS.get((type_name, attribute), 'integer')}, default {default})"
-            for attribute, default in cls.attribute_defaults.items()
+            [
+                f"`{attribute}` ({UNITS.get((type_name, attribute), 'integer')}, default {default})"
+                for attribute, default in cls.attribute_defaults.items()
+            ]
+            + [f'`{attribute}` (text, default "")' for attribute in cls.text_defaults]
         )
         if type_name not in TOXIC_METHODS:
             raise ValueError(f"toxic type {type_name!r} is missing from docs/hooks.py")
@@ -433,6 +453,20 @@ def _wide_formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, width=100)
 
 
+def explore_catalogue_reference() -> str:
+    from pytest_chaos.explore.catalogue import CATALOGUE
+
+    applies = {
+        "link": "a proxy",
+        "http-link": "a proxy that carried HTTP",
+        "http": "an HTTP endpoint (httpx, in process)",
+        "process": "a process or container of `service`",
+    }
+    rows = [(f"`{kind.id}`", applies[kind.applies_to], kind.summary) for kind in CATALOGUE]
+    rows.append(("each registered exception", "a call site", "every call raises it"))
+    return _table(("fault", "on", "what it does"), rows)
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "options": options_reference,
     "marker": marker_reference,
@@ -442,6 +476,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "faults": faults_reference,
     "cli": cli_reference,
     "proxy-cli": proxy_cli_reference,
+    "explore-catalogue": explore_catalogue_reference,
 }
 
 

@@ -42,6 +42,7 @@ _HOMES = {
     "ThresholdJudge": "canary.judge",
     "Toxiproxy": "proxy.client",
     "ToxiproxyError": "proxy.errors",
+    "expect": "explore.expectations",
 }
 #: Public modules: fault descriptions, probes and tolerances.
 _MODULES = {"faults": "faults", "probes": "probes", "tolerances": "steady.tolerance"}
@@ -79,6 +80,7 @@ __all__ = [
     "Toxiproxy",
     "ToxiproxyError",
     "__version__",
+    "expect",
     "faults",
     "probes",
     "tolerances",
@@ -93,6 +95,7 @@ if TYPE_CHECKING:
     from pytest_chaos.core.seeding import TestSeeds
     from pytest_chaos.experiment.errors import Deviated, ExperimentError, Halted, NotSteady
     from pytest_chaos.experiment.model import Experiment
+    from pytest_chaos.explore.expectations import expect
     from pytest_chaos.flags.changes import ManualClock
     from pytest_chaos.flags.errors import FlagOffWarning
     from pytest_chaos.flags.ofrep import OfrepServer

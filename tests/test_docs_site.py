@@ -650,7 +650,7 @@ def test_the_reference_is_generated_from_the_code(
 ) -> None:
     from pytest_chaos import faults
     from pytest_chaos.plugin import hookspecs, markers, settings
-    from pytest_chaos.proxy.toxics import REGISTRY
+    from pytest_chaos.proxy.registry import REGISTRY
 
     _, out = site
     reference = page_text(out, "reference")
@@ -668,7 +668,7 @@ def test_the_reference_is_generated_from_the_code(
         fixture
         for module in pytest_chaos.plugin.pytest_plugins
         for fixture in re.findall(
-            r"@pytest\.fixture.*\ndef (\w+)",
+            r"@pytest\.fixture.*\ndef ([a-z]\w*)",
             (ROOT / (module.replace(".", "/") + ".py")).read_text(),
         )
     ]

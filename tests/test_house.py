@@ -13,7 +13,7 @@ from types import ModuleType
 import pytest
 
 import pytest_chaos
-from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.core.errors import ChaosError, ChaosInterrupt
 
 PACKAGE = Path(pytest_chaos.__file__).parent
 #: A module this long or longer must say in its docstring why it is not split.
@@ -35,7 +35,21 @@ def test_every_exception_class_of_the_package_is_a_chaos_error() -> None:
         and obj.__module__.startswith("pytest_chaos")
     }
     assert len(classes) > 30  # the walk found them
-    assert [cls.__qualname__ for cls in classes if not issubclass(cls, ChaosError)] == []
+    roots = (ChaosError, ChaosInterrupt)
+    assert [cls.__qualname__ for cls in classes if not issubclass(cls, roots)] == []
+
+
+def test_the_interrupts_get_past_except_exception() -> None:
+    """The one other root: what pytest-chaos raises to stop code under test (a hung
+    exploration run) is no Exception, so that code's ``except Exception`` lets it by."""
+    from pytest_chaos.explore.hang import Hung
+
+    assert issubclass(Hung, ChaosInterrupt) and not issubclass(ChaosInterrupt, Exception)
+    with pytest.raises(Hung):
+        try:
+            raise Hung(1.0, "here", "stack")
+        except Exception:  # the code under test's catch-all
+            pytest.fail("a catch-all swallowed the interrupt")
 
 
 @pytest.mark.parametrize(

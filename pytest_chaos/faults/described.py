@@ -175,7 +175,7 @@ def _whole(func: str, name: str, value: Any) -> int:
 def _check_toxic(func: str, type: Any, attributes: dict[str, Any], options: dict[str, Any]) -> None:
     """Refuse now what a Toxiproxy server would refuse when the fault is applied."""
     from pytest_chaos.proxy.errors import ToxiproxyError
-    from pytest_chaos.proxy.toxics import REGISTRY, parse_toxic
+    from pytest_chaos.proxy.registry import REGISTRY, parse_toxic
 
     if type not in REGISTRY:
         raise ValueError(f"faults.{func}(type={type!r}): use one of {', '.join(REGISTRY)}")

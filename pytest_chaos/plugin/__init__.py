@@ -14,4 +14,6 @@ pytest_plugins = [
     "pytest_chaos.plugin.fixtures.chaos",
     "pytest_chaos.plugin.fixtures.canary",
     "pytest_chaos.plugin.fixtures.flags",
+    "pytest_chaos.plugin.fixtures.explore",
+    "pytest_chaos.plugin.explore",
 ]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_chaos.plugin import hookspecs, markers, outcomes, records, secrets, settings
+from pytest_chaos.plugin.explore_state import is_cell, is_child
 from pytest_chaos.plugin.session import SESSION, ChaosSession, chaos_session, session_seed
 
 if TYPE_CHECKING:
@@ -31,7 +32,9 @@ def pytest_configure(config: pytest.Config) -> None:
     session = ChaosSession(config)
     config.stash[SESSION] = session
     session.remember_seed()
-    if session.worker_id is None:  # under xdist, the controller gathers every report
+    # under xdist the controller gathers every report; a round of an exploration hands its
+    # reports to the exploring session, which keeps the evidence
+    if session.worker_id is None and not is_child(config):
         from pytest_chaos.plugin.evidence import Evidence
 
         config.pluginmanager.register(Evidence(session.settings), Evidence.PLUGIN_NAME)
@@ -110,7 +113,8 @@ def pytest_runtest_makereport(
     if chaotic:
         secrets.redact_report(report)
     outcomes.mark(report, call)
-    records.attach(item, report, session_seed)
+    if not is_cell(item):  # an explored run counts in its test's verdict
+        records.attach(item, report, session_seed)
     return report
 
 

@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from pytest_chaos.core.faultlog import FaultRecord
     from pytest_chaos.ctk.files import ExperimentFile
     from pytest_chaos.experiment import Experiment
+    from pytest_chaos.proxy.client import Proxy
+    from pytest_chaos.services.lifecycle import Service
 
 
 @pytest.hookspec
@@ -41,3 +43,14 @@ def pytest_chaos_experiment_finished(
     """An experiment ended, whatever its outcome; ``journal`` is its journal (Chaos
     Toolkit's format: ``status``, ``deviated``, ``steady_states``, ``run``, ``rollbacks``,
     and pytest-chaos's own fields under ``pytest_chaos``)."""
+
+
+@pytest.hookspec
+def pytest_chaos_proxy_created(item: pytest.Item | None, proxy: Proxy, name: str) -> None:
+    """A test made a proxy with the ``toxiproxy`` fixture (``item`` None: a session
+    fixture); ``name`` is the name the test gave it (without an xdist worker's prefix)."""
+
+
+@pytest.hookspec
+def pytest_chaos_service_started(item: pytest.Item, service: Service) -> None:
+    """A service of the ``service`` fixture was started and its readiness probes passed."""

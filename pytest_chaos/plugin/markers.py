@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, final
 
 import pytest
 
 from pytest_chaos.core.errors import ChaosError
+from pytest_chaos.explore import expectations as explore_expect
 
 if TYPE_CHECKING:
     from pytest_chaos.experiment import Experiment
@@ -16,14 +17,15 @@ if TYPE_CHECKING:
 MARKER = "chaos"
 MARKER_HELP = (
     "chaos(weight=1, hypothesis=None, tags=(), steady_state=(), faults=(), load=None, "
-    "strategy='default', halt=(), frequency_s=0.5): a resilience test; weight 1..10 counts in "
-    "the resilience score, hypothesis says what must hold, tags group tests; with "
-    "steady_state or faults, the test body runs as the method of an experiment"
+    "strategy='default', halt=(), frequency_s=0.5, explore=None): a resilience test; weight "
+    "1..10 counts in the resilience score, hypothesis says what must hold, tags group tests; "
+    "with steady_state or faults, the test body runs as the method of an experiment; explore "
+    "is True (explore it on every run), False (never), or {dependency: {fault: expect(...)}}"
 )
 WEIGHT_RANGE = range(1, 11)
 #: The declarative form: an experiment whose method is the test's body.
 EXPERIMENT_ARGS = ("steady_state", "faults", "load", "strategy", "halt", "frequency_s")
-ALLOWED = ("weight", "hypothesis", "tags", *EXPERIMENT_ARGS)
+ALLOWED = ("weight", "hypothesis", "tags", *EXPERIMENT_ARGS, "explore")
 
 
 @final
@@ -35,6 +37,7 @@ class ChaosMarker:
     hypothesis: str | None = None
     tags: tuple[str, ...] = ()
     experiment: Experiment | None = None
+    explore: explore_expect.Declaration = field(default_factory=explore_expect.Declaration)
 
 
 class MarkerError(ChaosError, ValueError):
@@ -61,7 +64,12 @@ def parse(nodeid: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Chao
             f"{where}: hypothesis={hypothesis!r} is not allowed; use a non-empty string"
         )
     tags = _tags(where, kwargs.get("tags", ()))
-    return ChaosMarker(weight, hypothesis, tags, _experiment(where, nodeid, hypothesis, kwargs))
+    try:
+        explore = explore_expect.parse(kwargs.get("explore"))
+    except ValueError as error:
+        raise MarkerError(f"{where}: {error}") from None
+    experiment = _experiment(where, nodeid, hypothesis, kwargs)
+    return ChaosMarker(weight, hypothesis, tags, experiment, explore)
 
 
 def _experiment(

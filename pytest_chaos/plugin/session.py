@@ -128,11 +128,18 @@ class ChaosSession:
                 on_rolled_back=lambda fault: self._rolled_back(item, fault),
                 hosts=hosts,
                 seeds=self.seeds(item.nodeid if item is not None else "<session>"),
+                on_created=lambda proxy, name: self.config.hook.pytest_chaos_proxy_created(
+                    item=item, proxy=proxy, name=name
+                ),
             )
 
         urls = self.urls()
         hosts = {name: client(url) for name, url in urls.items()} if len(urls) > 1 else {}
         return client(self.default_url(), hosts)
+
+    def started_urls(self) -> list[str]:
+        """The API URLs of the backends started so far (asking starts none)."""
+        return list(self._urls.values())
 
     def default_url(self) -> str:
         """The first backend's URL: the one the ``toxiproxy`` fixture talks to."""

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, final
+from typing import Any, TypeVar, final
 
 import pytest
 
 from pytest_chaos.core.redaction import check as check_redact_pattern
 from pytest_chaos.core.seeding import fresh_seed
+from pytest_chaos.explore import settings as explore_settings
+from pytest_chaos.explore.settings import ExploreSettings
 from pytest_chaos.proxy.target import ToxiproxyTarget
 
+T = TypeVar("T")
 CACHE_KEY_SEED = "chaos/seed"
 
 
@@ -35,6 +39,7 @@ class Settings:
     max_deviated: int | None = None
     experiment_files: tuple[str, ...] = ()
     redact: tuple[str, ...] = ()
+    explore: ExploreSettings = field(default_factory=ExploreSettings)
 
 
 @final
@@ -107,6 +112,43 @@ REDACT = Option(
     "secret, password, auth) in journals, reports and the terminal; repeatable",
     repeatable=True,
 )
+EXPLORE = Option(
+    "explore",
+    "explore every selected test: a run without faults records what it uses, then runs "
+    "under each fault of the catalogue on each of those, then pruned combinations",
+    flag=True,
+)
+EXPLORE_BUDGET = Option(
+    "explore_budget",
+    "how much to explore: a number of fault runs (200) or a duration (90s, 10m, 1.5h); "
+    "the runs are ordered by the seed, so a budget cuts the same ones every time",
+)
+EXPLORE_MIN = Option(
+    "explore_min",
+    "gate: fail the session when less than this share (0-100) of the explored runs held "
+    "or did what was expected; broken runs then fail the run only through this gate",
+)
+EXPLORE_TIMEOUT = Option(
+    "explore_timeout",
+    f"seconds an explored test may run before it counts as hung (default "
+    f"{explore_settings.DEFAULT_TIMEOUT_S:g})",
+)
+EXPLORE_LATENCY = Option(
+    "explore_latency",
+    f"milliseconds the slow faults add: latency, slow-close, slow-head (default "
+    f"{explore_settings.DEFAULT_LATENCY_MS})",
+)
+EXPLORE_DEPTH = Option(
+    "explore_depth",
+    f"the most faults one run combines, 1 to {explore_settings.MAX_DEPTH} (default "
+    f"{explore_settings.DEFAULT_DEPTH})",
+)
+EXPLORE_EXHAUSTIVE = Option(
+    "explore_exhaustive",
+    "explore without pruning: every fault on every dependency the baseline made, every "
+    "combination (to compare with the pruned exploration)",
+    flag=True,
+)
 OPTIONS = (
     SEED,
     TOXIPROXY,
@@ -117,6 +159,13 @@ OPTIONS = (
     MAX_DEVIATED,
     EXPERIMENT_FILES,
     REDACT,
+    EXPLORE,
+    EXPLORE_BUDGET,
+    EXPLORE_MIN,
+    EXPLORE_TIMEOUT,
+    EXPLORE_LATENCY,
+    EXPLORE_DEPTH,
+    EXPLORE_EXHAUSTIVE,
 )
 
 
@@ -164,13 +213,14 @@ def load(config: pytest.Config) -> Settings:
         seed=seed,
         seed_origin=origin,
         toxiproxy=_toxiproxy(config),
-        dry_run=_flag(config, DRY_RUN),
+        dry_run=flag(config, DRY_RUN),
         journal_dir=_folder(config, JOURNAL_DIR),
         report_dir=_folder(config, REPORT),
         min_score=_min_score(config),
         max_deviated=_max_deviated(config),
         experiment_files=tuple((raw_values(config, EXPERIMENT_FILES) or ("", []))[1]),
         redact=_redact(config),
+        explore=_explore(config),
     )
 
 
@@ -187,6 +237,42 @@ def _redact(config: pytest.Config) -> tuple[str, ...]:
                 "of secret values, such as 'session|cookie'"
             )
     return tuple(patterns)
+
+
+def _explore(config: pytest.Config) -> ExploreSettings:
+    default = ExploreSettings()
+    return ExploreSettings(
+        enabled=flag(config, EXPLORE),
+        budget=_parsed(config, EXPLORE_BUDGET, explore_settings.budget, default.budget),
+        min_held=_parsed(config, EXPLORE_MIN, explore_settings.percent, None),
+        timeout_s=_parsed(config, EXPLORE_TIMEOUT, explore_settings.seconds, default.timeout_s),
+        latency_ms=_parsed(
+            config,
+            EXPLORE_LATENCY,
+            lambda value: explore_settings.whole(value, 1, 600_000),
+            default.latency_ms,
+        ),
+        depth=_parsed(
+            config,
+            EXPLORE_DEPTH,
+            lambda value: explore_settings.whole(value, 1, explore_settings.MAX_DEPTH),
+            default.depth,
+        ),
+        exhaustive=flag(config, EXPLORE_EXHAUSTIVE),
+    )
+
+
+def _parsed(config: pytest.Config, option: Option, parse: Callable[[str], T], default: T) -> T:
+    """``option``'s value read by ``parse`` (whose ValueError becomes a usage error naming
+    the spelling used), or ``default``."""
+    found = raw_values(config, option)
+    if found is None:
+        return default
+    source, (value,) = found
+    try:
+        return parse(value)
+    except ValueError as error:
+        raise pytest.UsageError(f"{source}={error}") from None
 
 
 def _min_score(config: pytest.Config) -> float | None:
@@ -245,7 +331,8 @@ def _seed(config: pytest.Config) -> tuple[int, str]:
     return int(value), "given"
 
 
-def _flag(config: pytest.Config, option: Option) -> bool:
+def flag(config: pytest.Config, option: Option) -> bool:
+    """Whether a flag option is on; a usage error for a value that is not a boolean."""
     found = raw_values(config, option)
     if found is None:
         return False

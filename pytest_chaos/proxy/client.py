@@ -27,6 +27,8 @@ from pytest_chaos.proxy.errors import (
 )
 
 DEFAULT_URL = "http://127.0.0.1:8474"
+#: The toxic types of the embedded server that Toxiproxy has not.
+EXTENSION_TYPES = frozenset({"blackhole", "http_status", "http_latency", "http_truncate"})
 DEFAULT_TIMEOUT = 10.0
 
 _BY_MESSAGE: dict[str, Callable[[], ToxiproxyError]] = {
@@ -196,7 +198,7 @@ class Proxy:
         name: str | None = None,
         stream: str = "downstream",
         toxicity: float = 1.0,
-        **attributes: int,
+        **attributes: int | str,
     ) -> Toxic:
         """Add a toxic of any type; the named helpers below are the usual way."""
         body: dict[str, Any] = {
@@ -207,7 +209,16 @@ class Proxy:
         }
         if name is not None:
             body["name"] = name
-        data = self.api.request("POST", f"{self._path}/toxics", body, toxic_call=True)
+        try:
+            data = self.api.request("POST", f"{self._path}/toxics", body, toxic_call=True)
+        except InvalidToxic as refused:
+            if type in EXTENSION_TYPES and refused.message == "invalid toxic type":
+                raise InvalidToxic(
+                    f"the Toxiproxy at {self.api.url} has no {type} toxic: HTTP toxics and "
+                    "blackhole are pytest-chaos extensions, which a real Toxiproxy refuses; "
+                    "use the embedded backend (--chaos-toxiproxy embedded)"
+                ) from None
+            raise
         return self.toxic_class(self, data)
 
     def latency(self, ms: int, jitter: int = 0, **options: Any) -> Toxic:
@@ -245,6 +256,44 @@ class Proxy:
     def limit_data(self, bytes: int, **options: Any) -> Toxic:
         """Let ``bytes`` bytes through, then close the connection."""
         return self.add_toxic("limit_data", bytes=bytes, **options)
+
+    # -- pytest-chaos's extensions (the embedded server only) ------------------------------
+
+    def blackhole(self, **options: Any) -> Toxic:
+        """Swallow everything in ``stream``, its end too: not even a close gets through."""
+        return self.add_toxic("blackhole", **options)
+
+    def http_status(
+        self,
+        status: int = 503,
+        *,
+        retry_after: int = 0,
+        percent: int = 100,
+        method: str = "",
+        path: str = "",
+        **options: Any,
+    ) -> Toxic:
+        """Answer ``percent`` % of the requests (those with ``method`` and a path matching
+        the shell pattern ``path``, when given) with ``status`` and, with ``retry_after``,
+        a ``Retry-After`` header, without passing them on; then close the connection."""
+        options.setdefault("stream", "upstream")
+        return self.add_toxic(
+            "http_status",
+            status=status,
+            retry_after=retry_after,
+            percent=percent,
+            method=method,
+            path=path,
+            **options,
+        )
+
+    def http_latency(self, ms: int, **options: Any) -> Toxic:
+        """Hold each response's head for ``ms`` milliseconds."""
+        return self.add_toxic("http_latency", latency=ms, **options)
+
+    def http_truncate(self, bytes: int = 0, **options: Any) -> Toxic:
+        """Pass each response's head and ``bytes`` bytes of its body, then close."""
+        return self.add_toxic("http_truncate", bytes=bytes, **options)
 
 
 @final

@@ -30,8 +30,11 @@ from pytest_chaos.proxy.errors import (
     bad_body,
     missing_field,
 )
+from pytest_chaos.proxy.httpframe import REQUEST_START
 from pytest_chaos.proxy.link import Link
-from pytest_chaos.proxy.toxics import STREAMS, Toxic, parse_toxic, parse_update
+from pytest_chaos.proxy.metrics import proxy_metrics
+from pytest_chaos.proxy.registry import parse_toxic, parse_update
+from pytest_chaos.proxy.toxics import STREAMS, Toxic
 
 log = logging.getLogger("pytest_chaos.proxy")
 
@@ -192,25 +195,8 @@ class Engine:
             await proxy.stop()
 
     def metrics(self) -> str:
-        """Byte counters in Prometheus text format, named as Toxiproxy's ``/metrics``."""
-        lines: list[str] = []
-        for metric, kind in (("received", "received"), ("sent", "sent")):
-            full = f"toxiproxy_proxy_{metric}_bytes_total"
-            lines.append(f"# HELP {full} Total bytes {kind} through the proxy")
-            lines.append(f"# TYPE {full} counter")
-            for proxy in self._proxies.values():
-                for direction in STREAMS:
-                    labels = (
-                        f'direction="{direction}",listener="{_label(proxy.listen)}",'
-                        f'proxy="{_label(proxy.name)}",upstream="{_label(proxy.upstream)}"'
-                    )
-                    value = proxy.byte_count(direction, metric)
-                    lines.append(f"{full}{{{labels}}} {value}")
-        return "\n".join(lines) + "\n"
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        """The proxies' counters in Prometheus text format (:func:`.metrics.proxy_metrics`)."""
+        return proxy_metrics(self._proxies.values())
 
 
 def _optional(spec: dict[str, Any], key: str, kind: type, default: Any) -> Any:
@@ -273,6 +259,7 @@ class Proxy:
         self.toxics: dict[str, Toxic] = {}
         self.connections: set[Connection] = set()
         self.accepted = 0  # connections accepted so far: the next one's ordinal, less one
+        self.http_clients = 0  # of those, the ones whose first bytes were an HTTP request
         self._added: Counter[str] = Counter()
         self._server: asyncio.AbstractServer | None = None
         self._closed_bytes = {(d, m): 0 for d in STREAMS for m in ("received", "sent")}
@@ -485,6 +472,7 @@ class SocketSide(asyncio.Protocol):
         self.outbound: Link
         self.inbound: Link
         self._paused = False
+        self._first = True  # no data yet: the first says whether a client speaks HTTP
 
     # asyncio callbacks
 
@@ -501,6 +489,11 @@ class SocketSide(asyncio.Protocol):
             self.connection.begin()
 
     def data_received(self, data: bytes) -> None:
+        if self._first:
+            self._first = False
+            connection = self.connection
+            if connection is not None and self is connection.client and REQUEST_START.match(data):
+                self.proxy.http_clients += 1
         if self._paused:
             # uvloop starts reading after connection_made() even if the protocol paused the
             # transport in it (asyncio honours that pause: python/cpython#76002): pause again.

@@ -1,4 +1,5 @@
-"""Process metrics for ``/metrics``, named, described and typed as the Prometheus Python
+"""What ``/metrics`` shows: the proxies' byte counters, named as Toxiproxy's, with the
+clients each took; and process metrics, named, described and typed as the Prometheus Python
 client's ``ProcessCollector`` exposes them, so dashboards built for any Python service read
 the proxy server too.
 
@@ -10,9 +11,59 @@ a small module instead of a dependency on ``prometheus_client``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
+
+from pytest_chaos.proxy.toxics import STREAMS
 
 _PROC = Path("/proc")
+
+
+class Counted(Protocol):
+    """What the metrics read of a proxy (:class:`pytest_chaos.proxy.engine.Proxy`)."""
+
+    name: str
+    listen: str
+    upstream: str
+    accepted: int
+    http_clients: int
+
+    def byte_count(self, direction: str, metric: str) -> int: ...
+
+
+def proxy_metrics(proxies: Iterable[Counted]) -> str:
+    """Byte counters in Prometheus text format, named as Toxiproxy's ``/metrics``; then
+    pytest-chaos's own: how many clients each proxy took, and how many spoke HTTP."""
+    proxies = list(proxies)
+    lines: list[str] = []
+    for metric, kind in (("received", "received"), ("sent", "sent")):
+        full = f"toxiproxy_proxy_{metric}_bytes_total"
+        lines.append(f"# HELP {full} Total bytes {kind} through the proxy")
+        lines.append(f"# TYPE {full} counter")
+        for proxy in proxies:
+            for direction in STREAMS:
+                labels = (
+                    f'direction="{direction}",listener="{_label(proxy.listen)}",'
+                    f'proxy="{_label(proxy.name)}",upstream="{_label(proxy.upstream)}"'
+                )
+                value = proxy.byte_count(direction, metric)
+                lines.append(f"{full}{{{labels}}} {value}")
+    for metric, what in (
+        ("connections", "Clients the proxy accepted"),
+        ("http_connections", "Clients whose first bytes were an HTTP request"),
+    ):
+        full = f"pytest_chaos_proxy_{metric}_total"
+        lines.append(f"# HELP {full} {what}")
+        lines.append(f"# TYPE {full} counter")
+        for proxy in proxies:
+            value = proxy.accepted if metric == "connections" else proxy.http_clients
+            lines.append(f'{full}{{proxy="{_label(proxy.name)}"}} {value}')
+    return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def process_metrics(proc: Path = _PROC) -> str:

@@ -1,4 +1,4 @@
-"""Toxic types of the Toxiproxy API, one class each, registered by type name.
+"""Toxic types of the Toxiproxy API, one class each (:mod:`.registry` has them by name).
 
 A toxic is a description (type, name, stream, toxicity, attributes) plus the behaviour of one
 stage in a link's pipeline. Attribute names, units and defaults are Toxiproxy's: its Go code
@@ -20,12 +20,22 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, final
 
 from pytest_chaos.proxy import timers
-from pytest_chaos.proxy.errors import InvalidToxic, bad_body
+
+
+class Writable(Protocol):
+    """A side of a connection that bytes can be written to."""
+
+    def write(self, data: bytes) -> None: ...
 
 
 class Closable(Protocol):
-    """What a toxic may do to the connection it runs on."""
+    """What a toxic may do to the connection it runs on: close or reset it, see whether it
+    is closed, and (the HTTP toxics) answer its client in the server's place."""
 
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def client(self) -> Writable: ...
     def close(self) -> None: ...
     def reset(self) -> None: ...
 
@@ -74,6 +84,7 @@ class ToxicState:
         "chunks",
         "clock",
         "draw",
+        "extra",
         "last_done",
         "retired",
         "timer",
@@ -92,6 +103,7 @@ class ToxicState:
         self.clock = 0.0
         self.last_done = 0.0
         self.timer: asyncio.TimerHandle | None = None  # timeout toxic: loop timer
+        self.extra: Any = None  # what else a toxic keeps per link (an HTTP toxic's framer)
 
     async def sleep_until(self, when: float) -> bool:
         """Wait for the loop time ``when``; False if the toxic changed or went away first."""
@@ -138,16 +150,22 @@ class Toxic:
 
     type: ClassVar[str]
     attribute_defaults: ClassVar[dict[str, int]] = {}
+    #: Attributes that are text (an extension's: Toxiproxy's are all integers).
+    text_defaults: ClassVar[dict[str, str]] = {}
+    #: The range of an integer attribute, where it has one beyond "not negative".
+    limits: ClassVar[dict[str, tuple[int, int]]] = {}
     #: Passes every chunk on unchanged at once: the pump need not run it at all.
     transparent: ClassVar[bool] = False
 
     def __init__(
-        self, name: str, stream: str, toxicity: float, attributes: Mapping[str, int]
+        self, name: str, stream: str, toxicity: float, attributes: Mapping[str, int | str]
     ) -> None:
         self.name = name
         self.stream = stream
         self.toxicity = toxicity
-        self.attributes = {**self.attribute_defaults, **attributes}
+        self.attributes = {**self.attribute_defaults}
+        self.text = {**self.text_defaults}
+        self._merge(attributes)
         self.version = 0
         #: What its draws are named by: the name, and ``#n`` for the n-th toxic of that
         #: name on its proxy (set by the proxy when the toxic is added).
@@ -159,15 +177,22 @@ class Toxic:
             "type": self.type,
             "stream": self.stream,
             "toxicity": _json_number(self.toxicity),
-            "attributes": dict(self.attributes),
+            "attributes": {**self.attributes, **self.text},
         }
 
-    def update(self, attributes: Mapping[str, int], toxicity: float | None) -> None:
+    def update(self, attributes: Mapping[str, int | str], toxicity: float | None) -> None:
         """Merge new attribute values (already validated) and bump the version."""
-        self.attributes.update(attributes)
+        self._merge(attributes)
         if toxicity is not None:
             self.toxicity = toxicity
         self.version += 1
+
+    def _merge(self, attributes: Mapping[str, int | str]) -> None:
+        for key, value in attributes.items():
+            if isinstance(value, str):
+                self.text[key] = value
+            else:
+                self.attributes[key] = value
 
     async def pipe(self, link: LinkView, state: ToxicState, chunk: Chunk) -> Pieces:
         """What becomes of one chunk on ``link``: the pieces passed on, in order."""
@@ -376,96 +401,17 @@ class LimitDataToxic(Toxic):
             link.connection.close()
 
 
-REGISTRY: dict[str, type[Toxic]] = {
-    cls.type: cls
-    for cls in (
-        NoopToxic,
-        LatencyToxic,
-        BandwidthToxic,
-        SlowCloseToxic,
-        TimeoutToxic,
-        ResetPeerToxic,
-        SlicerToxic,
-        LimitDataToxic,
-    )
-}
-
-
-def parse_toxic(spec: Any) -> Toxic:
-    """Build a toxic from the JSON body of ``POST /proxies/{proxy}/toxics``, with
-    Toxiproxy's defaults (stream downstream, name ``<type>_<stream>``, toxicity 1)."""
-    if not isinstance(spec, dict):
-        raise bad_body(f"expected a JSON object, got {_json_kind(spec)}")
-    stream = _optional_str(spec, "stream", "downstream").lower()
-    if stream not in STREAMS:
-        raise InvalidToxic("stream was invalid, can be either upstream or downstream")
-    type_name = _optional_str(spec, "type", "")
-    cls = REGISTRY.get(type_name)
-    if cls is None:
-        raise InvalidToxic("invalid toxic type")
-    name = _optional_str(spec, "name", "") or f"{type_name}_{stream}"
-    toxicity = parse_toxicity(spec.get("toxicity", 1.0))
-    attributes = parse_attributes(cls, spec.get("attributes", {}))
-    return cls(name, stream, toxicity, attributes)
-
-
-def parse_update(toxic: Toxic, spec: Any) -> tuple[dict[str, int], float | None]:
-    """Validate the body of a toxic update: attributes to merge, and a new toxicity if given."""
-    if not isinstance(spec, dict):
-        raise bad_body(f"expected a JSON object, got {_json_kind(spec)}")
-    attributes = parse_attributes(type(toxic), spec.get("attributes", {}))
-    toxicity = parse_toxicity(spec["toxicity"]) if "toxicity" in spec else None
-    return attributes, toxicity
-
-
-def parse_toxicity(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise InvalidToxic(f"toxicity must be a number from 0 to 1, got {value!r}")
-    if not 0.0 <= value <= 1.0:
-        raise InvalidToxic(f"toxicity must be between 0 and 1 (inclusive), got {value!r}")
-    return float(value)
-
-
-def parse_attributes(cls: type[Toxic], attributes: Any) -> dict[str, int]:
-    """Check attribute names and values against the toxic type: non-negative integers."""
-    if attributes is None:
-        return {}
-    if not isinstance(attributes, dict):
-        raise InvalidToxic(f"attributes must be a JSON object, got {_json_kind(attributes)}")
-    allowed = cls.attribute_defaults
-    parsed: dict[str, int] = {}
-    for key, value in attributes.items():
-        if key not in allowed:
-            names = ", ".join(allowed) or "none"
-            raise InvalidToxic(
-                f"unknown attribute {key!r} for toxic type {cls.type}; allowed: {names}"
-            )
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidToxic(f"attribute {key} must be an integer, got {value!r}")
-        if isinstance(value, float) and not value.is_integer():
-            raise InvalidToxic(f"attribute {key} must be an integer, got {value!r}")
-        if value < 0:
-            raise InvalidToxic(f"attribute {key} must not be negative, got {value!r}")
-        if value > 2**53:
-            raise InvalidToxic(f"attribute {key} is too large: {value!r}")
-        parsed[key] = int(value)
-    return parsed
-
-
-def _optional_str(spec: dict[str, Any], key: str, default: str) -> str:
-    value = spec.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise bad_body(f"{key} must be a string, got {_json_kind(value)}")
-    return value
-
-
-def _json_kind(value: Any) -> str:
-    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    return kinds.get(type(value), "a number")
+#: Toxiproxy's toxic types.
+TOXIPROXY_TYPES: tuple[type[Toxic], ...] = (
+    NoopToxic,
+    LatencyToxic,
+    BandwidthToxic,
+    SlowCloseToxic,
+    TimeoutToxic,
+    ResetPeerToxic,
+    SlicerToxic,
+    LimitDataToxic,
+)
 
 
 def _json_number(value: float) -> float | int:

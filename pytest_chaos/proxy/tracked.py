@@ -39,9 +39,11 @@ class ChaosToxiproxy(Toxiproxy):
         hosts: dict[str, ChaosToxiproxy] | None = None,
         seeds: TestSeeds | None = None,
         timeout: float = 10.0,
+        on_created: Callable[[TrackedProxy, str], None] | None = None,
     ) -> None:
         super().__init__(url, timeout=timeout)
         self.seeds = seeds
+        self.on_created = on_created
         self.prefix = prefix
         self.suffix = suffix
         self.dry_run = dry_run
@@ -71,6 +73,7 @@ class ChaosToxiproxy(Toxiproxy):
         assert isinstance(proxy, TrackedProxy)
         self._own_proxies.add(proxy.name)
         self.defer(lambda: _missing_ok(proxy.delete))
+        self._created(proxy)
         return proxy
 
     proxy = create
@@ -96,11 +99,19 @@ class ChaosToxiproxy(Toxiproxy):
                 before = existing[proxy.name]
                 if (proxy.listen, proxy.upstream) != (before.listen, before.upstream):
                     self.defer(restore[proxy.name])
+        for proxy in made:
+            assert isinstance(proxy, TrackedProxy)
+            self._created(proxy)
         return made
 
     def server_name(self, name: str) -> str:
         """The name the server knows a proxy by that this client creates as ``name``."""
         return self.prefix + name + self.suffix
+
+    def _created(self, proxy: TrackedProxy) -> None:
+        if self.on_created is not None:
+            name = proxy.name.removeprefix(self.prefix)
+            self.on_created(proxy, name.removesuffix(self.suffix) if self.suffix else name)
 
     def get(self, name: str) -> TrackedProxy:
         """An existing proxy by name: one this run created (its name carries the worker's
@@ -183,7 +194,7 @@ class TrackedProxy(Proxy):
         name: str | None = None,
         stream: str = "downstream",
         toxicity: float = 1.0,
-        **attributes: int,
+        **attributes: int | str,
     ) -> Toxic:
         details: dict[str, Any] = {"stream": stream, "toxicity": toxicity, **attributes}
         if self.api.suffix:  # the server's default name, marked with the run's identity

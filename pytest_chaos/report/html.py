@@ -1,8 +1,8 @@
 """The HTML report of a chaos session: one self-contained page people open from CI artefacts.
 
 :func:`render` turns a session summary (``summary.json``, format 1) and the journals it lists
-into a page with the score and gates first, a table of the tests, then one section per
-experiment: its verdict, its timeline chart, deviations, faults, probe checks and the
+into a page with the score and gates first, a table of the tests, the exploration's matrix
+(when tests were explored), then one section per experiment: its verdict, its timeline chart, deviations, faults, probe checks and the
 command that replays it. Styles, charts and the one small script are inline, and a
 Content-Security-Policy forbids fetching anything, so the page works offline and from a
 zip. :func:`write` does the same from a report directory.
@@ -19,9 +19,10 @@ from typing import Any
 
 from pytest_chaos.core.errors import ChaosError
 from pytest_chaos.experiment.journal import read_journal
-from pytest_chaos.report import lenient
+from pytest_chaos.report import explore_html, lenient
 from pytest_chaos.report.chart import timeline_svg
 from pytest_chaos.report.layout import FORMAT, SUMMARY
+from pytest_chaos.report.markup import slug
 
 __all__ = ["REPORT", "SUMMARY", "ReportError", "render", "write"]
 
@@ -112,10 +113,11 @@ def render(summary: Mapping[str, Any], journals: Mapping[str, Mapping[str, Any]]
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             '<link rel="icon" href="data:,">',
             f"<title>Chaos report{_score_title(summary.get('score'))}</title>",
-            f"<style>{CSS}</style></head><body>",
+            f"<style>{CSS}{explore_html.CSS}</style></head><body>",
             _header(summary),
             "<main>",
             _table(results),
+            explore_html.section(summary.get("explore")),
             *sections,
             "</main>",
             f"<script>{SCRIPT}</script>",
@@ -374,7 +376,7 @@ def _met(met: bool) -> str:
 
 def _css(text: str) -> str:
     """A CSS class from a verdict or a total's name: ``not steady`` becomes ``v-not-steady``."""
-    return "v-" + "".join(c if c.isalnum() else "-" for c in text.lower())
+    return "v-" + slug(text.lower())
 
 
 def _t(value: object) -> str:

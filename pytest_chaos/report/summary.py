@@ -2,7 +2,7 @@
 experiment's journal under ``journals/``, and ``report.html`` rendered from them.
 
 ``summary.json`` (``format`` 1) holds the score, the gates, the totals and one entry per
-chaos test; its ``journals`` are paths relative to DIR, so the folder can be moved, kept
+chaos test (and, when tests were explored, an ``explore`` section: the matrix); its ``journals`` are paths relative to DIR, so the folder can be moved, kept
 as a CI artifact, and re-rendered with ``pytest-chaos report DIR``.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,16 @@ from pytest_chaos.report.score import Gates, Score
 
 
 def summarize(
-    score: Score, gates: Gates, *, seed: int, dry_run: bool, journal_paths: dict[str, list[str]]
+    score: Score,
+    gates: Gates,
+    *,
+    seed: int,
+    dry_run: bool,
+    journal_paths: dict[str, list[str]],
+    sections: Mapping[str, object] | None = None,
 ) -> dict[str, Any]:
     """The JSON document of a session; ``journal_paths`` maps a nodeid to its journals'
-    paths relative to the report folder."""
+    paths relative to the report folder; ``sections`` are added as they are (``explore``)."""
     failures = gates.failures(score)
     return {
         "format": FORMAT,
@@ -43,6 +50,7 @@ def summarize(
         "results": [
             _entry(result, journal_paths.get(result.nodeid, [])) for result in score.results
         ],
+        **(sections or {}),
     }
 
 
@@ -58,7 +66,15 @@ def _entry(result: ChaosResult, journals: list[str]) -> dict[str, Any]:
     }
 
 
-def write(folder: Path, score: Score, gates: Gates, *, seed: int, dry_run: bool) -> Path:
+def write(
+    folder: Path,
+    score: Score,
+    gates: Gates,
+    *,
+    seed: int,
+    dry_run: bool,
+    sections: Mapping[str, object] | None = None,
+) -> Path:
     """Write the summary, the journals and the HTML report into ``folder``; return the
     HTML report's path."""
     journal_folder = folder / JOURNALS
@@ -71,7 +87,9 @@ def write(folder: Path, score: Score, gates: Gates, *, seed: int, dry_run: bool)
             path = journal_folder / f"{name}{suffix}.json"
             write_journal(journal, path)
             paths.setdefault(result.nodeid, []).append(f"{JOURNALS}/{path.name}")
-    document = summarize(score, gates, seed=seed, dry_run=dry_run, journal_paths=paths)
+    document = summarize(
+        score, gates, seed=seed, dry_run=dry_run, journal_paths=paths, sections=sections
+    )
     (folder / SUMMARY).write_text(json.dumps(redact(document), indent=2) + "\n")
     from pytest_chaos.report import html
 

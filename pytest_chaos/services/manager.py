@@ -46,8 +46,10 @@ class ServiceManager:
         workdir: Callable[[], Path],
         engine: Callable[[], ContainerEngine] | None = None,
         supervisor: Supervisor | None = None,
+        on_started: Callable[[Service], None] | None = None,
     ) -> None:
         self._log = log
+        self._on_started = on_started
         # the session's, which ends this test's processes if the session dies; without
         # one, a private one that close() stops
         self._supervisor = supervisor or Supervisor()
@@ -136,6 +138,7 @@ class ServiceManager:
         self._services[name] = handle
         if start:
             handle.start()
+            self._started(handle)
         return handle
 
     def container(
@@ -195,7 +198,12 @@ class ServiceManager:
         self._services[name] = handle
         if start:
             handle.start()
+            self._started(handle)
         return handle
+
+    def _started(self, handle: Service) -> None:
+        if self._on_started is not None:
+            self._on_started(handle)
 
     def _container_engine(self) -> ContainerEngine:
         if self._engine is not None:

@@ -8,6 +8,7 @@ owning context manager stops and joins, so a broken proxy fails a test instead o
 from __future__ import annotations
 
 import hashlib
+import http.server
 import queue
 import re
 import socket
@@ -459,3 +460,15 @@ def assert_fixture_suite_passed(result: pytest.RunResult, backend: str) -> int:
     assert total >= 25, out
     result.assert_outcomes(passed=total)
     return total
+
+
+@contextmanager
+def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server on loopback answering with ``handler``; yields ``host:port``."""
+    served = http.server.ThreadingHTTPServer((LOOPBACK, 0), handler)
+    threading.Thread(target=served.serve_forever, args=(0.01,), daemon=True).start()
+    try:
+        yield f"{LOOPBACK}:{served.server_address[1]}"
+    finally:
+        served.shutdown()
+        served.server_close()

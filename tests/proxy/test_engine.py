@@ -9,7 +9,7 @@ import pytest
 
 from pytest_chaos.proxy.engine import Engine, split_address
 from pytest_chaos.proxy.errors import BadRequest, InvalidToxic
-from pytest_chaos.proxy.toxics import parse_toxic
+from pytest_chaos.proxy.registry import parse_toxic
 
 
 async def _echo_server() -> tuple[asyncio.AbstractServer, int]:

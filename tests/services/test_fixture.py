@@ -238,7 +238,7 @@ def test_public_names_load_on_first_use() -> None:
         "'FlagOffWarning', 'FlagStore', 'Halted', 'Judge', 'Load', 'ManualClock', 'Metrics', "
         "'NotSteady', 'OfrepServer', 'ProcessService', 'ReadinessError', 'Router', "
         "'ServerThread', 'ServiceError', 'ServiceManager', 'StatisticalJudge', 'StoreProvider', "
-        "'TestSeeds', 'ThresholdJudge', 'Toxiproxy', 'ToxiproxyError', '__version__', 'faults', "
-        "'probes', 'tolerances']",
+        "'TestSeeds', 'ThresholdJudge', 'Toxiproxy', 'ToxiproxyError', '__version__', 'expect', "
+        "'faults', 'probes', 'tolerances']",
         "['Probe', 'ProbeRun', 'call', 'http', 'log', 'slo', 'tcp']",
     ]
