@@ -48,7 +48,7 @@ def stop_reason(session: pytest.Session) -> str | None:
 
 @contextmanager
 def _rounds(session: pytest.Session) -> Iterator[Rounds]:
-    folder = Path(tempfile.mkdtemp(prefix="pytest-chaos-explore-"))
+    folder = _new_folder(session.config)
     rounds = Rounds(session, folder)
     try:
         yield rounds
@@ -57,6 +57,16 @@ def _rounds(session: pytest.Session) -> Iterator[Rounds]:
             rounds.announce(f"the rounds' logs are kept in {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _new_folder(config: pytest.Config) -> Path:
+    """A folder for the rounds' logs and cache, in pytest's base temporary directory: what a
+    killed session leaves there goes when pytest removes old base directories, as its own
+    ``tmp_path`` folders do."""
+    factory: pytest.TempPathFactory | None = getattr(config, "_tmp_path_factory", None)
+    if factory is None:  # -p no:tmpdir
+        return Path(tempfile.mkdtemp(prefix="pytest-chaos-explore-"))
+    return factory.mktemp("chaos-explore")
 
 
 @final
@@ -114,6 +124,8 @@ class Rounds:
 
         seed = chaos_session(self.config).settings.seed
         extra = [DEADLINE_OPTION, repr(deadline)] if deadline is not None else []
+        if self.config.pluginmanager.has_plugin("cacheprovider"):  # else -o warns of it
+            extra += ["-o", f"cache_dir={self.folder / 'cache'}"]
         return [
             sys.executable,
             "-m",
@@ -121,8 +133,6 @@ class Rounds:
             *options(self.config),
             "--chaos-seed",
             str(seed),
-            "-o",
-            f"cache_dir={self.folder / 'cache'}",
             *extra,
             *args,
         ]
