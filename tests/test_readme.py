@@ -55,6 +55,25 @@ def test_quick_start_runs_a_real_chaos_experiment(pytester: pytest.Pytester) -> 
     assert left == ["A  .gitignore", "A  test_quickstart.py"]
 
 
+def test_exploring_the_quick_start_finds_the_status_it_never_checks(
+    pytester: pytest.Pytester,
+) -> None:
+    """What the README says ``--chaos-explore`` finds in the quick start (its first test
+    alone, which meets ``names`` over HTTP): ``greeter`` greets with the body of an HTTP
+    500, 503 or 429 from ``names``."""
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "--chaos-explore` finds a bug there that neither test looks for" in readme
+    pytester.makepyfile(test_quickstart=QUICKSTART.read_text())
+    result = pytester.runpytest_subprocess(
+        "test_quickstart.py::test_falls_back_when_the_dependency_is_slow", "--chaos-explore"
+    )
+    lines = result.stdout.lines
+    for status in (500, 503, 429):
+        cell = f"[explore:link:names:http-{status}]"
+        at = next(i for i, line in enumerate(lines) if "BROKE" in line and cell in line)
+        assert re.search(rf"assert 'hello, .*HTTP {status}.*' == 'hello, Ada'", lines[at + 1])
+
+
 def drop_in_shell_block() -> str:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("### Without pytest: a drop-in Toxiproxy server", 1)[1]
