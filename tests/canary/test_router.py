@@ -522,7 +522,8 @@ def test_close_leaves_no_thread_or_socket(mode: str) -> None:
     assert not any(thread.name == "pytest-chaos-router" for thread in threading.enumerate())
     server.stop()
     wait_for(lambda: set(threading.enumerate()) <= threads, "the servers' threads to end")
-    wait_for(lambda: _open_fds() == fds, "every socket to be closed")
+    # fewer than before is no leak: another test's objects may be collected meanwhile
+    wait_for(lambda: _open_fds() <= fds, "every socket to be closed")
 
 
 def test_start_twice_and_address_before_start(a: NamedHttpServer) -> None:
